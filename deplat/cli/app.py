@@ -1,0 +1,139 @@
+"""The Typer app, its global options, and the one place errors become messages and exit codes.
+
+Global options (``-f/--file``, ``--json``, ``--verbose``, ``--no-color``) may be written anywhere on
+the command line: ``main`` moves them in front of the subcommand before Typer parses.
+Exit codes: 0 ok, 1 the operation failed, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from deplat import __version__, render
+from deplat.errors import DeplatError
+
+app = typer.Typer(
+    name="deplat",
+    help="Keep a web app online when a hosting provider cuts it off.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # tracebacks only with --verbose; locals may hold credentials
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+)
+
+
+@dataclass
+class Globals:
+    file: Path = Path("deplat.yaml")
+    json: bool = False
+    verbose: bool = False
+    no_color: bool = False
+    console: Console = field(default_factory=render.make_console)
+    err_console: Console = field(default_factory=lambda: render.make_console(stderr=True))
+
+    def spec(self):  # noqa: ANN201 - returns deplat.spec.Spec, imported lazily
+        from deplat.spec import load_spec
+
+        return load_spec(self.file)
+
+
+G = Globals()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"deplat {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    file: Annotated[
+        Path, typer.Option("-f", "--file", help="The app spec.", show_default=True)
+    ] = Path("deplat.yaml"),
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show tracebacks and debug detail.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colors in output.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """deplat: one spec, several providers, one-command failover."""
+    G.file, G.json, G.verbose, G.no_color = file, json_out, verbose, no_color
+    G.console = render.make_console(no_color=no_color)
+    G.err_console = render.make_console(no_color=no_color, stderr=True)
+
+
+_FLAGS = {"--json", "--verbose", "--no-color"}
+_VALUED = {"-f", "--file"}
+
+
+def hoist_globals(argv: list[str]) -> list[str]:
+    """Move global options written after a subcommand in front of it."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg in _FLAGS:
+            front.append(arg)
+        elif arg in _VALUED and i + 1 < len(argv):
+            front += [arg, argv[i + 1]]
+            i += 1
+        elif arg.startswith("--file="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
+    sys.exit(run(args))
+
+
+def run(args: list[str]) -> int:
+    """Run the CLI on ``args`` and return the exit code (the one error handler)."""
+    try:
+        result = app(args=args, prog_name="deplat", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        G.err_console.print("aborted")
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except DeplatError as exc:
+        if G.verbose:
+            traceback.print_exc()
+        if G.json:
+            render.print_json(render.error_document(exc))
+        render.print_error(G.err_console, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        G.err_console.print("interrupted")
+        return 1
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if G.verbose:
+            traceback.print_exc()
+        G.err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}"
+            + ("" if G.verbose else " (run with --verbose for the traceback)")
+        )
+        return 1

@@ -1,0 +1,67 @@
+"""The errors deplat's core raises, each mapped by the CLI to one message and an exit code.
+
+- ``InputError`` (exit 2): the user can fix it: bad spec, missing credentials, missing CLI.
+- ``OperationFailed`` (exit 1): the input was fine but the operation did not succeed.
+Anything else is a bug: the CLI says so in one line and shows the traceback only with --verbose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DeplatError(Exception):
+    """Base of every error deplat reports to the user as a message."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class InputError(DeplatError):
+    """Bad input or usage: the message says what to fix."""
+
+    exit_code = 2
+
+
+class OperationFailed(DeplatError):
+    """The operation ran and failed."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a spec file, located by file, line, column and a path inside the spec."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+        }
+
+
+class SpecError(InputError):
+    """A spec with one or more problems; all of them are reported at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column, p.path))
+        count = len(self.problems)
+        first = self.problems[0].file if self.problems else "spec"
+        super().__init__(f"{first}: {count} problem{'s' if count != 1 else ''}")

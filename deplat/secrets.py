@@ -1,0 +1,112 @@
+"""Secret values: looked up by name at run time, never stored in the spec, and masked on output.
+
+Where a value comes from, first hit wins: the process environment, then the spec's
+``secrets_file`` (``NAME=value`` lines). ``Masker`` replaces every known secret value in text that
+is about to be shown, logged or written to a journal or state file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deplat.errors import InputError
+
+if TYPE_CHECKING:
+    from deplat.spec.model import Spec
+
+MASK = "********"
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines; blank lines and ``#`` comments are skipped; quotes are stripped."""
+    values: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return values
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise InputError(f"{path}:{number}: expected NAME=value (the value is not shown)")
+        name, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+def secret_names(spec: Spec) -> list[str]:
+    """Every secret name the spec refers to: services' secrets and credentials' ``secret``."""
+    names: list[str] = []
+    for svc in spec.services.values():
+        names += svc.secrets
+    for item in [*spec.sites, *spec.dns]:
+        if item.credentials.secret:
+            names.append(item.credentials.secret)
+    for dns in spec.dns:
+        for key, value in dns.options.items():
+            if key.endswith("secret") and isinstance(value, str):
+                names.append(value)
+    if spec.state.passphrase.env:
+        names.append(spec.state.passphrase.env)
+    return list(dict.fromkeys(names))
+
+
+class SecretStore:
+    """Looks secret values up by name and remembers each one it handed out, to mask it later."""
+
+    def __init__(self, spec: Spec | None = None, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+        self._file: dict[str, str] = {}
+        self._file_path: Path | None = None
+        if spec is not None and spec.secrets_file:
+            self._file_path = (spec.base_dir / spec.secrets_file).resolve()
+            self._file = read_secrets_file(self._file_path)
+        self.masker = Masker()
+
+    def get(self, name: str) -> str | None:
+        value = self._environ.get(name) or self._file.get(name)
+        if value:
+            self.masker.add(value)
+        return value or None
+
+    def require(self, name: str, purpose: str) -> str:
+        value = self.get(name)
+        if value is None:
+            where = f" or in {self._file_path}" if self._file_path else ""
+            raise InputError(
+                f"secret {name} ({purpose}) is not set",
+                hint=f"export {name}=...{where}; its value is never written to the spec",
+            )
+        return value
+
+
+class Masker:
+    """Replaces known secret values in text and in nested data."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: set[str] = {v for v in values if v}
+
+    def add(self, value: str) -> None:
+        if value and len(value) >= 4:  # masking 1-3 characters would mangle ordinary text
+            self._values.add(value)
+
+    def text(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):
+            text = text.replace(value, MASK)
+        return text
+
+    def data(self, obj: Any) -> Any:
+        if isinstance(obj, str):
+            return self.text(obj)
+        if isinstance(obj, Mapping):
+            return {k: self.data(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.data(v) for v in obj]
+        return obj

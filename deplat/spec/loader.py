@@ -1,0 +1,155 @@
+"""Load ``deplat.yaml`` into a ``Spec``, reporting every problem at once with file:line:column.
+
+Three passes, all of whose problems are collected before anything is raised:
+1. YAML syntax and duplicate keys (``positions.parse``);
+2. the typed model (pydantic): unknown keys with "did you mean", wrong types, bad values;
+3. the rules that span sections (``rules.check``) and each provider's own options.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from deplat.errors import InputError, Problem, SpecError
+from deplat.spec.model import Spec
+from deplat.spec.positions import PathT, Positions, YamlSyntaxError, parse
+
+DEFAULT_FILE = "deplat.yaml"
+
+
+def format_path(path: PathT) -> str:
+    """``("services", "web", "ports", 0)`` -> ``services.web.ports[0]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class Reporter:
+    """Collects problems for one file, placing each by its path in the document."""
+
+    def __init__(self, file: str, positions: Positions) -> None:
+        self.file = file
+        self.positions = positions
+        self.problems: list[Problem] = []
+
+    def at(self, path: PathT, message: str, *, key: bool = False) -> None:
+        line, col = self.positions.of_key(path) if key else self.positions.of_value(path)
+        self.problems.append(Problem(self.file, line, col, format_path(path), message))
+
+
+def load_spec(path: str | Path = DEFAULT_FILE) -> Spec:
+    """Read, parse and validate a spec file. Raises ``SpecError`` listing every problem."""
+    file = Path(path)
+    shown = str(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(
+            f"{shown}: no such file", hint="create one with `deplat init --local`, or pass -f FILE"
+        ) from None
+    except IsADirectoryError:
+        raise InputError(f"{shown}: is a directory, not a spec file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot read: {exc.strerror}") from None
+    spec = load_text(text, shown)
+    spec._source = file.resolve()
+    return spec
+
+
+def load_text(text: str, file: str = DEFAULT_FILE) -> Spec:
+    """Validate spec text; ``file`` is the name used in messages."""
+    try:
+        data, positions, yaml_problems = parse(text)
+    except YamlSyntaxError as exc:
+        raise SpecError([Problem(file, exc.line, exc.column, "", exc.message)]) from None
+    report = Reporter(file, positions)
+    for yp in yaml_problems:
+        report.problems.append(Problem(file, yp.line, yp.column, format_path(yp.path), yp.message))
+    if not isinstance(data, dict):
+        what = "an empty file" if data is None else f"a {type(data).__name__}"
+        report.at((), f"a spec is a mapping of keys (app, services, domain, sites, ...), not {what}")
+        raise SpecError(report.problems)
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            _report_model_error(report, data, err)
+        raise SpecError(report.problems) from None
+    from deplat.spec import rules  # after the model: rules assume a well-typed spec
+
+    rules.check(spec, report)
+    if report.problems:
+        raise SpecError(report.problems)
+    return spec
+
+
+def _report_model_error(report: Reporter, data: Any, err: Any) -> None:
+    loc: PathT = tuple(err["loc"])
+    kind = err["type"]
+    if "[key]" in loc:  # an invalid mapping key, e.g. a service named "Web"
+        cut = loc.index("[key]")
+        report.at(loc[:cut], f"invalid name '{loc[cut - 1]}': {_plain(err['msg'])}", key=True)
+        return
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _allowed_keys(loc[:-1])
+        hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        msg = f"unknown key '{key}'"
+        msg += f" (did you mean '{hint[0]}'?)" if hint else f"; known keys: {', '.join(allowed)}"
+        report.at(loc, msg, key=True)
+    elif kind == "missing":
+        report.at(loc[:-1], f"missing required key '{loc[-1]}'")
+    elif kind == "enum":
+        expected = err.get("ctx", {}).get("expected", "")
+        report.at(loc, f"'{err.get('input')}' is not one of {expected}")
+    else:
+        report.at(loc, _plain(err["msg"]))
+
+
+def _plain(msg: str) -> str:
+    """Pydantic's messages, made to read as deplat's own."""
+    msg = msg.replace("Input should be", "should be").replace("String should", "should")
+    msg = msg.replace("Dictionary should", "should").replace("List should", "should")
+    return msg.replace("Value error, ", "")
+
+
+def _allowed_keys(loc: PathT) -> list[str]:
+    """The field names of the model at ``loc`` (a path in the data), for "did you mean"."""
+    model: Any = Spec
+    for part in loc:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return []
+            model = field.annotation
+        else:
+            model = _container_item(model)
+        model = _unwrap(model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _container_item(annotation: Any) -> Any:
+    args = getattr(annotation, "__args__", ())
+    return args[-1] if args else annotation
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``Foo | None`` and ``list[Foo]`` / ``dict[str, Foo]`` are walked through on the next step;
+    here only Optional is removed."""
+    args = getattr(annotation, "__args__", ())
+    if args and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0] if len(rest) == 1 else annotation
+    return annotation

@@ -1,0 +1,216 @@
+"""The app spec, v1: the typed model of ``deplat.yaml``.
+
+Every other part of deplat reads this model. It holds names of secrets, never their values:
+values are looked up at run time (see ``deplat.secrets``).
+
+Field descriptions double as the JSON Schema's documentation (``deplat schema``), so editors
+using yaml-language-server show them on hover.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
+
+# A DNS-label-like name: sites, services, DNS providers and volumes are named with these.
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,40}[a-z0-9]$|^[a-z]$"),
+    Field(description="lower-case letters, digits and '-', starting with a letter"),
+]
+# The name of a secret: an environment variable name. Its value is looked up at run time.
+SecretName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$"),
+    Field(description="name of a secret (an environment variable name, e.g. DB_PASSWORD)"),
+]
+Port = Annotated[int, Field(ge=1, le=65535)]
+PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class Strict(BaseModel):
+    """Every section rejects unknown keys, so a typo is an error rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Provider(str, Enum):
+    aws = "aws"
+    gcp = "gcp"
+    hcloud = "hcloud"
+    local = "local"
+
+
+class Role(str, Enum):
+    primary = "primary"
+    warm = "warm"
+    cold = "cold"
+
+
+class DnsProviderKind(str, Enum):
+    rfc2136 = "rfc2136"
+    route53 = "route53"
+    clouddns = "clouddns"
+    hcloud = "hcloud"
+
+
+class ServicePort(Strict):
+    port: Port = Field(description="port the service listens on")
+    public: bool = Field(False, description="open to the internet and served on the domain's names")
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+class Volume(Strict):
+    name: Name = "data"
+    path: str = Field(description="absolute mount path inside the container", pattern=r"^/")
+    size: int = Field(10, ge=1, le=16384, description="size in GiB")
+
+
+class HealthCheck(Strict):
+    port: Port = Field(description="one of the service's ports")
+    path: str = Field("/", pattern=r"^/", description="HTTP path to GET")
+    expect: int = Field(200, ge=100, le=599, description="expected HTTP status")
+    timeout: PositiveSeconds = Field(2.0, description="seconds before the check counts as failed")
+
+
+class Resources(Strict):
+    cpu: float = Field(0.5, gt=0, le=256, description="CPU cores (a hint for sizing)")
+    memory: int = Field(256, ge=16, le=1048576, description="MiB of memory (a hint for sizing)")
+
+
+class LocalRun(Strict):
+    """How the service runs on a ``local`` site: a command run as a supervised process.
+
+    Placeholders: ``{host}`` (the site's loopback address), ``{port}`` (the service's first
+    port), ``{data_dir}`` (the service's data dir on this site), ``{site}`` (the site's name).
+    """
+
+    command: list[str] = Field(min_length=1, description="argv; placeholders {host} {port} {data_dir} {site}")
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = Field(None, description="working directory, relative to the spec file")
+
+
+class Service(Strict):
+    image: str = Field(min_length=1, description="container image, e.g. ghcr.io/acme/web:1.4")
+    command: list[str] | None = Field(None, description="overrides the image's entrypoint")
+    args: list[str] = Field(default_factory=list)
+    ports: list[ServicePort] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[SecretName] = Field(
+        default_factory=list, description="names of secrets passed as environment variables"
+    )
+    volumes: list[Volume] = Field(default_factory=list, description="persistent data")
+    health: HealthCheck | None = None
+    resources: Resources = Field(default_factory=Resources)
+    local: LocalRun | None = Field(None, description="how to run this service on a local site")
+
+    @property
+    def stateful(self) -> bool:
+        return bool(self.volumes)
+
+    @property
+    def public_ports(self) -> list[int]:
+        return [p.port for p in self.ports if p.public]
+
+
+class Domain(Strict):
+    zone: str = Field(description="the DNS zone, e.g. example.com")
+    names: list[str] = Field(min_length=1, description="names to serve, inside the zone")
+    ttl: int = Field(60, ge=1, le=86400, description="TTL of the app's records, seconds")
+
+
+class Credentials(Strict):
+    """Where a site's provider credentials come from. Empty: the provider's standard sources
+    (AWS profiles and env, GOOGLE_APPLICATION_CREDENTIALS, HCLOUD_TOKEN)."""
+
+    profile: str | None = Field(None, description="AWS profile name")
+    file: str | None = Field(None, description="credentials file (e.g. a GCP service-account JSON)")
+    secret: SecretName | None = Field(None, description="secret holding a token (e.g. HCLOUD_TOKEN)")
+
+
+class Site(Strict):
+    name: Name
+    provider: Provider
+    role: Role
+    region: str | None = Field(None, description="AWS region, GCP region, Hetzner location")
+    zone: str | None = Field(None, description="availability zone (AWS, GCP)")
+    size: str = Field("small", description="small | medium | large, or a provider-native type")
+    options: dict[str, Any] = Field(default_factory=dict, description="provider-specific options")
+    credentials: Credentials = Field(default_factory=Credentials)
+
+
+class DnsProvider(Strict):
+    name: Name
+    provider: DnsProviderKind
+    options: dict[str, Any] = Field(default_factory=dict, description="provider-specific options")
+    credentials: Credentials = Field(default_factory=Credentials)
+
+
+class FailoverPolicy(Strict):
+    probe_interval: PositiveSeconds = Field(5.0, description="seconds between probes")
+    timeout: PositiveSeconds = Field(2.0, description="seconds before a probe fails")
+    failures_to_down: int = Field(3, ge=1, le=100, description="consecutive failures to go down")
+    successes_to_up: int = Field(2, ge=1, le=100, description="consecutive successes to come back")
+    auto: bool = Field(True, description="deplat watch fails over by itself")
+    min_interval: float = Field(600.0, ge=0, description="minimum seconds between two failovers")
+
+
+class Passphrase(Strict):
+    """Where the state passphrase comes from; default: DEPLAT_PASSPHRASE or
+    PULUMI_CONFIG_PASSPHRASE, else a prompt."""
+
+    env: SecretName | None = None
+    file: str | None = None
+
+
+class State(Strict):
+    backend: str = Field(
+        ".deplat/state", description="a directory (the embedded file backend) or any Pulumi backend URL"
+    )
+    passphrase: Passphrase = Field(default_factory=Passphrase)
+
+
+class Spec(Strict):
+    """deplat.yaml, v1."""
+
+    version: Literal[1] = 1
+    app: Name = Field(description="the app's name")
+    services: dict[Name, Service] = Field(min_length=1)
+    domain: Domain
+    sites: list[Site] = Field(min_length=1)
+    dns: list[DnsProvider] = Field(default_factory=list, description="every DNS provider is written")
+    failover: FailoverPolicy = Field(default_factory=FailoverPolicy)
+    state: State = Field(default_factory=State)
+    secrets_file: str | None = Field(
+        None, description="file of NAME=value lines holding secret values (keep it out of git)"
+    )
+
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file this spec was loaded from (None when built in code)."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the spec (local cwd, secrets_file, state dir) are relative to this."""
+        return self._source.parent if self._source else Path.cwd()
+
+    def site(self, name: str) -> Site:
+        for s in self.sites:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def primary(self) -> Site:
+        return next(s for s in self.sites if s.role is Role.primary)
+
+    @property
+    def standbys(self) -> list[Site]:
+        return [s for s in self.sites if s.role is not Role.primary]

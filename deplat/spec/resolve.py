@@ -1,0 +1,28 @@
+"""The resolved spec: every default filled in, derived facts added, secrets shown only masked.
+
+What ``deplat show`` prints. Secret values are never included: only whether each is set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deplat.secrets import MASK, SecretStore, secret_names
+from deplat.spec.model import Provider, Spec
+
+
+def resolved(spec: Spec, store: SecretStore | None = None) -> dict[str, Any]:
+    store = store or SecretStore(spec)
+    doc = spec.model_dump(mode="json")
+    for site, out in zip(spec.sites, doc["sites"], strict=True):
+        if site.provider is Provider.local:
+            from deplat.providers import local
+
+            out["address"] = local.address(site, spec)
+    doc["primary"] = spec.primary.name
+    doc["secrets"] = {
+        name: (f"{MASK} (set)" if store.get(name) else "(not set)") for name in secret_names(spec)
+    }
+    if spec.source:
+        doc["source"] = str(spec.source)
+    return doc

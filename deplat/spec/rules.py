@@ -1,0 +1,124 @@
+"""Rules that span sections of a well-typed spec, and each provider's own option checks.
+
+Each rule reports through the ``Reporter`` with a path, so its message lands on the right line.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from deplat.spec.model import Provider, Role, Spec
+
+if TYPE_CHECKING:
+    from deplat.spec.loader import Reporter
+
+
+def check(spec: Spec, report: Reporter) -> None:
+    _roles(spec, report)
+    _unique_names(spec, report)
+    _domain(spec, report)
+    _services(spec, report)
+    _local_sites(spec, report)
+    _provider_options(spec, report)
+
+
+def _roles(spec: Spec, report: Reporter) -> None:
+    primaries = [i for i, s in enumerate(spec.sites) if s.role is Role.primary]
+    if not primaries:
+        report.at(("sites",), "no site has role 'primary'; exactly one must")
+        return
+    for i in primaries[1:]:
+        report.at(
+            ("sites", i, "role"),
+            f"a second primary ('{spec.sites[i].name}'); exactly one site may be primary, "
+            f"'{spec.sites[primaries[0]].name}' already is",
+        )
+    primary = spec.sites[primaries[0]]
+    if len(primaries) > 1:
+        return
+    others = [s for s in spec.sites if s.role is not Role.primary]
+    if not others:
+        report.at(
+            ("sites",),
+            f"only the primary '{primary.name}' is declared: add a warm or cold standby on "
+            "another provider, else failing over is impossible",
+        )
+    elif primary.provider is not Provider.local and all(
+        s.provider is primary.provider for s in others
+    ):
+        report.at(
+            ("sites",),
+            f"every standby is on '{primary.provider.value}', like the primary: when that provider "
+            "suspends the account failing over is impossible; add a standby on another provider",
+        )
+
+
+def _unique_names(spec: Spec, report: Reporter) -> None:
+    for section, items in (("sites", spec.sites), ("dns", spec.dns)):
+        seen: Counter[str] = Counter()
+        for i, item in enumerate(items):
+            seen[item.name] += 1
+            if seen[item.name] == 2:
+                report.at((section, i, "name"), f"duplicate name '{item.name}' in {section}")
+
+
+def _in_zone(name: str, zone: str) -> bool:
+    name, zone = name.rstrip(".").lower(), zone.rstrip(".").lower()
+    return name == zone or name.endswith("." + zone)
+
+
+def _domain(spec: Spec, report: Reporter) -> None:
+    zone = spec.domain.zone
+    for i, name in enumerate(spec.domain.names):
+        if not _in_zone(name, zone):
+            report.at(("domain", "names", i), f"'{name}' is not inside the zone '{zone}'")
+    dupes = [n for n, c in Counter(n.rstrip(".").lower() for n in spec.domain.names).items() if c > 1]
+    for name in dupes:
+        report.at(("domain", "names"), f"'{name}' is listed twice")
+
+
+def _services(spec: Spec, report: Reporter) -> None:
+    for svc_name, svc in spec.services.items():
+        base = ("services", svc_name)
+        ports = [p.port for p in svc.ports]
+        for i, port in enumerate(ports):
+            if ports.index(port) != i:
+                report.at((*base, "ports", i, "port"), f"port {port} is declared twice")
+        if svc.health and svc.health.port not in ports:
+            declared = ", ".join(map(str, ports)) or "none"
+            report.at(
+                (*base, "health", "port"),
+                f"health port {svc.health.port} is not one of the service's ports ({declared})",
+            )
+        names = [v.name for v in svc.volumes]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                report.at((*base, "volumes", i, "name"), f"volume name '{name}' is used twice")
+
+
+def _local_sites(spec: Spec, report: Reporter) -> None:
+    local = [i for i, s in enumerate(spec.sites) if s.provider is Provider.local]
+    if not local:
+        return
+    for svc_name, svc in spec.services.items():
+        if svc.local is None:
+            site = spec.sites[local[0]].name
+            report.at(
+                ("services", svc_name),
+                f"has no 'local' section, but site '{site}' is local: say how to run it on this machine",
+            )
+        if svc.local is not None and not svc.ports:
+            report.at(("services", svc_name, "local"), "a local service needs at least one port")
+
+
+def _provider_options(spec: Spec, report: Reporter) -> None:
+    from deplat import dns
+    from deplat.providers import option_problems
+
+    for i, site in enumerate(spec.sites):
+        for sub, message in option_problems(site, spec):
+            report.at(("sites", i, *sub), message)
+    for i, provider in enumerate(spec.dns):
+        for sub, message in dns.option_problems(provider, spec):
+            report.at(("dns", i, *sub), message)

@@ -1,0 +1,38 @@
+"""Hosting providers, one module each (installed as ``deplat.providers``).
+
+A provider module is the only importer of its cloud SDK, and imports it lazily, inside the code
+that builds a site, so that importing the module costs nothing. Each module exposes:
+
+- ``validate_site(site, spec) -> list[(path, message)]``: its own option checks; ``path`` is
+  relative to the site entry, e.g. ``("options", "instance_type")`` or ``("region",)``.
+- (cloud providers) ``build_site(...)``: the Pulumi resources of one site; see ``deplat.stacks``.
+- ``classify_error(text) -> ErrorClass``: suspended / forbidden / transient / fatal.
+
+Adding a provider: one file here plus its tests, and its name in ``PROVIDERS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deplat.spec.model import Site, Spec
+
+PROVIDERS = ("aws", "gcp", "hcloud", "local")
+
+OptionProblems = list[tuple[tuple[Any, ...], str]]
+
+
+def get(name: str) -> ModuleType:
+    """The provider module for ``name``; a ``KeyError`` names the valid ones."""
+    if name not in PROVIDERS:
+        raise KeyError(f"unknown provider '{name}'; known: {', '.join(PROVIDERS)}")
+    return importlib.import_module(f"deplat.providers.{name}")
+
+
+def option_problems(site: Site, spec: Spec) -> OptionProblems:
+    module = get(site.provider.value)
+    validate = getattr(module, "validate_site", None)
+    return list(validate(site, spec)) if validate else []
