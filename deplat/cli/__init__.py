@@ -1,6 +1,12 @@
 """deplat's command line. Each module registers its commands on the one Typer ``app``."""
 
-from deplat.cli import spec_cmds  # noqa: F401  (registers commands)
+from deplat.cli import (  # noqa: F401  (each registers its commands)
+    dns_cmds,
+    failover_cmds,
+    plan_cmds,
+    site_cmds,
+    spec_cmds,
+)
 from deplat.cli.app import app, main, run
 
 __all__ = ["app", "main", "run"]

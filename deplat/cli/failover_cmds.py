@@ -1,0 +1,1 @@
+"""Placeholder: this module's commands are being written."""
