@@ -159,6 +159,17 @@ class FailoverPolicy(Strict):
     min_interval: float = Field(600.0, ge=0, description="minimum seconds between two failovers")
 
 
+class Backups(Strict):
+    """Backups of stateful services' data, kept outside the site that made them."""
+
+    interval: PositiveSeconds = Field(60.0, description="seconds between backups of the primary's data")
+    keep: int = Field(24, ge=1, le=10000, description="backups kept per service")
+    store: str = Field(
+        ".deplat/backups",
+        description="where backups go: a directory (relative to the spec) or, later, an object-storage URL",
+    )
+
+
 class Passphrase(Strict):
     """Where the state passphrase comes from; default: DEPLAT_PASSPHRASE or
     PULUMI_CONFIG_PASSPHRASE, else a prompt."""
@@ -184,6 +195,7 @@ class Spec(Strict):
     sites: list[Site] = Field(min_length=1)
     dns: list[DnsProvider] = Field(default_factory=list, description="every DNS provider is written")
     failover: FailoverPolicy = Field(default_factory=FailoverPolicy)
+    backups: Backups = Field(default_factory=Backups)
     state: State = Field(default_factory=State)
     secrets_file: str | None = Field(
         None, description="file of NAME=value lines holding secret values (keep it out of git)"
