@@ -36,3 +36,22 @@ def option_problems(site: Site, spec: Spec) -> OptionProblems:
     module = get(site.provider.value)
     validate = getattr(module, "validate_site", None)
     return list(validate(site, spec)) if validate else []
+
+
+def unknown_option_problems(site: Site, known: tuple[str, ...]) -> OptionProblems:
+    """One problem per key of ``site.options`` that the provider does not know, listing the known ones."""
+    import difflib
+
+    problems: OptionProblems = []
+    for key in site.options:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append(
+                (
+                    ("options", key),
+                    f"unknown option '{key}' for a {site.provider.value} site{hint}; "
+                    f"known: {', '.join(known)}",
+                )
+            )
+    return problems
