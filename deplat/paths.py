@@ -1,10 +1,10 @@
 """Where deplat keeps its files: ``.deplat/`` beside the spec file.
 
-    .deplat/state/            the embedded Pulumi file backend (unless state.backend says otherwise)
-    .deplat/local/<site>/     a local site: its state file, logs, and each service's data dir
-    .deplat/active.json       which site serves now and which are fenced (``deplat.state``)
-    .deplat/journal/          failover journals
-    .deplat/archive/          exported state of forgotten sites
+.deplat/state/            the embedded Pulumi file backend (unless state.backend says otherwise)
+.deplat/local/<site>/     a local site: its state file, logs, and each service's data dir
+.deplat/active.json       which site serves now and which are fenced (``deplat.state``)
+.deplat/journal/          failover journals
+.deplat/archive/          exported state of forgotten sites
 """
 
 from __future__ import annotations

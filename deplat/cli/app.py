@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -41,7 +40,7 @@ class Globals:
     console: Console = field(default_factory=render.make_console)
     err_console: Console = field(default_factory=lambda: render.make_console(stderr=True))
 
-    def spec(self):  # noqa: ANN201 - returns deplat.spec.Spec, imported lazily
+    def spec(self):
         from deplat.spec import load_spec
 
         return load_spec(self.file)
@@ -58,9 +57,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    file: Annotated[
-        Path, typer.Option("-f", "--file", help="The app spec.", show_default=True)
-    ] = Path("deplat.yaml"),
+    file: Annotated[Path, typer.Option("-f", "--file", help="The app spec.", show_default=True)] = Path(
+        "deplat.yaml"
+    ),
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show tracebacks and debug detail.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colors in output.")] = False,
@@ -101,6 +100,20 @@ def hoist_globals(argv: list[str]) -> list[str]:
     return front + rest
 
 
+# Recent Typer vendors its own click; older ones raise click's exceptions. Catch both.
+_EXIT: tuple[type[BaseException], ...] = (typer.Exit,)
+_ABORT: tuple[type[BaseException], ...] = (typer.Abort,)
+_USAGE: tuple[type[BaseException], ...] = (typer.TyperException,)
+try:
+    import click
+
+    _EXIT += (click.exceptions.Exit,)
+    _ABORT += (click.exceptions.Abort,)
+    _USAGE += (click.ClickException,)
+except ImportError:  # pragma: no cover - depends on the Typer version
+    pass
+
+
 def main(argv: list[str] | None = None) -> None:
     args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
     sys.exit(run(args))
@@ -111,13 +124,13 @@ def run(args: list[str]) -> int:
     try:
         result = app(args=args, prog_name="deplat", standalone_mode=False)
         return result if isinstance(result, int) else 0
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except _ABORT:
         G.err_console.print("aborted")
         return 1
-    except click.ClickException as exc:
-        exc.show()
+    except _USAGE as exc:
+        exc.show()  # type: ignore[union-attr]
         return 2
     except DeplatError as exc:
         if G.verbose:

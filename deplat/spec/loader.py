@@ -82,8 +82,8 @@ def load_text(text: str, file: str = DEFAULT_FILE) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors():
-            _report_model_error(report, data, err)
+        for err in _merge_typos(exc.errors()):
+            _report_model_error(report, err)
         raise SpecError(report.problems) from None
     from deplat.spec import rules  # after the model: rules assume a well-typed spec
 
@@ -93,12 +93,58 @@ def load_text(text: str, file: str = DEFAULT_FILE) -> Spec:
     return spec
 
 
-def _report_model_error(report: Reporter, data: Any, err: Any) -> None:
+def _merge_typos(errors: list[Any]) -> list[Any]:
+    """Drop "missing 'image'" when the same mapping has an unknown key that is a typo of it:
+    the "did you mean" on the typo already says everything."""
+    suggested: set[PathT] = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = tuple(err["loc"])
+            hint = difflib.get_close_matches(str(loc[-1]), _allowed_keys(loc[:-1]), n=1, cutoff=0.6)
+            if hint:
+                suggested.add((*loc[:-1], hint[0]))
+    return [e for e in errors if not (e["type"] == "missing" and tuple(e["loc"]) in suggested)]
+
+
+# Friendlier words for the spec's patterns than the regular expressions themselves.
+_PATTERNS = {
+    "^[a-z][a-z0-9-]{0,40}[a-z0-9]$|^[a-z]$": "should be lower-case letters, digits and '-', "
+    "starting with a letter and at most 42 long",
+    "^[A-Z_][A-Z0-9_]*$": "should be an environment variable name such as DB_PASSWORD",
+    "^/": "should be an absolute path starting with '/'",
+}
+_TYPES = {
+    "bool_parsing": "should be true or false",
+    "bool_type": "should be true or false",
+    "int_parsing": "should be a whole number",
+    "int_type": "should be a whole number",
+    "int_from_float": "should be a whole number",
+    "float_parsing": "should be a number",
+    "float_type": "should be a number",
+    "string_type": "should be a string",
+    "list_type": "should be a list",
+    "dict_type": "should be a mapping of keys",
+    "model_type": "should be a mapping of keys",
+    "model_attributes_type": "should be a mapping of keys",
+}
+
+
+def _got(err: Any) -> str:
+    value = err.get("input")
+    if isinstance(value, dict | list):
+        return f" (got a {'mapping' if isinstance(value, dict) else 'list'})"
+    text = repr(value)
+    return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
+
+
+def _report_model_error(report: Reporter, err: Any) -> None:
     loc: PathT = tuple(err["loc"])
     kind = err["type"]
     if "[key]" in loc:  # an invalid mapping key, e.g. a service named "Web"
         cut = loc.index("[key]")
-        report.at(loc[:cut], f"invalid name '{loc[cut - 1]}': {_plain(err['msg'])}", key=True)
+        pattern = err.get("ctx", {}).get("pattern")
+        why = _PATTERNS.get(pattern, _plain(err["msg"]))
+        report.at(loc[:cut], f"invalid name '{loc[cut - 1]}': {why}", key=True)
         return
     if kind == "extra_forbidden":
         key = str(loc[-1])
@@ -112,6 +158,12 @@ def _report_model_error(report: Reporter, data: Any, err: Any) -> None:
     elif kind == "enum":
         expected = err.get("ctx", {}).get("expected", "")
         report.at(loc, f"'{err.get('input')}' is not one of {expected}")
+    elif kind == "string_pattern_mismatch" and err["ctx"]["pattern"] in _PATTERNS:
+        report.at(loc, _PATTERNS[err["ctx"]["pattern"]] + _got(err))
+    elif kind in _TYPES:
+        report.at(loc, _TYPES[kind] + _got(err))
+    elif kind == "literal_error":
+        report.at(loc, f"should be {err['ctx']['expected']}{_got(err)}")
     else:
         report.at(loc, _plain(err["msg"]))
 

@@ -9,17 +9,17 @@ using yaml-language-server show them on hover.
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Annotated, Any, Literal
-
+from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 # A DNS-label-like name: sites, services, DNS providers and volumes are named with these.
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,40}[a-z0-9]$|^[a-z]$"
 Name = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,40}[a-z0-9]$|^[a-z]$"),
+    StringConstraints(pattern=NAME_PATTERN),
     Field(description="lower-case letters, digits and '-', starting with a letter"),
 ]
 # The name of a secret: an environment variable name. Its value is looked up at run time.
@@ -38,20 +38,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Provider(str, Enum):
+class Provider(StrEnum):
     aws = "aws"
     gcp = "gcp"
     hcloud = "hcloud"
     local = "local"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     primary = "primary"
     warm = "warm"
     cold = "cold"
 
 
-class DnsProviderKind(str, Enum):
+class DnsProviderKind(StrEnum):
     rfc2136 = "rfc2136"
     route53 = "route53"
     clouddns = "clouddns"
@@ -190,7 +190,9 @@ class Spec(Strict):
 
     version: Literal[1] = 1
     app: Name = Field(description="the app's name")
-    services: dict[Name, Service] = Field(min_length=1)
+    services: dict[Name, Service] = Field(
+        min_length=1, json_schema_extra={"propertyNames": {"pattern": NAME_PATTERN}}
+    )
     domain: Domain
     sites: list[Site] = Field(min_length=1)
     dns: list[DnsProvider] = Field(default_factory=list, description="every DNS provider is written")

@@ -71,6 +71,9 @@ def parse(text: str) -> tuple[Any, Positions, list[YamlProblem]]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or exc.context or "invalid YAML"
+        ctx = exc.context_mark
+        if exc.problem and exc.context and ctx and ctx is not mark:
+            what += f" ({exc.context} at line {ctx.line + 1}, column {ctx.column + 1})"
         raise YamlSyntaxError(line, col, f"invalid YAML: {what}") from exc
     except yaml.YAMLError as exc:  # e.g. a document with unsupported tags
         raise YamlSyntaxError(1, 1, f"invalid YAML: {exc}") from exc

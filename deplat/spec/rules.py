@@ -44,9 +44,7 @@ def _roles(spec: Spec, report: Reporter) -> None:
             f"only the primary '{primary.name}' is declared: add a warm or cold standby on "
             "another provider, else failing over is impossible",
         )
-    elif primary.provider is not Provider.local and all(
-        s.provider is primary.provider for s in others
-    ):
+    elif primary.provider is not Provider.local and all(s.provider is primary.provider for s in others):
         report.at(
             ("sites",),
             f"every standby is on '{primary.provider.value}', like the primary: when that provider "

@@ -56,7 +56,7 @@ def make_handler(book: Book, site: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "guestbook/1.0"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
@@ -69,7 +69,7 @@ def make_handler(book: Book, site: str) -> type[BaseHTTPRequestHandler]:
         def _json(self, status: int, obj: object) -> None:
             self._send(status, json.dumps(obj).encode(), "application/json")
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        def do_GET(self) -> None:
             if self.path == "/healthz":
                 self._json(200, {"ok": True, "entries": len(book.entries), "site": site})
             elif self.path == "/entries":
@@ -89,7 +89,7 @@ def make_handler(book: Book, site: str) -> type[BaseHTTPRequestHandler]:
             else:
                 self._json(404, {"error": "not found"})
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        def do_POST(self) -> None:
             if self.path != "/entries":
                 self._json(404, {"error": "not found"})
                 return
