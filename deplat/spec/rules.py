@@ -77,6 +77,12 @@ def _domain(spec: Spec, report: Reporter) -> None:
 
 
 def _services(spec: Spec, report: Reporter) -> None:
+    if not any(svc.public_ports for svc in spec.services.values()):
+        report.at(
+            ("services",),
+            "no service has a public port, so the domain's names would serve nothing: "
+            "mark at least one port `public: true`",
+        )
     for svc_name, svc in spec.services.items():
         base = ("services", svc_name)
         ports = [p.port for p in svc.ports]
