@@ -55,3 +55,28 @@ def unknown_option_problems(site: Site, known: tuple[str, ...]) -> OptionProblem
                 )
             )
     return problems
+
+
+def classify_with(table: list[tuple[str, str]], text: str, default: str = "fatal") -> str:
+    """The class of the first ``(regex, class)`` row of ``table`` that matches ``text``
+    (case-insensitive, first match wins, so put the most specific rows first)."""
+    import re
+
+    for pattern, kind in table:
+        if re.search(pattern, text, re.IGNORECASE):
+            return kind
+    return default
+
+
+def sdk_plugin(sdk: str) -> tuple[str, str]:
+    """(plugin name, version) from an installed provider SDK's ``pulumi-plugin.json``, read
+    without importing the SDK. Raises ``LookupError`` when the SDK is not installed."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.find_spec(sdk)
+    if spec is None or not spec.submodule_search_locations:
+        raise LookupError(f"the Python package {sdk} is not installed (pip install {sdk.replace('_', '-')})")
+    meta = json.loads((Path(spec.submodule_search_locations[0]) / "pulumi-plugin.json").read_text())
+    return str(meta["name"]), str(meta["version"])

@@ -1,18 +1,32 @@
 """The ``aws`` provider: one site is one EC2 instance with its data volume, static IP and backup bucket.
 
-Only this module imports ``pulumi_aws``, and only inside ``build_site``.
+Resources of a site (``build_site``): a security group opening only the app's public ports (and SSH
+from ``options.ssh_cidrs``), an Ubuntu 24.04 instance (IMDSv2 only, one hop, so containers cannot
+read its user data) whose user data is the bootstrap, an EBS data volume attached as ``/dev/sdf``,
+an Elastic IP, and an S3 bucket with versioning and public access blocked. Everything is tagged
+``deplat-app`` / ``deplat-site``. No IPv6: the default VPC has none.
+
+Options: ``ami`` (default: the newest Canonical Ubuntu 24.04 image), ``ssh_cidrs``,
+``ssh_public_key``, ``volume_type`` (gp3). Only this module imports ``pulumi_aws``, and only inside
+``build_site``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from configparser import ConfigParser
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from deplat.providers import OptionProblems, unknown_option_problems
+from deplat.providers import OptionProblems, classify_with, sdk_plugin, unknown_option_problems
 
 if TYPE_CHECKING:
+    from deplat.secrets import SecretStore
     from deplat.spec.model import Site, Spec
+    from deplat.stacks.site import SiteContext
 
 OPTIONS = ("ami", "ssh_cidrs", "ssh_public_key", "volume_type")
 SIZES: dict[str, str] = {"small": "t3.small", "medium": "t3.medium", "large": "t3.large"}
@@ -20,6 +34,34 @@ VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1", "standard")
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 NATIVE_SIZE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
+ARM_TYPE_RE = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*\.")  # Graviton: t4g, m7g, c7gn, r8g ...
+UBUNTU_OWNER = "099720109477"  # Canonical
+DATA_DEVICE_NAME = "/dev/sdf"
+USER_DATA_LIMIT = 16 * 1024  # EC2: 16 KB of user data before base64
+
+# (regex over a provider or engine error, class); the first match wins, so suspension comes first.
+ERROR_SIGNATURES: list[tuple[str, str]] = [
+    (r"\bBlocked\b: |currently blocked and not recognized as a valid account", "suspended"),
+    (r"AccountSuspended|account (has been|is) suspended", "suspended"),
+    (r"AllAccessDisabled|All access to this object has been disabled", "suspended"),
+    # returned for accounts that are suspended or not yet verified ("You are not subscribed")
+    (r"\bOptInRequired\b", "suspended"),
+    (r"\bUnauthorizedOperation\b|\bAuthFailure\b|InvalidClientTokenId|SignatureDoesNotMatch", "forbidden"),
+    (
+        r"\bAccessDenied(Exception)?\b|ExpiredToken|no valid credential sources|NoCredentialProviders",
+        "forbidden",
+    ),
+    (r"RequestLimitExceeded|\bThrottling(Exception)?\b|TooManyRequests|\bSlowDown\b", "transient"),
+    (r"InsufficientInstanceCapacity|\bInternalError\b|ServiceUnavailable|RequestTimeout", "transient"),
+    (r"StatusCode: 5\d\d|connection reset|i/o timeout|TLS handshake timeout|no such host", "transient"),
+]
+
+# (HTTP status or None, regex on the body): an answer meaning "AWS suspended this account".
+SUSPENSION_SIGNATURES: list[tuple[int | None, str]] = [
+    (403, r"<Code>AllAccessDisabled</Code>|All access to this object has been disabled"),
+    (None, r"currently blocked and not recognized as a valid account"),
+    (None, r"\bAccountSuspended\b"),
+]
 
 
 def validate_site(site: Site, spec: Spec) -> OptionProblems:
@@ -50,7 +92,28 @@ def validate_site(site: Site, spec: Spec) -> OptionProblems:
     if vtype is not None and vtype not in VOLUME_TYPES:
         problems.append((("options", "volume_type"), f"'{vtype}' is not one of {', '.join(VOLUME_TYPES)}"))
     problems += cidr_problems(site)
+    if not problems:
+        problems += user_data_problems(site, spec, data_device("vol-0123456789abcdef0"), USER_DATA_LIMIT)
     return problems
+
+
+def user_data_problems(site: Site, spec: Spec, device: str, limit: int) -> OptionProblems:
+    """The rendered bootstrap (secrets counted at their placeholder size) must fit ``limit`` bytes."""
+    from deplat.stacks.bootstrap import PLACEHOLDER_BYTES, ProviderBits, render
+
+    try:
+        size = len(render(spec, site, ProviderBits(device)).encode())
+    except ValueError as exc:
+        return [((), str(exc))]
+    if size <= limit:
+        return []
+    return [
+        (
+            (),
+            f"the bootstrap for this site is {size} bytes, over {site.provider.value}'s user-data limit of "
+            f"{limit} bytes (secrets counted as {PLACEHOLDER_BYTES} bytes each): fewer or smaller services",
+        )
+    ]
 
 
 def cidr_problems(site: Site) -> OptionProblems:
@@ -73,3 +136,185 @@ def cidr_problems(site: Site) -> OptionProblems:
 
 def instance_type(site: Site) -> str:
     return SIZES.get(site.size, site.size)
+
+
+def data_device(volume_id: str) -> str:
+    """Provider bit: the data volume as the instance sees it (Nitro exposes EBS as NVMe, named by id)."""
+    return f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
+
+
+def _ami(ctx: SiteContext) -> Any:
+    import pulumi_aws as aws
+
+    if ctx.site.options.get("ami"):
+        return str(ctx.site.options["ami"])
+    arch = "arm64" if ARM_TYPE_RE.match(instance_type(ctx.site)) else "amd64"
+    image = aws.ec2.get_ami_output(
+        most_recent=True,
+        owners=[UBUNTU_OWNER],
+        filters=[
+            aws.ec2.GetAmiFilterArgs(
+                name="name", values=[f"ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{arch}-server-*"]
+            ),
+            aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
+        ],
+    )
+    return image.id
+
+
+def build_site(ctx: SiteContext) -> dict[str, Any]:
+    """The site's AWS resources; returns its outputs (see ``deplat.stacks.site``)."""
+    import pulumi_aws as aws
+
+    site = ctx.site
+    zone = site.zone or f"{site.region}a"
+    tags = {**ctx.labels, "Name": f"{ctx.app}-{site.name}"}
+    everyone = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
+    ingress = [
+        aws.ec2.SecurityGroupIngressArgs(
+            protocol=proto, from_port=port, to_port=port, description=f"{ctx.app} public port", **everyone
+        )
+        for port, proto in ctx.public_ports
+    ]
+    v4 = [c for c in ctx.ssh_cidrs if ":" not in c]
+    v6 = [c for c in ctx.ssh_cidrs if ":" in c]
+    if ctx.ssh_cidrs:
+        ingress.append(
+            aws.ec2.SecurityGroupIngressArgs(
+                protocol="tcp",
+                from_port=22,
+                to_port=22,
+                description="ssh",
+                cidr_blocks=v4,
+                ipv6_cidr_blocks=v6,
+            )
+        )
+    firewall = aws.ec2.SecurityGroup(
+        ctx.resource_name("firewall"),
+        description=f"deplat {ctx.app} {site.name}: public ports only",
+        ingress=ingress,
+        egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, **everyone)],
+        tags=tags,
+    )
+    volume = aws.ebs.Volume(
+        ctx.resource_name("data"),
+        availability_zone=zone,
+        size=ctx.data_gib,
+        type=str(site.options.get("volume_type", "gp3")),
+        tags=tags,
+    )
+    key_name = None
+    if ctx.ssh_public_key:
+        key = aws.ec2.KeyPair(ctx.resource_name("ssh"), public_key=ctx.ssh_public_key, tags=tags)
+        key_name = key.key_name
+    instance = aws.ec2.Instance(
+        ctx.resource_name("vm"),
+        ami=_ami(ctx),
+        instance_type=instance_type(site),
+        availability_zone=zone,
+        vpc_security_group_ids=[firewall.id],
+        key_name=key_name,
+        user_data=ctx.user_data(volume.id.apply(data_device)),
+        user_data_replace_on_change=True,
+        metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+            http_tokens="required", http_put_response_hop_limit=1, http_endpoint="enabled"
+        ),
+        tags=tags,
+        volume_tags=tags,
+    )
+    aws.ec2.VolumeAttachment(
+        ctx.resource_name("data-attachment"),
+        device_name=DATA_DEVICE_NAME,
+        instance_id=instance.id,
+        volume_id=volume.id,
+    )
+    address = aws.ec2.Eip(ctx.resource_name("ip"), domain="vpc", instance=instance.id, tags=tags)
+    bucket = aws.s3.Bucket(ctx.bucket_name(), tags=tags)
+    aws.s3.BucketVersioning(
+        ctx.resource_name("backups-versioning"),
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+    )
+    aws.s3.BucketPublicAccessBlock(
+        ctx.resource_name("backups-private"),
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+    )
+    return {
+        "ipv4": address.public_ip,
+        "url": ctx.url,
+        "bucket": bucket.bucket,
+        "instance_id": instance.id,
+    }
+
+
+def classify_error(text: str) -> str:
+    """suspended / forbidden / transient / fatal, from an AWS or engine error message."""
+    return classify_with(ERROR_SIGNATURES, text)
+
+
+def plugin() -> tuple[str, str]:
+    return sdk_plugin("pulumi_aws")
+
+
+def _aws_files(environ: Mapping[str, str], home: Path) -> tuple[Path, Path]:
+    creds = Path(environ.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials")
+    config = Path(environ.get("AWS_CONFIG_FILE") or home / ".aws" / "config")
+    return creds, config
+
+
+def _profiles(creds: Path, config: Path) -> set[str]:
+    names: set[str] = set()
+    for path, prefix in ((creds, ""), (config, "profile ")):
+        parser = ConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except Exception:  # an unreadable file simply offers no profile
+            continue
+        for section in parser.sections():
+            names.add(section[len(prefix) :] if section.startswith(prefix) else section)
+    return names
+
+
+def check_credentials(
+    site: Site,
+    secrets: SecretStore | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> tuple[bool, str]:
+    """Are AWS credentials available for ``site``? Looks at env and ~/.aws only; no network call."""
+    env = os.environ if environ is None else environ
+    creds, config = _aws_files(env, home or Path.home())
+    profile = site.credentials.profile
+    if profile:
+        if profile in _profiles(creds, config):
+            return True, f"AWS profile '{profile}' found in {creds} or {config}"
+        return (
+            False,
+            f"AWS profile '{profile}' is not in {creds} or {config}: run `aws configure --profile {profile}`",
+        )
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        return True, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set"
+    if env.get("AWS_WEB_IDENTITY_TOKEN_FILE") and env.get("AWS_ROLE_ARN"):
+        return True, "AWS web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) is set"
+    wanted = env.get("AWS_PROFILE") or "default"
+    if wanted in _profiles(creds, config):
+        return True, f"AWS profile '{wanted}' found"
+    return False, (
+        "no AWS credentials: set credentials.profile in the site, or AWS_ACCESS_KEY_ID and "
+        f"AWS_SECRET_ACCESS_KEY, or a profile in {creds}"
+    )
+
+
+def provider_config(site: Site, secrets: SecretStore | None = None) -> dict[str, tuple[str, bool]]:
+    """Pulumi stack config for the site's AWS provider: key -> (value, is_secret)."""
+    config: dict[str, tuple[str, bool]] = {}
+    if site.region:
+        config["aws:region"] = (site.region, False)
+    if site.credentials.profile:
+        config["aws:profile"] = (site.credentials.profile, False)
+    return config

@@ -1,0 +1,225 @@
+"""What ``deplat up`` would create on each site, without credentials or the ``pulumi`` CLI.
+
+``plan_offline`` runs each cloud site's Pulumi program (``deplat.stacks.site``) under the SDK's mock
+runtime (``pulumi.runtime.set_mocks``, a fresh ``PlanMocks`` per site) and returns, per site, the
+resources the program registers with their inputs. Values only the cloud knows (ids, addresses,
+looked-up images) are placeholders: ids are numbers, addresses come from the documentation ranges
+(192.0.2.0/24, 2001:db8::/32). Secret inputs are reported as ``[secret]`` and never carry a value,
+and secret values are not even looked up: the bootstrap is rendered with placeholders.
+
+Local sites run no Pulumi program: their plan says how many processes run on which address.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from deplat.spec.model import Provider
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from deplat.secrets import SecretStore
+    from deplat.spec.model import Site, Spec
+
+SECRET = "[secret]"
+# Inputs that every resource carries and that say nothing about what it is.
+NOISE = frozenset({"tags", "labels", "volumeTags", "description", "__defaults", "userDataReplaceOnChange"})
+
+
+@dataclass
+class PlannedResource:
+    type: str  # Pulumi type token, e.g. aws:ec2/instance:Instance
+    name: str  # logical name
+    properties: dict[str, Any]  # inputs, wire names; secret values replaced by "[secret]"
+    secrets: list[str] = field(default_factory=list)  # dotted paths of inputs marked secret
+
+    @property
+    def kind(self) -> str:
+        """``aws:ec2/instance:Instance`` -> ``aws:ec2.Instance``."""
+        pkg, _, rest = self.type.partition(":")
+        module, _, cls = rest.partition(":")
+        module = module.split("/")[0]
+        return f"{pkg}:{module}.{cls}" if module not in ("", "index") else f"{pkg}:{cls}"
+
+    def key_properties(self) -> dict[str, Any]:
+        return {k: v for k, v in self.properties.items() if k not in NOISE and v not in (None, [], {})}
+
+
+@dataclass
+class SitePlan:
+    site: str
+    provider: str
+    role: str
+    kind: str  # "pulumi" (a cloud site's program) or "local" (supervised processes)
+    resources: list[PlannedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for res, item in zip(self.resources, data["resources"], strict=True):
+            item["kind"] = res.kind
+        return data
+
+
+def plan_offline(
+    spec: Spec, sites: list[Site] | None = None, secrets: SecretStore | None = None
+) -> list[SitePlan]:
+    """The plan of each site in ``sites`` (default: all). ``secrets``, when given, is only asked
+    whether each secret is set (a note says which are not); values are never used."""
+    plans = []
+    for site in sites if sites is not None else spec.sites:
+        if site.provider is Provider.local:
+            plans.append(_local_plan(spec, site))
+        else:
+            plans.append(_cloud_plan(spec, site, secrets))
+    return plans
+
+
+def _local_plan(spec: Spec, site: Site) -> SitePlan:
+    from deplat.providers.local import address
+
+    count = sum(1 for svc in spec.services.values() if svc.local is not None)
+    where = address(site, spec)
+    return SitePlan(
+        site=site.name,
+        provider=site.provider.value,
+        role=site.role.value,
+        kind="local",
+        outputs={"ipv4": [where]},
+        notes=[f"runs {count} process{'es' * (count != 1)} on {where} (no Pulumi program)"],
+    )
+
+
+def _cloud_plan(spec: Spec, site: Site, secrets: SecretStore | None) -> SitePlan:
+    import pulumi
+
+    from deplat.stacks.site import build
+
+    mocks = PlanMocks()
+    pulumi.runtime.set_mocks(mocks, project=spec.app, stack=site.name, preview=False)
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output[Any]:
+        built = build(spec, site, None)
+        return pulumi.Output.all(**built).apply(outputs.update)
+
+    run()
+    plan = SitePlan(
+        site=site.name,
+        provider=site.provider.value,
+        role=site.role.value,
+        kind="pulumi",
+        resources=mocks.resources,
+        outputs=outputs,
+    )
+    if secrets is not None:
+        for name in _site_secret_names(spec, site):
+            if secrets.get(name) is None:
+                plan.notes.append(f"secret {name} is not set: `deplat up` will stop and ask for it")
+    return plan
+
+
+def _site_secret_names(spec: Spec, site: Site) -> list[str]:
+    names = [n for svc in spec.services.values() for n in svc.secrets]
+    if site.credentials.secret:
+        names.append(site.credentials.secret)
+    return list(dict.fromkeys(names))
+
+
+def reveal(value: Any, path: str = "") -> tuple[Any, list[str]]:
+    """An input value in wire form with each secret replaced by ``[secret]``, and the paths of the
+    secrets found."""
+    from pulumi.runtime import rpc
+
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return SECRET, [path]
+        out: dict[str, Any] = {}
+        found: list[str] = []
+        for key, item in value.items():
+            out[key], sub = reveal(item, f"{path}.{key}" if path else key)
+            found += sub
+        return out, found
+    if isinstance(value, list):
+        items, found = [], []
+        for i, item in enumerate(value):
+            shown, sub = reveal(item, f"{path}[{i}]")
+            items.append(shown)
+            found += sub
+        return items, found
+    if isinstance(value, float) and value.is_integer():  # the wire carries every number as a float
+        return int(value), []
+    return value, []
+
+
+def _computed(typ: str, name: str, n: int) -> dict[str, Any]:
+    """Outputs the cloud would compute, as documentation-range placeholders."""
+    ipv4 = f"192.0.2.{n % 250 + 1}"
+    ipv6 = f"2001:db8::{n:x}"
+    if typ == "aws:ec2/eip:Eip":
+        return {"publicIp": ipv4, "allocationId": f"eipalloc-{n:017x}"}
+    if typ == "aws:s3/bucket:Bucket":
+        return {"bucket": f"{name}-{n:07x}", "arn": f"arn:aws:s3:::{name}-{n:07x}"}
+    if typ == "aws:ec2/keyPair:KeyPair":
+        return {"keyName": f"{name}-{n:07x}"}
+    if typ == "gcp:compute/address:Address":
+        return {"address": ipv4, "selfLink": f"mock://addresses/{name}"}
+    if typ == "gcp:storage/bucket:Bucket":
+        return {"name": f"{name}-{n:07x}", "url": f"gs://{name}-{n:07x}"}
+    if typ.startswith("gcp:compute/"):
+        return {"selfLink": f"mock://{typ.split('/')[1].split(':')[0]}/{name}"}
+    if typ == "hcloud:index/primaryIp:PrimaryIp":
+        return {"ipAddress": ipv6 if "ipv6" in name else ipv4}
+    if typ == "hcloud:index/server:Server":
+        return {"ipv4Address": ipv4, "ipv6Address": ipv6}
+    return {}
+
+
+class PlanMocks:
+    """Pulumi mocks that record every resource a program registers (see module docstring).
+
+    Built lazily as a ``pulumi.runtime.Mocks`` subclass so that importing this module does not
+    import pulumi; use ``PlanMocks()`` as usual.
+    """
+
+    def __new__(cls) -> Any:
+        return _mocks_class()()
+
+
+_MOCKS: type | None = None
+
+
+def _mocks_class() -> type:
+    global _MOCKS
+    if _MOCKS is not None:
+        return _MOCKS
+    import pulumi
+
+    class _PlanMocks(pulumi.runtime.Mocks):
+        def __init__(self) -> None:
+            self.resources: list[PlannedResource] = []
+            self.calls: list[tuple[str, dict[str, Any]]] = []
+            self._ids = itertools.count(1001)
+
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            n = next(self._ids)
+            shown, secret_paths = reveal(dict(args.inputs))
+            self.resources.append(PlannedResource(args.typ, args.name, shown, secret_paths))
+            # numeric ids: Hetzner resources refer to each other by integer id
+            return str(n), {**args.inputs, **_computed(args.typ, args.name, n)}
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+            self.calls.append((args.token, dict(args.args)))
+            if args.token == "aws:ec2/getAmi:getAmi":
+                filters = args.args.get("filters") or [{}]
+                pattern = (filters[0].get("values") or ["an image"])[0]
+                return {"id": f"<newest {pattern}>", "imageId": f"<newest {pattern}>"}
+            return {}
+
+    _MOCKS = _PlanMocks
+    return _MOCKS

@@ -1,0 +1,274 @@
+"""The bootstrap of a cloud site: one cloud-init document, the same on every provider.
+
+Every cloud site runs Ubuntu 24.04 LTS (the one image all three providers publish with cloud-init
+enabled), so packages, paths and units are the same everywhere. On first boot the document:
+
+1. installs ``docker.io`` (the container runtime) and ``caddy`` (the HTTPS front), both from the
+   distribution;
+2. mounts the site's data volume at ``/srv/deplat`` through ``deplat-data.service``, which waits
+   for the device (AWS attaches the volume after the instance boots), formats it only when it holds
+   no filesystem, and mounts it again on every boot;
+3. writes one systemd unit per service, ``deplat-<service>.service``, that runs the service's image
+   with its command, arguments, ports, environment and volumes (``/srv/deplat/<service>/<volume>``),
+   restarts it when it stops and starts it again after a reboot; containers share a Docker network
+   ``deplat`` and reach each other by service name;
+4. puts the domain's names behind HTTPS: Caddy proxies them to the front service (the first service
+   in the spec with a public port) and obtains ACME certificates once DNS points at the site.
+
+Public ports are published on every interface (the provider's firewall opens them); other ports
+only on 127.0.0.1.
+
+Provider bits: the only lines that differ between providers come from ``ProviderBits``:
+
+- ``data_device``: the stable path of the data volume as the VM sees it
+  (AWS ``/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol…``, GCP ``/dev/disk/by-id/google-data``,
+  Hetzner ``/dev/disk/by-id/scsi-0HC_Volume_<id>``). It appears once, in ``deplat-data.service``.
+
+Secrets: a service's secrets are written, with its plain environment, to
+``/etc/deplat/<service>.env`` (mode 0600, root), which the unit hands to ``docker run --env-file``.
+They therefore travel inside the user data, and the site program marks the user data Output as a
+Pulumi secret (``pulumi.Output.secret``): Pulumi encrypts it in the state, shows ``[secret]`` in
+previews, diffs and logs, and deplat never prints it. We chose this over a per-provider secret store
+(SSM, Secret Manager; Hetzner has none) because it is identical on every provider and needs no call
+to the provider at boot, which matters on a standby stood up while another provider is gone. The
+price: the provider itself (the host) and root on the VM can read user data; on AWS the instance
+metadata service is limited to IMDSv2 with one hop so containers cannot read it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from deplat.spec.model import Service, Site, Spec
+
+DATA_DIR = "/srv/deplat"
+CONFIG_DIR = "/etc/deplat"
+PACKAGES = ("docker.io", "caddy")
+# What a secret stands for when its value is not known (offline plans, size checks).
+PLACEHOLDER_BYTES = 64
+
+
+@dataclass(frozen=True)
+class ProviderBits:
+    """What a provider contributes to the otherwise identical bootstrap (see the module docstring)."""
+
+    data_device: str
+
+
+MOUNT_SCRIPT = f"""\
+#!/bin/sh
+# deplat: mount the site's data volume at {DATA_DIR}. Runs on every boot.
+# Waits for the device (some providers attach it after boot), formats it only when blank.
+set -eu
+dev="$1"
+target={DATA_DIR}
+i=0
+while [ ! -b "$dev" ]; do
+    i=$((i + 1))
+    if [ "$i" -gt 300 ]; then
+        echo "deplat: data device $dev did not appear in 300 s" >&2
+        exit 1
+    fi
+    sleep 1
+done
+dev=$(readlink -f "$dev")
+if ! blkid "$dev" >/dev/null 2>&1; then
+    mkfs.ext4 -q -L deplat-data "$dev"
+fi
+mkdir -p "$target"
+mountpoint -q "$target" || mount -o defaults,noatime "$dev" "$target"
+"""
+
+
+def render(
+    spec: Spec,
+    site: Site,
+    provider_bits: ProviderBits,
+    secret_values: Mapping[str, str] | None = None,
+) -> str:
+    """The ``#cloud-config`` text for ``site``.
+
+    ``secret_values`` maps secret names to values; a name missing from it (or ``None``: all of
+    them) is written as a placeholder of ``PLACEHOLDER_BYTES`` bytes, for offline plans and size
+    checks. Raises ``ValueError`` (naming the secret, never its value) when a value holds a newline,
+    which an env file cannot carry.
+    """
+    files: list[dict[str, Any]] = [
+        {"path": "/usr/local/sbin/deplat-mount-data", "permissions": "0755", "content": MOUNT_SCRIPT},
+        {
+            "path": "/etc/systemd/system/deplat-data.service",
+            "permissions": "0644",
+            "content": _data_unit(provider_bits.data_device),
+        },
+    ]
+    units = ["deplat-data.service"]
+    for name, svc in spec.services.items():
+        files.append(
+            {
+                "path": f"{CONFIG_DIR}/{name}.env",
+                "permissions": "0600",
+                "content": _env_file(name, svc, site, secret_values),
+            }
+        )
+        files.append(
+            {
+                "path": f"/etc/systemd/system/deplat-{name}.service",
+                "permissions": "0644",
+                "content": service_unit(name, svc),
+            }
+        )
+        units.append(f"deplat-{name}.service")
+    caddyfile = _caddyfile(spec)
+    files.append(
+        # deferred: written after the caddy package has installed its own default file
+        {"path": "/etc/caddy/Caddyfile", "permissions": "0644", "content": caddyfile, "defer": True}
+    )
+    doc: dict[str, Any] = {
+        "package_update": True,
+        "packages": list(PACKAGES),
+        "write_files": files,
+        "runcmd": [
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", "docker.service"],
+            ["systemctl", "enable", "--now", *units],
+            ["systemctl", "enable", "caddy.service"],
+            ["systemctl", "reload-or-restart", "caddy.service"],
+        ],
+    }
+    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=1000)
+    return f"#cloud-config\n# deplat bootstrap for app {spec.app}\n{body}"
+
+
+def front(spec: Spec) -> tuple[str, int] | None:
+    """The service and port the domain's names are proxied to: the first service with a public
+    port (its health port if that one is public, else its first public port)."""
+    for name, svc in spec.services.items():
+        public = svc.public_ports
+        if public:
+            if svc.health and svc.health.port in public:
+                return name, svc.health.port
+            return name, public[0]
+    return None
+
+
+def service_unit(name: str, svc: Service) -> str:
+    """The systemd unit that runs one service's container."""
+    container = f"deplat-{name}"
+    run = ["/usr/bin/docker", "run", "--rm", "--name", container, "--network", "deplat"]
+    run += ["--network-alias", name, "--env-file", f"{CONFIG_DIR}/{name}.env"]
+    for p in svc.ports:
+        bind = "" if p.public else "127.0.0.1:"
+        run += ["-p", f"{bind}{p.port}:{p.port}/{p.protocol}"]
+    dirs = []
+    for vol in svc.volumes:
+        host = f"{DATA_DIR}/{name}/{vol.name}"
+        dirs.append(host)
+        run += ["-v", f"{host}:{vol.path}"]
+    if svc.command:
+        run += ["--entrypoint", svc.command[0]]
+    run.append(svc.image)
+    if svc.command:
+        run += svc.command[1:]
+    run += svc.args
+    lines = [
+        "[Unit]",
+        f"Description=deplat service {name} ({svc.image})",
+        "Requires=docker.service deplat-data.service",
+        "After=docker.service deplat-data.service network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Restart=always",
+        "RestartSec=5",
+        "TimeoutStartSec=900",
+    ]
+    if dirs:
+        lines.append("ExecStartPre=/bin/mkdir -p " + " ".join(_quote(d) for d in dirs))
+    lines += [
+        f"ExecStartPre=-/usr/bin/docker rm -f {container}",
+        "ExecStartPre=-/usr/bin/docker network create deplat",
+        f"ExecStartPre=-/usr/bin/docker pull {_quote(svc.image)}",
+        "ExecStart=" + " ".join(_quote(a) for a in run),
+        f"ExecStop=/usr/bin/docker stop {container}",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _data_unit(device: str) -> str:
+    return "\n".join(
+        [
+            "[Unit]",
+            "Description=deplat data volume",
+            "Before=docker.service",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            "RemainAfterExit=yes",
+            f"ExecStart=/usr/local/sbin/deplat-mount-data {_quote(device)}",
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
+
+
+def _env_file(name: str, svc: Service, site: Site, secret_values: Mapping[str, str] | None) -> str:
+    lines = [f"# deplat: environment of service {name}"]
+    for key, value in svc.env.items():
+        if "\n" in value:
+            raise ValueError(f"services.{name}.env.{key}: a value with a newline cannot go in an env file")
+        lines.append(f"{key}={value}")
+    for secret in svc.secrets:
+        value = (secret_values or {}).get(secret)
+        if value is None:
+            value = "x" * PLACEHOLDER_BYTES
+        if "\n" in value or "\r" in value:
+            raise ValueError(
+                f"secret {secret} (service {name}, site {site.name}) holds a newline, "
+                "which an env file cannot carry"
+            )
+        lines.append(f"{secret}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def _caddyfile(spec: Spec) -> str:
+    head = "# deplat: the domain's names over HTTPS (ACME certificates once DNS points here)\n"
+    target = front(spec)
+    if target is None:
+        return head + "# no service has a public port: nothing to serve\n"
+    names = ", ".join(n.rstrip(".") for n in spec.domain.names)
+    return f"{head}{names} {{\n    reverse_proxy 127.0.0.1:{target[1]}\n}}\n"
+
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+
+
+def _quote(arg: str) -> str:
+    """One argument of a systemd command line: specifiers (%) and variables ($) escaped."""
+    arg = arg.replace("%", "%%").replace("$", "$$")
+    if _PLAIN.match(arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks, so the document reads like the files it writes."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
