@@ -1,1 +1,196 @@
-"""Placeholder: this module's commands are being written."""
+"""Commands that act on sites: up, status, destroy, refresh, doctor.
+
+``up`` and ``destroy`` show what they will do and ask first; ``--yes`` answers for you and is required
+when stdin is not a terminal. Sites run in parallel; the exit code is 0 only if every site succeeded.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from deplat import render
+from deplat.cli.app import G, app
+from deplat.errors import InputError
+
+if TYPE_CHECKING:
+    from deplat.secrets import SecretStore
+    from deplat.sites import SiteResult
+
+SiteOpt = Annotated[
+    list[str] | None, typer.Option("--site", help="Only this site (repeatable). Names cold sites too.")
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; required when not at a terminal.")]
+LocksOpt = Annotated[
+    bool, typer.Option("--clear-locks", help="Remove state locks left by a killed deplat run (pid gone).")
+]
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _secrets(spec: object) -> SecretStore:
+    import getpass
+
+    from deplat.engine import passphrase
+    from deplat.secrets import SecretStore
+
+    passphrase.set_prompt(getpass.getpass if interactive() and not G.json else None)
+    return SecretStore(spec)  # type: ignore[arg-type]
+
+
+def confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not interactive():
+        raise InputError("not at a terminal, so nothing can be confirmed", hint="pass --yes to go ahead")
+    if not typer.confirm(question, default=False):
+        G.err_console.print("nothing done")
+        raise typer.Exit(1)
+
+
+def _live() -> bool:
+    return G.console.is_terminal and not G.json
+
+
+def _finish(
+    operation: str, results: list[SiteResult], roles: dict[str, str], skipped: dict[str, str]
+) -> None:
+    from deplat.render_sites import results_table
+
+    failed = [r for r in results if not r.ok]
+    if G.json:
+        render.print_json(
+            {
+                "ok": not failed,
+                "operation": operation,
+                "sites": [r.to_dict() | {"role": roles.get(r.site, "")} for r in results],
+                "skipped": skipped,
+            }
+        )
+    else:
+        G.console.print(results_table(results, roles, skipped))
+        if failed:
+            names = ", ".join(r.site for r in failed)
+            G.err_console.print(f"[bold red]{len(failed)} of {len(results)} sites failed[/]: {names}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) -> None:
+    from deplat import operations
+    from deplat.engine.api import changes_anything, preview_sites
+    from deplat.events import discard
+    from deplat.render_sites import SiteBoard, preview_table
+
+    spec = G.spec()
+    secrets = _secrets(spec)
+    selection = operations.select_sites(spec, names, operation)
+    if not selection.sites:
+        if G.json:
+            render.print_json({"ok": True, "operation": operation, "sites": [], "skipped": selection.skipped})
+        else:
+            G.console.print(
+                "no site to act on: " + "; ".join(f"{k}: {v}" for k, v in selection.skipped.items())
+            )
+        return
+    operations.preflight(spec, selection.sites, secrets)
+    if operation == "up":
+        previews = preview_sites(spec, selection.sites, secrets, discard)
+        if not G.json:
+            G.console.print(preview_table(previews, selection.roles, selection.skipped))
+        if changes_anything(previews):
+            confirm(f"apply these changes to {len(selection.sites)} site(s)?", yes)
+    elif operation == "destroy":
+        if not G.json:
+            G.console.print(
+                "will destroy every resource of: "
+                + ", ".join(f"{s.name} ({selection.roles[s.name]})" for s in selection.sites)
+            )
+        confirm(f"destroy {len(selection.sites)} site(s)?", yes)
+    run = {
+        "up": operations.up_sites,
+        "destroy": operations.destroy_sites,
+        "refresh": operations.refresh_sites,
+    }
+    names_run = [s.name for s in selection.sites]
+    board_rows = [(s.name, selection.roles[s.name]) for s in selection.sites]
+    if G.json:
+        with operations.interrupt_guard():
+            results = run[operation](spec, names_run, secrets, discard, clear_locks=clear_locks)
+    else:
+        with SiteBoard(G.console, board_rows, live=_live()) as board, operations.interrupt_guard(board):
+            results = run[operation](spec, names_run, secrets, board, clear_locks=clear_locks)
+    _finish(operation, results, selection.roles, selection.skipped)
+
+
+@app.command()
+def up(site: SiteOpt = None, yes: YesOpt = False, clear_locks: LocksOpt = False) -> None:
+    """Stand the app up on its sites: preview, confirm, then every site in parallel."""
+    _run("up", site, yes, clear_locks)
+
+
+@app.command()
+def destroy(site: SiteOpt = None, yes: YesOpt = False, clear_locks: LocksOpt = False) -> None:
+    """Take sites down: every resource of each site is deleted (asks first)."""
+    _run("destroy", site, yes, clear_locks)
+
+
+@app.command()
+def refresh(site: SiteOpt = None, clear_locks: LocksOpt = False) -> None:
+    """Read what really exists on each site into deplat's state."""
+    _run("refresh", site, True, clear_locks)
+
+
+@app.command()
+def status(site: SiteOpt = None) -> None:
+    """Per site: role, whether it is deployed and running, last update, outputs."""
+    from deplat import operations
+    from deplat.render_sites import status_table
+
+    spec = G.spec()
+    secrets = _secrets(spec)
+    statuses = operations.status_sites(spec, site, secrets)
+    if G.json:
+        render.print_json({"ok": True, "sites": [s.to_dict() for s in statuses]})
+    else:
+        G.console.print(status_table(statuses))
+
+
+@app.command()
+def doctor(
+    install_pulumi: Annotated[
+        bool, typer.Option("--install-pulumi", help="Download and install the pulumi CLI (asks first).")
+    ] = False,
+    yes: YesOpt = False,
+) -> None:
+    """Is this machine ready? pulumi CLI, plugins, credentials per site, state backend."""
+    from deplat.engine import doctor as doc
+    from deplat.render_sites import doctor_table
+
+    if install_pulumi:
+        from deplat.events import Event
+
+        def show(event: Event) -> None:
+            if not G.json:
+                G.err_console.print(event.message)
+
+        confirm("download and run Pulumi's installer from https://get.pulumi.com?", yes)
+        path = doc.install_pulumi(show)
+        if G.json:
+            render.print_json({"ok": True, "installed": path})
+        else:
+            G.console.print(f"installed {path}")
+        return
+    spec = G.spec()
+    checks = doc.run_checks(spec, _secrets(spec))
+    ok = all(c.ok for c in checks)
+    if G.json:
+        render.print_json({"ok": ok, "checks": [c.to_dict() for c in checks]})
+    else:
+        G.console.print(doctor_table(checks))
+    if not ok:
+        raise typer.Exit(1)

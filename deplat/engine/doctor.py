@@ -1,0 +1,162 @@
+"""``deplat doctor``: is this machine ready to run the spec's sites? Every check is data, never printed.
+
+Checks: the ``pulumi`` CLI (present, version), each cloud provider's plugin (installed at the version
+its SDK wants), each cloud site's credentials as ``(ok, reason)`` from its provider module, and the
+state backend (a writable directory for ``file://``). ``install_pulumi`` runs Pulumi's own installer
+(``PulumiCommand.install``, into ``~/.pulumi/versions/<sdk version>``); the CLI asks for consent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deplat.errors import OperationFailed
+from deplat.events import Emit, Event, discard
+
+if TYPE_CHECKING:
+    from deplat.secrets import SecretStore
+    from deplat.spec.model import Spec
+
+
+@dataclass
+class Check:
+    name: str  # e.g. "pulumi CLI", "plugin aws", "credentials aws-fra", "state backend"
+    ok: bool
+    detail: str
+    hint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_cli() -> tuple[Check, str | None]:
+    """The CLI check, and the executable's path when usable."""
+    from deplat.engine.workspace import INSTALL_HINT, find_pulumi
+
+    path = find_pulumi()
+    if path is None:
+        return Check("pulumi CLI", False, "not found on PATH or in ~/.pulumi", INSTALL_HINT), None
+    try:
+        done = subprocess.run(
+            [path, "version"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("pulumi CLI", False, f"{path} does not run: {exc}", INSTALL_HINT), None
+    if done.returncode != 0:
+        return Check("pulumi CLI", False, f"`{path} version` exited {done.returncode}", INSTALL_HINT), None
+    return Check("pulumi CLI", True, f"{done.stdout.strip()} at {path}"), path
+
+
+def installed_plugins(path: str) -> set[tuple[str, str]]:
+    done = subprocess.run(
+        [path, "plugin", "ls", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"},
+    )
+    if done.returncode != 0:
+        raise OperationFailed(f"`pulumi plugin ls` failed: {done.stderr.strip()}")
+    listed = json.loads(done.stdout or "[]")
+    return {(p.get("name", ""), str(p.get("version") or "").lstrip("v")) for p in listed}
+
+
+def check_backend(spec: Spec) -> Check:
+    from deplat.paths import state_backend_url
+
+    url = state_backend_url(spec)
+    if not url.startswith("file://"):
+        return Check("state backend", True, f"{url} (not checked: a remote backend)")
+    folder = Path(url[len("file://") :])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".deplat-doctor-"):
+            pass
+    except OSError as exc:
+        detail = f"{folder} is not writable: {exc.strerror}"
+        return Check("state backend", False, detail, "fix its permissions")
+    return Check("state backend", True, f"{folder} is writable")
+
+
+def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
+    from deplat import providers
+
+    cloud = [s for s in spec.sites if s.provider.value != "local"]
+    checks: list[Check] = []
+    cli, path = check_cli()
+    if cloud or not cli.ok:
+        checks.append(cli)
+    plugins: set[tuple[str, str]] | None = None
+    if path is not None and cloud:
+        try:
+            plugins = installed_plugins(path)
+        except (OperationFailed, OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            checks.append(Check("plugins", False, f"could not list plugins: {exc}"))
+    seen: set[str] = set()
+    for site in cloud:
+        try:
+            module = providers.get(site.provider.value)
+        except (KeyError, ImportError) as exc:
+            checks.append(Check(f"provider {site.provider.value}", False, str(exc)))
+            continue
+        plugin = getattr(module, "plugin", None)
+        if plugin is not None and plugins is not None and site.provider.value not in seen:
+            seen.add(site.provider.value)
+            name, version = plugin()
+            version = str(version).lstrip("v")
+            ok = (name, version) in plugins
+            missing = f"v{version} not installed (the first `up` downloads it)"
+            checks.append(
+                Check(
+                    f"plugin {name}",
+                    ok,
+                    f"v{version} installed" if ok else missing,
+                    None if ok else f"offline: pulumi plugin install resource {name} v{version} --file X.tgz",
+                )
+            )
+        check = getattr(module, "check_credentials", None)
+        if check is not None:
+            try:
+                ok, reason = check(site, secrets)
+            except Exception as exc:
+                ok, reason = False, f"check failed: {type(exc).__name__}: {exc}"
+            checks.append(Check(f"credentials {site.name}", bool(ok), secrets.masker.text(str(reason))))
+    checks.append(check_backend(spec))
+    return checks
+
+
+def install_pulumi(emit: Emit = discard) -> str:
+    """Install the CLI with Pulumi's installer; returns its path. Offline: ``OperationFailed``."""
+    import urllib.error
+
+    from pulumi import automation as auto
+    from pulumi._version import version as sdk_version
+
+    root = Path.home() / ".pulumi" / "versions" / str(sdk_version)
+    emit(
+        Event(
+            "doctor.install",
+            f"downloading https://get.pulumi.com/install.sh, installing v{sdk_version} into {root}",
+        )
+    )
+    try:
+        command = auto.PulumiCommand.install(root=str(root))
+    except urllib.error.URLError as exc:
+        raise OperationFailed(
+            f"could not download the Pulumi installer (offline?): {exc.reason}",
+            hint="on a machine with internet: curl -fsSL https://get.pulumi.com | sh, then copy ~/.pulumi",
+        ) from None
+    except (subprocess.CalledProcessError, OSError) as exc:
+        raise OperationFailed(f"the Pulumi installer failed: {exc}") from None
+    emit(Event("doctor.install", f"installed {command.command} (v{command.version})"))
+    return command.command

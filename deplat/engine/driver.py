@@ -1,0 +1,282 @@
+"""``PulumiDriver``: a cloud site through the Automation API (implements ``deplat.sites.SiteDriver``).
+
+Each call opens the site's own stack (``deplat.engine.workspace``), sets its config from the spec,
+runs one engine operation with events translated to deplat ``Event``s, and returns a ``SiteResult``
+whose error, if any, is classified (``deplat.engine.errors``) and masked. Nothing here raises for a
+failed site: the caller runs many sites and one failure must never abort the others. Only errors
+the user must fix before anything can run (no ``pulumi`` CLI, no passphrase) are raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from deplat.engine import locks, passphrase
+from deplat.engine import workspace as wsp
+from deplat.engine.errors import EngineFailure, classify
+from deplat.engine.events import EventTranslator
+from deplat.errors import DeplatError, InputError
+from deplat.events import Emit, Event, discard
+from deplat.secrets import MASK
+from deplat.sites import Addresses, SiteResult, SiteStatus
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
+
+    from deplat.secrets import SecretStore
+    from deplat.spec.model import Site, Spec
+
+
+def provider_module(site: Site) -> ModuleType:
+    from deplat import providers
+
+    return providers.get(site.provider.value)
+
+
+def site_program(spec: Spec, site: Site, secrets: SecretStore) -> Callable[[], None]:
+    from deplat.stacks.site import program
+
+    return program(spec, site, secrets)
+
+
+class _SiteFailed(Exception):
+    def __init__(self, failure: EngineFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class PulumiDriver:
+    """Stand up, inspect and take down cloud sites; one instance may serve many sites and threads."""
+
+    def __init__(self, spec: Spec, secrets: SecretStore) -> None:
+        self.spec = spec
+        self.secrets = secrets
+
+    # ------------------------------------------------------------------ SiteDriver
+
+    def up(self, site: Site, emit: Emit = discard) -> SiteResult:
+        return self._operate(site, "up", emit)
+
+    def preview(self, site: Site, emit: Emit = discard) -> SiteResult:
+        return self._operate(site, "preview", emit)
+
+    def refresh(self, site: Site, emit: Emit = discard) -> SiteResult:
+        return self._operate(site, "refresh", emit)
+
+    def destroy(self, site: Site, emit: Emit = discard) -> SiteResult:
+        return self._operate(site, "destroy", emit)
+
+    def status(self, site: Site) -> SiteStatus:
+        from pulumi import automation as auto
+
+        from deplat.state import load_active
+
+        role = load_active(self.spec).role_of(self.spec, site.name)
+        base = SiteStatus(
+            site=site.name, provider=site.provider.value, role=role, exists=False, running=False
+        )
+        try:
+            stack = wsp.open_stack(self.spec, site, self._passphrase(), create=False)
+        except auto.StackNotFoundError:
+            return base
+        except auto.CommandError as exc:
+            failure = classify([str(exc)], self._classifier(site), self._mask)
+            base.detail = {"error": failure.message, "error_class": failure.error_class}
+            return base
+        base.exists = True
+        try:
+            base.outputs = self._outputs(stack.outputs())
+            history = stack.history(page_size=1, show_secrets=False)
+        except auto.CommandError as exc:
+            failure = classify([str(exc)], self._classifier(site), self._mask)
+            base.detail = {"error": failure.message, "error_class": failure.error_class}
+            return base
+        if history:
+            last = history[0]
+            end = last.end_time or last.start_time
+            base.last_update = end.replace(tzinfo=UTC).timestamp() if end else None
+            base.detail = {
+                "last_operation": last.kind,
+                "last_result": last.result,
+                "resource_changes": dict(last.resource_changes or {}),
+            }
+            base.running = bool(base.outputs) and last.result == "succeeded" and last.kind != "destroy"
+        held = locks.find_locks(self.spec, wsp.stack_name(site))
+        if held:
+            base.detail["locks"] = [lock.describe() for lock in held]
+        return base
+
+    def addresses(self, site: Site) -> Addresses:
+        outputs = self.status(site).outputs
+        return Addresses(ipv4=_as_list(outputs.get("ipv4")), ipv6=_as_list(outputs.get("ipv6")))
+
+    # ------------------------------------------------------------------ one operation
+
+    def _operate(self, site: Site, operation: str, emit: Emit) -> SiteResult:
+        from pulumi import automation as auto
+
+        started = time.monotonic()
+        translator = EventTranslator(site.name, emit, self._mask)
+        result = SiteResult(site=site.name, operation=operation, ok=False)
+        output: list[str] = []
+        try:
+            self._check_locks(site)
+            emit(Event("site.op", f"{operation}: preparing", site=site.name, data={"op": "prepare"}))
+            self._check_credentials(site)
+            program = site_program(self.spec, site, self.secrets) if operation in ("up", "preview") else None
+            try:
+                stack = wsp.open_stack(
+                    self.spec, site, self._passphrase(), program, create=operation in ("up", "preview")
+                )
+            except auto.StackNotFoundError:
+                result.ok = True
+                emit(Event("site.summary", "nothing deployed", site=site.name, data={"changes": {}}))
+                return result
+            wsp.set_config(stack, self._provider_config(site))
+            if operation in ("up", "preview"):
+                self._ensure_plugin(stack, site, emit)
+            common: dict[str, Any] = {"on_event": translator, "color": "never", "on_output": output.append}
+            if operation == "up":
+                up = stack.up(show_secrets=False, **common)
+                result.outputs = self._outputs(up.outputs)
+                result.changes = dict(up.summary.resource_changes or translator.summary or {})
+            elif operation == "preview":
+                preview = stack.preview(**common)
+                result.changes = {str(getattr(k, "value", k)): v for k, v in preview.change_summary.items()}
+            elif operation == "refresh":
+                refreshed = stack.refresh(**common)
+                result.changes = dict(refreshed.summary.resource_changes or translator.summary or {})
+                result.outputs = self._outputs(stack.outputs())
+            else:
+                destroyed = stack.destroy(**common)
+                result.changes = dict(destroyed.summary.resource_changes or translator.summary or {})
+                # resources left (refused deletes): keep the stack so that destroy can be retried
+                with contextlib.suppress(auto.CommandError):
+                    stack.workspace.remove_stack(stack.name)
+            result.ok = True
+        except _SiteFailed as exc:
+            self._fail(result, exc.failure, emit)
+        except auto.CommandError as exc:
+            texts = [*translator.errors, str(exc)]
+            self._fail(result, classify(texts, self._classifier(site), self._mask), emit)
+        except InputError:
+            raise
+        except DeplatError as exc:
+            self._fail(result, classify([exc.message], self._classifier(site), self._mask), emit)
+        finally:
+            result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    def _fail(self, result: SiteResult, failure: EngineFailure, emit: Emit) -> None:
+        result.ok = False
+        result.error = failure.message
+        result.error_class = failure.error_class
+        data = {"error_class": failure.error_class, "words": failure.words, "hint": failure.hint}
+        emit(Event("site.error", f"{failure.words}: {failure.message}", site=result.site, data=data))
+
+    # ------------------------------------------------------------------ pieces
+
+    def _mask(self, text: str) -> str:
+        return self.secrets.masker.text(text)
+
+    def _passphrase(self) -> str:
+        return passphrase.resolve(self.spec, self.secrets)
+
+    def _classifier(self, site: Site) -> Callable[[str], str] | None:
+        try:
+            return getattr(provider_module(site), "classify_error", None)
+        except (KeyError, ImportError):
+            return None
+
+    def _provider_config(self, site: Site) -> dict[str, tuple[str, bool]]:
+        make = getattr(provider_module(site), "provider_config", None)
+        if make is None:
+            return {}
+        config = dict(make(site, self.secrets))
+        for value, secret in config.values():
+            if secret:
+                self.secrets.masker.add(str(value))
+        return config
+
+    def _check_credentials(self, site: Site) -> None:
+        check = getattr(provider_module(site), "check_credentials", None)
+        if check is None:
+            return
+        ok, reason = check(site, self.secrets)
+        if not ok:
+            hint = "see `deplat doctor`; credentials come from the provider's usual sources or the spec"
+            raise _SiteFailed(EngineFailure("credentials", self._mask(str(reason)), hint))
+
+    def _check_locks(self, site: Site) -> None:
+        held = locks.find_locks(self.spec, wsp.stack_name(site))
+        stale = [lock for lock in held if lock.stale]
+        if stale:
+            lock = stale[0]
+            raise _SiteFailed(
+                EngineFailure(
+                    "locked",
+                    f"the state of {site.name} is locked by a run that is gone (pid {lock.pid}, "
+                    f"since {lock.timestamp}): {lock.path}",
+                    f"if no deplat run is active, clear it: deplat up --site {site.name} --clear-locks",
+                )
+            )
+        if held:
+            lock = held[0]
+            raise _SiteFailed(
+                EngineFailure(
+                    "locked",
+                    f"another run is updating {site.name} ({lock.username}@{lock.hostname} pid {lock.pid}, "
+                    f"since {lock.timestamp})",
+                    "wait for it to finish",
+                )
+            )
+
+    def _ensure_plugin(self, stack: auto.Stack, site: Site, emit: Emit) -> None:
+        get_plugin = getattr(provider_module(site), "plugin", None)
+        if get_plugin is None:
+            return
+        name, version = get_plugin()
+        version = str(version).lstrip("v")
+        ws = stack.workspace
+        installed = {(p.name, (p.version or "").lstrip("v")) for p in ws.list_plugins()}
+        if (name, version) not in installed:
+            emit(
+                Event(
+                    "site.op", f"installing plugin {name} v{version}", site=site.name, data={"op": "plugin"}
+                )
+            )
+            ws.install_plugin(name, f"v{version}")
+
+    def _outputs(self, outputs: Any) -> dict[str, Any]:
+        shown: dict[str, Any] = {}
+        for key, out in (outputs or {}).items():
+            if getattr(out, "secret", False):
+                _remember(self.secrets, out.value)
+                shown[key] = MASK
+            else:
+                shown[key] = self.secrets.masker.data(getattr(out, "value", out))
+        return shown
+
+
+def _remember(secrets: SecretStore, value: Any) -> None:
+    if isinstance(value, str):
+        secrets.masker.add(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _remember(secrets, v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _remember(secrets, v)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if v]
+    return [str(value)]

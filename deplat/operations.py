@@ -1,0 +1,292 @@
+"""Run one operation (up, destroy, refresh, status) on many sites at once, each through its own driver.
+
+- Which sites: the named ones (``--site``), else every site the operation covers. Roles come from the
+  active set (``deplat.state``), so a failover's new primary is treated as primary. Fenced sites are
+  never touched, named or not. Cold standbys are stood up (``up``) or refreshed only when named;
+  ``destroy`` and ``status`` cover them too (destroying a site with nothing deployed is a no-op, and
+  status only reads deplat's own state).
+- How: every site in its own thread, through ``deplat.sites.driver_for`` (local sites -> LocalDriver,
+  cloud sites -> PulumiDriver). A failing site never aborts the others: any error becomes that site's
+  failed ``SiteResult``.
+- Ctrl-C: ``interrupt_guard`` takes the first SIGINT without raising (the ``pulumi`` CLI, which got the
+  same SIGINT from the terminal, cancels gracefully and each site reports "canceled"); a second SIGINT
+  stops waiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from deplat.errors import DeplatError, InputError
+from deplat.events import Emit, Event, discard
+from deplat.sites import SiteResult, SiteStatus, driver_for
+from deplat.state import load_active
+
+if TYPE_CHECKING:
+    from deplat.secrets import SecretStore
+    from deplat.spec.model import Site, Spec
+
+OPERATIONS = ("up", "destroy", "refresh", "status", "preview")
+# Operations that skip cold standbys unless they are named.
+COLD_ONLY_WHEN_NAMED = {"up", "refresh", "preview"}
+
+
+@dataclass
+class Selection:
+    sites: list[Site] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)  # every site of the spec -> current role
+    skipped: dict[str, str] = field(default_factory=dict)  # site -> why it is not part of this run
+
+
+def select_sites(spec: Spec, names: Sequence[str] | None, operation: str) -> Selection:
+    """The sites ``operation`` runs on; an unknown name is an ``InputError`` listing the valid ones."""
+    active = load_active(spec)
+    known = [s.name for s in spec.sites]
+    wanted = list(dict.fromkeys(names or []))
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise InputError(
+            f"unknown site{'s' * (len(unknown) > 1)}: {', '.join(unknown)}",
+            hint=f"sites in the spec: {', '.join(known)}",
+        )
+    selection = Selection(roles={s.name: active.role_of(spec, s.name) for s in spec.sites})
+    for site in spec.sites:
+        role = selection.roles[site.name]
+        if wanted and site.name not in wanted:
+            continue
+        if role == "fenced":
+            reason = active.fenced.get(site.name, {}).get("reason", "")
+            selection.skipped[site.name] = "fenced after a failover; never touched again" + (
+                f" ({reason})" if reason else ""
+            )
+        elif role == "cold" and not wanted and operation in COLD_ONLY_WHEN_NAMED:
+            selection.skipped[site.name] = f"cold standby: stood up on failover, or with --site {site.name}"
+        else:
+            selection.sites.append(site)
+    return selection
+
+
+def needs_engine(sites: Sequence[Site]) -> bool:
+    return any(s.provider.value != "local" for s in sites)
+
+
+def preflight(spec: Spec, sites: Sequence[Site], secrets: SecretStore) -> None:
+    """What must hold before any cloud site runs: the ``pulumi`` CLI and the state passphrase."""
+    if not needs_engine(sites):
+        return
+    from deplat.engine import passphrase, workspace
+
+    workspace.pulumi_command()
+    passphrase.resolve(spec, secrets)
+
+
+def clear_stale_locks(spec: Spec, sites: Sequence[Site], emit: Emit) -> None:
+    from deplat.engine import locks
+
+    for site in sites:
+        if site.provider.value == "local":
+            continue
+        for lock in locks.clear_stale(spec, site.name):
+            emit(Event("site.note", f"removed a stale state lock ({lock.describe()})", site=site.name))
+
+
+class _SafeEmit:
+    """Serialises events from site threads; a failing listener never fails a site."""
+
+    def __init__(self, emit: Emit) -> None:
+        self._emit = emit
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock, contextlib.suppress(Exception):
+            self._emit(event)
+
+
+def _run_one(spec: Spec, site: Site, operation: str, secrets: SecretStore, emit: Emit) -> SiteResult:
+    started = time.monotonic()
+    emit(Event("site.start", f"{operation} started", site=site.name, data={"operation": operation}))
+    try:
+        driver: Any = driver_for(spec, site, secrets)
+        method: Callable[..., SiteResult] | None = getattr(driver, operation, None)
+        if method is None:
+            result = _preview_from_status(driver, site) if operation == "preview" else None
+            if result is None:
+                raise InputError(f"{site.provider.value} sites do not support {operation}")
+        else:
+            result = method(site, emit)
+    except DeplatError as exc:
+        message = secrets.masker.text(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+        result = SiteResult(site=site.name, operation=operation, ok=False, error=message, error_class="fatal")
+    except Exception as exc:  # a bug in one site's driver must not take the others down
+        message = secrets.masker.text(f"internal error: {type(exc).__name__}: {exc}")
+        result = SiteResult(site=site.name, operation=operation, ok=False, error=message, error_class="fatal")
+    if not result.seconds:
+        result.seconds = round(time.monotonic() - started, 3)
+    emit(
+        Event(
+            "site.end",
+            "ok" if result.ok else (result.error or "failed"),
+            site=site.name,
+            data={
+                "operation": operation,
+                "ok": result.ok,
+                "error_class": result.error_class,
+                "changes": result.changes,
+            },
+        )
+    )
+    return result
+
+
+def _preview_from_status(driver: Any, site: Site) -> SiteResult:
+    """A preview for drivers without one (local sites): running -> same, else create."""
+    status: SiteStatus = driver.status(site)
+    op = "same" if status.running else "create"
+    count = max(1, len(status.detail.get("services", {}) or {}))
+    return SiteResult(site=site.name, operation="preview", ok=True, changes={op: count})
+
+
+def run_sites(
+    spec: Spec,
+    sites: Sequence[Site],
+    operation: str,
+    secrets: SecretStore,
+    emit: Emit = discard,
+    parallel: bool = True,
+) -> list[SiteResult]:
+    """Run ``operation`` on each of ``sites`` (in parallel threads); results in the sites' order."""
+    if operation not in OPERATIONS:
+        raise ValueError(operation)
+    safe = _SafeEmit(emit)
+    if not sites:
+        return []
+    if not parallel or len(sites) == 1:
+        return [_run_one(spec, s, operation, secrets, safe) for s in sites]
+    with ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="deplat-site") as pool:
+        futures = [pool.submit(_run_one, spec, s, operation, secrets, safe) for s in sites]
+        return [f.result() for f in futures]
+
+
+def _selected(
+    spec: Spec, names: Sequence[str] | None, operation: str, secrets: SecretStore, emit: Emit
+) -> list[Site]:
+    selection = select_sites(spec, names, operation)
+    for name, reason in selection.skipped.items():
+        emit(Event("site.skipped", reason, site=name, data={"role": selection.roles[name]}))
+    preflight(spec, selection.sites, secrets)
+    return selection.sites
+
+
+def up_sites(
+    spec: Spec,
+    names: Sequence[str] | None,
+    secrets: SecretStore,
+    emit: Emit = discard,
+    parallel: bool = True,
+    clear_locks: bool = False,
+) -> list[SiteResult]:
+    sites = _selected(spec, names, "up", secrets, emit)
+    if clear_locks:
+        clear_stale_locks(spec, sites, emit)
+    return run_sites(spec, sites, "up", secrets, emit, parallel)
+
+
+def destroy_sites(
+    spec: Spec,
+    names: Sequence[str] | None,
+    secrets: SecretStore,
+    emit: Emit = discard,
+    parallel: bool = True,
+    clear_locks: bool = False,
+) -> list[SiteResult]:
+    sites = _selected(spec, names, "destroy", secrets, emit)
+    if clear_locks:
+        clear_stale_locks(spec, sites, emit)
+    return run_sites(spec, sites, "destroy", secrets, emit, parallel)
+
+
+def refresh_sites(
+    spec: Spec,
+    names: Sequence[str] | None,
+    secrets: SecretStore,
+    emit: Emit = discard,
+    parallel: bool = True,
+    clear_locks: bool = False,
+) -> list[SiteResult]:
+    sites = _selected(spec, names, "refresh", secrets, emit)
+    if clear_locks:
+        clear_stale_locks(spec, sites, emit)
+    return run_sites(spec, sites, "refresh", secrets, emit, parallel)
+
+
+def status_sites(
+    spec: Spec, names: Sequence[str] | None, secrets: SecretStore, parallel: bool = True
+) -> list[SiteStatus]:
+    """Every selected site's status; fenced sites are reported from the active set alone."""
+    selection = select_sites(spec, names, "status")
+    preflight(spec, selection.sites, secrets)
+
+    def one(site: Site) -> SiteStatus:
+        role = selection.roles[site.name]
+        try:
+            status = driver_for(spec, site, secrets).status(site)
+        except DeplatError as exc:
+            error = secrets.masker.text(exc.message)
+            return SiteStatus(site.name, site.provider.value, role, False, False, detail={"error": error})
+        except Exception as exc:
+            error = secrets.masker.text(f"internal error: {type(exc).__name__}: {exc}")
+            return SiteStatus(site.name, site.provider.value, role, False, False, detail={"error": error})
+        status.role = role
+        return status
+
+    by_name: dict[str, SiteStatus] = {}
+    for name, reason in selection.skipped.items():
+        site = spec.site(name)
+        by_name[name] = SiteStatus(
+            name, site.provider.value, selection.roles[name], False, False, detail={"skipped": reason}
+        )
+    if parallel and len(selection.sites) > 1:
+        with ThreadPoolExecutor(max_workers=len(selection.sites), thread_name_prefix="deplat-status") as pool:
+            for status in pool.map(one, selection.sites):
+                by_name[status.site] = status
+    else:
+        for site in selection.sites:
+            by_name[site.name] = one(site)
+    return [by_name[s.name] for s in spec.sites if s.name in by_name]
+
+
+@contextlib.contextmanager
+def interrupt_guard(emit: Emit = discard) -> Iterator[threading.Event]:
+    """Take the first Ctrl-C without raising (sites cancel cleanly); the second one raises.
+
+    Only the main thread can install signal handlers; elsewhere this does nothing.
+    """
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if interrupted.is_set():
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        interrupted.set()
+        emit(
+            Event(
+                "run.interrupt",
+                "canceling: waiting for every site to stop cleanly (Ctrl-C again to stop waiting)",
+            )
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)

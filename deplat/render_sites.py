@@ -1,0 +1,214 @@
+"""Showing many sites at once: live progress from their events, and the closing tables.
+
+``SiteBoard`` is an ``Emit``: at a terminal it keeps a rich ``Live`` table with one row per site
+(state, current operation, counts, last error); elsewhere it prints one plain line per notable event,
+so that logs of CI runs read well. The tables (preview, results, status, doctor) are plain data -> rich.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from deplat.engine.errors import WORDS
+from deplat.events import Event
+from deplat.render import table
+from deplat.sites import SiteResult, SiteStatus
+
+STYLE = {"waiting": "dim", "running": "cyan", "ok": "green", "failed": "bold red", "skipped": "dim"}
+
+
+def describe_changes(changes: dict[str, Any]) -> str:
+    parts = [f"{n} {op}" for op, n in sorted(changes.items()) if n]
+    return ", ".join(parts) or "no changes"
+
+
+def error_words(error_class: str | None) -> str:
+    return WORDS.get(error_class or "", error_class or "failed")
+
+
+@dataclass
+class _Row:
+    site: str
+    role: str
+    state: str = "waiting"
+    current: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+    started: float | None = None
+
+
+class SiteBoard:
+    """Live per-site progress (a terminal) or plain lines (anything else), fed by events."""
+
+    def __init__(self, console: Console, sites: Sequence[tuple[str, str]], *, live: bool) -> None:
+        self.console = console
+        self.rows = {name: _Row(name, role) for name, role in sites}
+        self.live_mode = live
+        self._live: Live | None = None
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> SiteBoard:
+        if self.live_mode:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._apply(event)
+            if self._live is not None:
+                self._live.update(self._render())
+            else:
+                self._line(event)
+
+    def _apply(self, event: Event) -> None:
+        if event.site is None:
+            return
+        row = self.rows.setdefault(event.site, _Row(event.site, event.data.get("role", "")))
+        kind = event.kind
+        if kind == "site.start":
+            row.state, row.started = "running", time.monotonic()
+        elif kind == "site.skipped":
+            row.state, row.current = "skipped", event.message
+        elif kind in ("site.op", "site.done"):
+            row.current = event.message
+            row.counts = dict(event.data.get("counts") or row.counts)
+        elif kind == "site.summary":
+            row.counts = dict(event.data.get("changes") or row.counts)
+            row.current = event.message
+        elif kind in ("site.error",) or (kind == "site.diag" and event.data.get("severity") == "error"):
+            row.error = event.message
+        elif kind == "site.end":
+            row.state = "ok" if event.data.get("ok") else "failed"
+            row.counts = dict(event.data.get("changes") or row.counts)
+            row.current = "done" if row.state == "ok" else row.current
+            if row.state == "failed" and not row.error:
+                row.error = event.message
+        elif event.message:
+            row.current = event.message
+
+    def _line(self, event: Event) -> None:
+        if event.kind == "site.done" or event.data.get("quiet"):
+            return
+        if not event.message:
+            return
+        prefix = f"[bold]{escape(event.site)}[/]: " if event.site else ""
+        style = ""
+        if event.kind == "site.error" or (
+            event.kind == "site.diag" and event.data.get("severity") == "error"
+        ):
+            style = "red"
+        elif event.kind == "site.end":
+            style = "green" if event.data.get("ok") else "bold red"
+        text = escape(event.message)
+        self.console.print(f"{prefix}[{style}]{text}[/]" if style else f"{prefix}{text}")
+
+    def _render(self) -> RenderableType:
+        t = Table(header_style="bold", title_justify="left")
+        for col in ("site", "role", "state", "now", "changes", "error"):
+            t.add_column(col, overflow="fold")
+        for row in self.rows.values():
+            elapsed = (
+                f" {time.monotonic() - row.started:.0f}s" if row.started and row.state == "running" else ""
+            )
+            t.add_row(
+                escape(row.site),
+                escape(row.role),
+                f"[{STYLE.get(row.state, '')}]{row.state}{elapsed}[/]",
+                escape(row.current[:80]),
+                escape(describe_changes(row.counts)) if row.counts else "",
+                f"[red]{escape(row.error[:120])}[/]" if row.error else "",
+            )
+        return t
+
+
+def address_of(outputs: dict[str, Any]) -> str:
+    for key in ("ipv4", "address", "host", "ipv6"):
+        value = outputs.get(key)
+        if value:
+            return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return ""
+
+
+def url_of(outputs: dict[str, Any]) -> str:
+    value = outputs.get("url") or outputs.get("urls")
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value) if value else ""
+
+
+def preview_table(previews: Sequence[SiteResult], roles: dict[str, str], skipped: dict[str, str]) -> Table:
+    rows: list[list[Any]] = []
+    for p in previews:
+        what = describe_changes(p.changes) if p.ok else f"preview failed ({error_words(p.error_class)})"
+        rows.append([p.site, roles.get(p.site, ""), what, p.error or ""])
+    for name, reason in skipped.items():
+        rows.append([name, roles.get(name, ""), "skipped", reason])
+    return table("plan", ["site", "role", "changes", "note"], rows)
+
+
+def results_table(
+    results: Sequence[SiteResult], roles: dict[str, str], skipped: dict[str, str] | None = None
+) -> Table:
+    rows: list[list[Any]] = []
+    for r in results:
+        outcome = "ok" if r.ok else f"FAILED: {error_words(r.error_class)}"
+        rows.append(
+            [
+                r.site,
+                roles.get(r.site, ""),
+                outcome,
+                describe_changes(r.changes),
+                address_of(r.outputs),
+                url_of(r.outputs),
+                r.error or "",
+            ]
+        )
+    for name, reason in (skipped or {}).items():
+        rows.append([name, roles.get(name, ""), "skipped", "", "", "", reason])
+    return table(None, ["site", "role", "result", "changes", "address", "URL", "error"], rows)
+
+
+def status_table(statuses: Sequence[SiteStatus]) -> Table:
+    rows: list[list[Any]] = []
+    for s in statuses:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.last_update)) if s.last_update else ""
+        note = s.detail.get("error") or s.detail.get("skipped") or "; ".join(s.detail.get("locks", []))
+        rows.append(
+            [
+                s.site,
+                s.provider,
+                s.role,
+                "yes" if s.exists else "no",
+                "yes" if s.running else "no",
+                when,
+                address_of(s.outputs),
+                url_of(s.outputs),
+                note or "",
+            ]
+        )
+    return table(
+        None,
+        ["site", "provider", "role", "deployed", "running", "last update", "address", "URL", "note"],
+        rows,
+    )
+
+
+def doctor_table(checks: Sequence[Any]) -> Table:
+    rows = [[c.name, "ok" if c.ok else "FAIL", c.detail, c.hint or ""] for c in checks]
+    return table("deplat doctor", ["check", "", "detail", "hint"], rows)
