@@ -12,7 +12,7 @@ Local sites run no Pulumi program: their plan says how many processes run on whi
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +109,7 @@ def _cloud_plan(spec: Spec, site: Site, secrets: SecretStore | None) -> SitePlan
         return pulumi.Output.all(**built).apply(outputs.update)
 
     run()
+    mocks.resources.sort(key=lambda r: (r.name, r.type))  # registration order varies from run to run
     plan = SitePlan(
         site=site.name,
         provider=site.provider.value,
@@ -155,6 +156,11 @@ def reveal(value: Any, path: str = "") -> tuple[Any, list[str]]:
     if isinstance(value, float) and value.is_integer():  # the wire carries every number as a float
         return int(value), []
     return value, []
+
+
+def mock_id(typ: str, name: str) -> int:
+    """A placeholder id: a number derived from the resource's type and name."""
+    return 100000 + int(hashlib.sha256(f"{typ}::{name}".encode()).hexdigest()[:8], 16) % 900000
 
 
 def _computed(typ: str, name: str, n: int) -> dict[str, Any]:
@@ -204,13 +210,12 @@ def _mocks_class() -> type:
         def __init__(self) -> None:
             self.resources: list[PlannedResource] = []
             self.calls: list[tuple[str, dict[str, Any]]] = []
-            self._ids = itertools.count(1001)
 
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-            n = next(self._ids)
+            # numeric (Hetzner resources refer to each other by integer id) and stable across runs
+            n = mock_id(args.typ, args.name)
             shown, secret_paths = reveal(dict(args.inputs))
             self.resources.append(PlannedResource(args.typ, args.name, shown, secret_paths))
-            # numeric ids: Hetzner resources refer to each other by integer id
             return str(n), {**args.inputs, **_computed(args.typ, args.name, n)}
 
         def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:

@@ -318,3 +318,8 @@ def provider_config(site: Site, secrets: SecretStore | None = None) -> dict[str,
     if site.credentials.profile:
         config["aws:profile"] = (site.credentials.profile, False)
     return config
+
+
+def plugins() -> list[tuple[str, str]]:
+    """Every plugin a site on this provider needs."""
+    return [plugin()]

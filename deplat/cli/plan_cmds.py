@@ -1,1 +1,97 @@
-"""Placeholder: this module's commands are being written."""
+"""``deplat plan``: what ``deplat up`` would create on each site."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from deplat import render
+from deplat.cli.app import G, app
+from deplat.errors import InputError
+
+if TYPE_CHECKING:
+    from deplat.events import Event
+    from deplat.secrets import SecretStore
+    from deplat.spec.model import Site, Spec
+
+
+@app.command()
+def plan(
+    site: Annotated[
+        list[str] | None,
+        typer.Option("--site", "-s", help="Only this site (repeatable).", show_default=False),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option("--offline", help="Run the site programs under Pulumi's mocks: no credentials, no CLI."),
+    ] = False,
+) -> None:
+    """Show, per site, the resources that `deplat up` would create (a `pulumi preview`, or --offline)."""
+    from deplat.secrets import SecretStore
+
+    spec = G.spec()
+    known = [s.name for s in spec.sites]
+    for name in site or []:
+        if name not in known:
+            raise InputError(f"no site named '{name}'", hint=f"sites in {G.file}: {', '.join(known)}")
+    chosen = [s for s in spec.sites if s.name in site] if site else list(spec.sites)
+    secrets = SecretStore(spec)
+    if offline:
+        _offline(spec, chosen, secrets)
+    else:
+        _preview(spec, chosen, secrets)
+
+
+def _offline(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
+    from deplat.plan import plan_offline
+    from deplat.render_plan import print_plans
+
+    try:
+        plans = plan_offline(spec, chosen, secrets)
+    except ModuleNotFoundError as exc:
+        raise InputError(
+            f"the Pulumi SDK is not installed ({exc.name})",
+            hint="pip install pulumi pulumi-aws pulumi-gcp pulumi-hcloud",
+        ) from None
+    if G.json:
+        doc = {"ok": True, "offline": True, "sites": [p.to_dict() for p in plans]}
+        render.print_json(secrets.masker.data(doc))
+    else:
+        print_plans(G.console, plans)
+
+
+def _preview(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
+    from deplat.plan import plan_offline
+    from deplat.render_plan import print_plans, print_previews
+
+    try:
+        from deplat.engine.api import preview_sites
+    except ImportError:
+        raise InputError(
+            "a real preview needs the deplat engine and the Pulumi SDK, which could not be loaded",
+            hint="run `deplat plan --offline`, or pip install pulumi pulumi-aws pulumi-gcp pulumi-hcloud",
+        ) from None
+    local = [s for s in chosen if s.provider.value == "local"]
+    cloud = [s for s in chosen if s.provider.value != "local"]
+    local_plans = plan_offline(spec, local, secrets) if local else []
+
+    def emit(event: Event) -> None:
+        if not G.json and G.verbose and event.message:
+            G.err_console.print(f"[dim]{event.site or ''} {secrets.masker.text(event.message)}[/]")
+
+    results = preview_sites(spec, cloud, secrets, emit) if cloud else []
+    if G.json:
+        doc = {
+            "ok": all(r.ok for r in results),
+            "offline": False,
+            "sites": [r.to_dict() for r in results] + [p.to_dict() for p in local_plans],
+        }
+        render.print_json(secrets.masker.data(doc))
+    else:
+        if results:
+            print_previews(G.console, results)
+        if local_plans:
+            print_plans(G.console, local_plans)
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
