@@ -1,0 +1,396 @@
+"""``LocalDriver``: the ``SiteDriver`` of ``local`` sites (supervised processes on loopback).
+
+    driver = LocalDriver(spec, SecretStore(spec))
+    result = driver.up(spec.site("local-a"))       # starts .deplat/local/local-a/, waits for health
+    driver.status(spec.site("local-a")).detail      # {"supervisor": {...}, "services": {"web": {...}}}
+    driver.destroy(spec.site("local-a"))            # stops everything; the data dir stays
+
+``up`` starts the site's supervisor if it is not running (a detached process that outlives deplat,
+see ``deplat.local.supervisor``), sends it the services to run, and waits until every service with
+a health check answers it. The supervisor compares what it is told with what it runs: a second
+``up`` with the same spec changes nothing (``{"same": n}``, same pids); a changed service is
+restarted alone (``{"update": 1}``).
+
+``destroy`` stops the supervisor (SIGTERM; it stops its services' process groups), then removes
+the site's state file, pid file, socket and logs. The services' data under
+``.deplat/local/<site>/data/`` is KEPT, because it is the app's data — a later ``up`` serves it
+again, and a failover may restore it elsewhere — unless ``destroy(site, purge=True)``, which removes
+the whole site directory. Other files in the site dir (e.g. the drill's ``provider.json``) are
+left alone unless purging.
+
+Operations on one site are serialized by an flock on ``.deplat/local/<site>/.op.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deplat.errors import DeplatError
+from deplat.events import Emit, Event, discard
+from deplat.local import control, sitestate
+from deplat.local.health import Check, probe
+from deplat.local.runs import site_outputs, site_runs
+from deplat.paths import local_site_dir
+from deplat.providers.local import address
+from deplat.sites import Addresses, SiteResult, SiteStatus
+
+if TYPE_CHECKING:
+    from deplat.secrets import SecretStore
+    from deplat.spec.model import Site, Spec
+
+OP_LOCK_TIMEOUT = 60.0
+LOG_TAIL_LINES = 12
+SUPERVISOR_COMMAND = (sys.executable, "-m", "deplat.local.supervisor")
+CRASHES_BEFORE_GIVING_UP = 3  # restarts seen while waiting for health: the service will not come up
+
+
+class LocalDriver:
+    """Stands up, inspects and takes down ``local`` sites."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        secrets: SecretStore,
+        *,
+        health_timeout: float = 15.0,
+        start_timeout: float = 10.0,
+        stop_timeout: float = 12.0,
+    ) -> None:
+        self.spec = spec
+        self.secrets = secrets
+        self.health_timeout = health_timeout
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+
+    # -- SiteDriver ----------------------------------------------------------------------------
+    def up(self, site: Site, emit: Emit = discard) -> SiteResult:
+        started = time.monotonic()
+        site_dir = self.site_dir(site)
+        try:
+            runs = site_runs(self.spec, site, self.secrets)
+            site_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for run in runs.values():
+                Path(run["data_dir"]).mkdir(parents=True, exist_ok=True)
+            with sitestate.exclusive(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
+                self._ensure_supervisor(site, site_dir, emit)
+                emit(Event("site.op", "applying services", site=site.name, data={"op": "up"}))
+                meta = {"outputs": site_outputs(self.spec, site), "spec_file": str(self.spec.source or "")}
+                reply = control.call(
+                    sitestate.socket_path(site_dir),
+                    {"op": "apply", "services": runs, "meta": meta},
+                    timeout=60.0,
+                )
+        except DeplatError as exc:
+            reason = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+            return self._failed(site, "up", reason, started, "fatal")
+        except (OSError, TimeoutError, control.ControlError) as exc:
+            return self._failed(site, "up", str(exc), started, "transient")
+        if not reply.get("ok"):
+            return self._failed(site, "up", f"supervisor refused: {reply.get('error')}", started, "fatal")
+        changes = {k: v for k, v in reply.get("changes", {}).items() if v}
+        emit(Event("site.op", "waiting for health checks", site=site.name, data={"changes": changes}))
+        error = self._wait_ready(site, site_dir, reply.get("services", {}))
+        outputs = site_outputs(self.spec, site)
+        if error:
+            return self._failed(site, "up", error, started, "fatal", changes=changes, outputs=outputs)
+        emit(Event("site.op", f"up at {outputs.get('url', '')}", site=site.name, data={"changes": changes}))
+        return SiteResult(
+            site.name, "up", True, changes=changes, outputs=outputs, seconds=time.monotonic() - started
+        )
+
+    def destroy(self, site: Site, emit: Emit = discard, purge: bool = False) -> SiteResult:
+        started = time.monotonic()
+        site_dir = self.site_dir(site)
+        if not site_dir.exists():
+            return SiteResult(site.name, "destroy", True, seconds=time.monotonic() - started)
+        try:
+            with sitestate.exclusive(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
+                state = sitestate.read_state(site_dir)
+                emit(Event("site.op", "stopping supervisor", site=site.name, data={"op": "destroy"}))
+                self._stop_supervisor(site_dir)
+                if state:
+                    sitestate.stop_leftovers(state)
+                count = len(state.get("services", {})) if state else 0
+                self._remove_site_files(site_dir)
+        except (OSError, TimeoutError) as exc:
+            return self._failed(site, "destroy", str(exc), started, "transient")
+        if purge:
+            shutil.rmtree(site_dir, ignore_errors=True)
+        changes = {"delete": count} if count else {}
+        emit(Event("site.op", "destroyed", site=site.name, data={"changes": changes, "purged": purge}))
+        return SiteResult(site.name, "destroy", True, changes=changes, seconds=time.monotonic() - started)
+
+    def refresh(self, site: Site, emit: Emit = discard) -> SiteResult:
+        """Reconcile the state file with the processes: a dead supervisor's services are marked stopped."""
+        started = time.monotonic()
+        site_dir = self.site_dir(site)
+        state = sitestate.read_state(site_dir)
+        if state is None:
+            return SiteResult(site.name, "refresh", True, seconds=time.monotonic() - started)
+        live = self._live_services(site_dir)
+        if live is not None:
+            same = sum(1 for s in live.values() if s.get("state") == "running")
+            changes = {"same": same, "update": len(live) - same}
+        else:
+            try:
+                with sitestate.exclusive(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, site.name):
+                    sitestate.stop_leftovers(state)
+                    services = state.get("services", {})
+                    stale = [s for s in services.values() if s.get("state") != "stopped" or s.get("pid")]
+                    for svc in services.values():
+                        svc.update(state="stopped", pid=None, pgid=None, identity=None)
+                    state["updated_at"] = time.time()
+                    sitestate.write_json_atomic(sitestate.state_path(site_dir), state)
+            except (OSError, TimeoutError) as exc:
+                return self._failed(site, "refresh", str(exc), started, "transient")
+            changes = {"same": len(services) - len(stale), "update": len(stale)}
+        changes = {k: v for k, v in changes.items() if v}
+        emit(Event("site.op", "refreshed", site=site.name, data={"changes": changes}))
+        outputs = state.get("meta", {}).get("outputs") or site_outputs(self.spec, site)
+        return SiteResult(
+            site.name, "refresh", True, changes=changes, outputs=outputs, seconds=time.monotonic() - started
+        )
+
+    def status(self, site: Site) -> SiteStatus:
+        site_dir = self.site_dir(site)
+        role = self._role(site)
+        state = sitestate.read_state(site_dir)
+        if state is None:
+            return SiteStatus(site.name, "local", role, exists=False, running=False)
+        sup_pid = sitestate.supervisor_pid(site_dir)
+        live = self._live_services(site_dir) if sup_pid else None
+        services: dict[str, Any] = {}
+        for name, svc in (live if live is not None else state.get("services", {})).items():
+            alive = svc.get("state") == "running" and sitestate.process_alive(
+                svc.get("pid"), svc.get("identity")
+            )
+            services[name] = {
+                "pid": svc.get("pid") if alive else None,
+                "state": svc.get("state") if live is not None else ("running" if alive else "stopped"),
+                "restarts": svc.get("restarts", 0),
+                "started_at": svc.get("started_at"),
+                "last_exit": svc.get("last_exit"),
+                "config_hash": svc.get("config_hash"),
+                "alive": alive,
+                "healthy": self._healthy_now(site, name) if alive else False,
+                "log": svc.get("log"),
+            }
+        running = (
+            live is not None
+            and bool(services)
+            and all(s["alive"] and s["healthy"] is not False for s in services.values())
+        )
+        return SiteStatus(
+            site.name,
+            "local",
+            role,
+            exists=True,
+            running=running,
+            last_update=state.get("updated_at"),
+            outputs=state.get("meta", {}).get("outputs") or site_outputs(self.spec, site),
+            detail={
+                "supervisor": {
+                    "pid": sup_pid if sup_pid and sup_pid > 0 else None,
+                    "alive": live is not None,
+                },
+                "services": services,
+                "site_dir": str(site_dir),
+            },
+        )
+
+    def addresses(self, site: Site) -> Addresses:
+        host = address(site, self.spec)
+        return Addresses(ipv6=[host]) if ":" in host else Addresses(ipv4=[host])
+
+    # -- helpers -------------------------------------------------------------------------------
+    def site_dir(self, site: Site) -> Path:
+        return local_site_dir(self.spec, site.name).resolve()
+
+    def _role(self, site: Site) -> str:
+        try:
+            from deplat.state import load_active
+
+            return load_active(self.spec).role_of(self.spec, site.name)
+        except Exception:  # an unreadable active set must not break status
+            return site.role.value
+
+    def _failed(
+        self,
+        site: Site,
+        operation: str,
+        reason: str,
+        started: float,
+        error_class: str,
+        changes: dict[str, int] | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> SiteResult:
+        return SiteResult(
+            site.name,
+            operation,
+            False,
+            changes=changes or {},
+            outputs=outputs or {},
+            error=self.secrets.masker.text(reason),
+            error_class=error_class,
+            seconds=time.monotonic() - started,
+        )
+
+    def _live_services(self, site_dir: Path) -> dict[str, Any] | None:
+        """The running supervisor's own account of its services, or None when it does not answer."""
+        try:
+            reply = control.call(sitestate.socket_path(site_dir), {"op": "status"}, timeout=3.0)
+        except control.ControlError:
+            return None
+        return reply.get("services", {}) if reply.get("ok") else None
+
+    def _ensure_supervisor(self, site: Site, site_dir: Path, emit: Emit) -> None:
+        sock = sitestate.socket_path(site_dir)
+        if sitestate.supervisor_pid(site_dir) is not None:
+            try:
+                control.call(sock, {"op": "ping"}, timeout=3.0)
+                return
+            except control.ControlError:  # holds the lock but does not answer: replace it
+                self._stop_supervisor(site_dir)
+        state = sitestate.read_state(site_dir)
+        if state:
+            sitestate.stop_leftovers(state)  # a supervisor killed with -9 may have left services
+        emit(Event("site.op", "starting supervisor", site=site.name, data={"op": "up"}))
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        with (site_dir / sitestate.SUPERVISOR_LOG).open("ab") as log:
+            subprocess.run(
+                [*SUPERVISOR_COMMAND, "--site-dir", str(site_dir), "--site", site.name, "--detach"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=site_dir,
+                start_new_session=True,
+                check=True,
+                timeout=self.start_timeout,
+            )
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                control.call(sock, {"op": "ping"}, timeout=1.0)
+                return
+            except control.ControlError as exc:
+                if time.monotonic() > deadline:
+                    tail = _tail(site_dir / sitestate.SUPERVISOR_LOG)
+                    raise control.ControlError(f"the supervisor did not start: {exc}\n{tail}") from None
+                time.sleep(0.01)
+
+    def _stop_supervisor(self, site_dir: Path) -> None:
+        """SIGTERM the supervisor and wait for its lock to go; SIGKILL if it does not stop in time."""
+        pid = sitestate.supervisor_pid(site_dir)
+        if pid is None:
+            return
+        if pid > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        while sitestate.supervisor_pid(site_dir) is not None:
+            if time.monotonic() > deadline:
+                pid = sitestate.supervisor_pid(site_dir)
+                if pid and pid > 0:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + 2.0
+                if sitestate.supervisor_pid(site_dir) is None:
+                    break
+            time.sleep(0.02)
+
+    def _remove_site_files(self, site_dir: Path) -> None:
+        for name in (sitestate.STATE_FILE, sitestate.PID_FILE, sitestate.SUPERVISOR_LOG):
+            (site_dir / name).unlink(missing_ok=True)
+        sitestate.socket_path(site_dir).unlink(missing_ok=True)
+        shutil.rmtree(sitestate.logs_dir(site_dir), ignore_errors=True)
+
+    def _health_checks(self, site: Site) -> dict[str, Check]:
+        host = address(site, self.spec)
+        return {
+            name: Check(host, svc.health.port, svc.health.path, svc.health.expect, svc.health.timeout)
+            for name, svc in self.spec.services.items()
+            if svc.health is not None
+        }
+
+    def _healthy_now(self, site: Site, service: str) -> bool | None:
+        check = self._health_checks(site).get(service)
+        if check is None:
+            return None
+        return probe(check, timeout=min(check.timeout, 1.0))[0]
+
+    def _wait_ready(self, site: Site, site_dir: Path, applied: dict[str, Any]) -> str | None:
+        """None once every health check passes; else why not, with the service's last log lines."""
+        checks = self._health_checks(site)
+        pending = dict(checks)
+        last: dict[str, str] = {}
+        deadline = time.monotonic() + self.health_timeout
+        next_look = time.monotonic() + 0.3
+        while pending:
+            for name, check in list(pending.items()):
+                remaining = max(deadline - time.monotonic(), 0.05)
+                ok, last[name] = probe(check, timeout=min(check.timeout, remaining))
+                if ok:
+                    del pending[name]
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                name = next(iter(pending))
+                return self._not_ready(
+                    site_dir,
+                    name,
+                    f"health check {checks[name].url} did not pass within {self.health_timeout:g} s "
+                    f"(last: {last[name]})",
+                )
+            if time.monotonic() > next_look:
+                next_look = time.monotonic() + 0.3
+                problem = self._crash_looping(site_dir, applied, list(pending))
+                if problem:
+                    return problem
+            time.sleep(0.03)
+        return self._crash_looping(site_dir, applied, list(applied), final=True)
+
+    def _crash_looping(
+        self, site_dir: Path, applied: dict[str, Any], names: list[str], final: bool = False
+    ) -> str | None:
+        live = self._live_services(site_dir)
+        if live is None:
+            return "the supervisor stopped answering"
+        for name in names:
+            svc = live.get(name, {})
+            restarts = svc.get("restarts", 0) - applied.get(name, {}).get("restarts", 0)
+            bad = svc.get("state") == "failed" or restarts >= CRASHES_BEFORE_GIVING_UP
+            if final:
+                bad = bad or svc.get("state") in ("backoff", "failed")
+            if bad:
+                exit_code = svc.get("last_exit")
+                return self._not_ready(site_dir, name, f"keeps exiting (last exit code {exit_code})")
+        return None
+
+    def _not_ready(self, site_dir: Path, service: str, reason: str) -> str:
+        tail = _tail(sitestate.log_path(site_dir, service))
+        text = f"service {service}: {reason}"
+        if tail:
+            text += f"\nlast lines of {sitestate.log_path(site_dir, service)}:\n{tail}"
+        return self.secrets.masker.text(text)
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 16384, 0))
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])

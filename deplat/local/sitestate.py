@@ -1,0 +1,194 @@
+"""A local site's files and its state file, and how to tell whether a recorded process still lives.
+
+The supervisor writes ``state.json`` (atomically) whenever one of its services starts, stops or
+crashes; the driver reads it for ``status`` and to clean up after a supervisor that was killed.
+It holds pids, process identities (start times, so a reused pid is never mistaken for ours),
+config hashes, start times and restart counts: never a secret value.
+
+The supervisor holds an exclusive ``flock`` on ``supervisor.pid`` for its whole life, so "is the
+supervisor running?" is answered by the kernel rather than by a pid that may have been reused.
+Standard library only: the supervisor imports this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "state.json"
+PID_FILE = "supervisor.pid"
+SOCKET_FILE = "supervisor.sock"
+OP_LOCK_FILE = ".op.lock"
+SUPERVISOR_LOG = "supervisor.log"
+# sun_path holds 108 bytes on Linux, 104 on macOS; longer site dirs get a socket in the temp dir.
+MAX_SOCKET_PATH = 100
+
+
+def state_path(site_dir: Path) -> Path:
+    return site_dir / STATE_FILE
+
+
+def logs_dir(site_dir: Path) -> Path:
+    return site_dir / "logs"
+
+
+def data_dir(site_dir: Path, service: str) -> Path:
+    return site_dir / "data" / service
+
+
+def log_path(site_dir: Path, service: str) -> Path:
+    return logs_dir(site_dir) / f"{service}.log"
+
+
+def socket_path(site_dir: Path) -> Path:
+    """The supervisor's control socket: in the site dir, or a short per-user path when that is too long."""
+    site_dir = site_dir.resolve()
+    path = site_dir / SOCKET_FILE
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(os.fsencode(site_dir)).hexdigest()[:20]
+    return Path(tempfile.gettempdir()) / f"deplat-{os.getuid()}" / f"{digest}.sock"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write a temp file, fsync, rename: a reader never sees half a file, a crash never leaves one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_state(site_dir: Path) -> dict[str, Any] | None:
+    """The site's state file, or None when the site has none (never stood up, or destroyed)."""
+    try:
+        data = json.loads(state_path(site_dir).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"services": {}, "unreadable": True}
+    return data if isinstance(data, dict) else {"services": {}, "unreadable": True}
+
+
+def process_identity(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), or None when it is gone.
+
+    A pid plus its start time names one process for good: the kernel may reuse the pid, never both.
+    Where /proc is missing the identity is "" (unknown) while the pid exists.
+    """
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+        return "" if _pid_exists(pid) else None
+    except OSError:
+        return ""
+    fields = raw[raw.rfind(")") + 2 :].split()
+    if fields and fields[0] in ("Z", "X"):  # a zombie has finished: it only waits to be reaped
+        return None
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_alive(pid: int | None, identity: str | None = None) -> bool:
+    """Is ``pid`` alive and, when ``identity`` is known, still the same process?"""
+    if not pid or pid <= 0:
+        return False
+    now = process_identity(pid)
+    if now is None:
+        return False
+    return not identity or not now or now == identity
+
+
+def supervisor_pid(site_dir: Path) -> int | None:
+    """The running supervisor's pid, or None when no supervisor holds the site's pid-file lock."""
+    path = site_dir / PID_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            text = os.read(fd, 32).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else -1  # locked, pid not written yet
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, timeout: float, what: str) -> Iterator[None]:
+    """Hold an exclusive flock on ``path`` for the block; ``TimeoutError`` after ``timeout`` s."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise TimeoutError(f"{what} is busy ({path} is locked)") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def kill_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def stop_leftovers(state: dict[str, Any], timeout: float = 5.0) -> int:
+    """Stop the service processes a dead supervisor left behind; returns how many were alive.
+
+    Only processes whose identity matches the state file are signalled (whole process groups:
+    SIGTERM, then SIGKILL after ``timeout``).
+    """
+    alive = [
+        svc
+        for svc in state.get("services", {}).values()
+        if isinstance(svc, dict) and process_alive(svc.get("pid"), svc.get("identity"))
+    ]
+    for svc in alive:
+        kill_group(int(svc.get("pgid") or svc["pid"]), signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(process_alive(s["pid"], s.get("identity")) for s in alive):
+        time.sleep(0.05)
+    for svc in alive:
+        if process_alive(svc["pid"], svc.get("identity")):
+            kill_group(int(svc.get("pgid") or svc["pid"]), signal.SIGKILL)
+    return len(alive)

@@ -1,0 +1,442 @@
+"""The supervisor of one local site: a long-running process that runs the site's services.
+
+    python -m deplat.local.supervisor --site-dir .deplat/local/SITE --site SITE [--detach]
+
+``deplat up`` starts it detached (its own session, reparented away from ``deplat``), so it outlives
+the command; ``deplat destroy`` stops it with SIGTERM. It is told what to run over its control
+socket (``deplat.local.control``): the driver sends each service's argv, cwd and environment, and the
+supervisor starts what is new, restarts what changed, stops what was removed and leaves the rest
+alone. Comparison includes secret values, but only in memory: the state file's ``config_hash``
+covers the rest.
+
+Each service runs in its own process group with its output piped through the supervisor, which
+masks secret values and appends it to ``logs/<service>.log`` (rotated at 10 MiB, one old file kept).
+A service that exits is restarted after a backoff (0.1 s, doubling, at most 5 s); more than 10 exits
+within 60 s and it is left ``failed`` until the next ``deplat up``. On Linux each service also gets
+SIGTERM if the supervisor dies (PR_SET_PDEATHSIG), so a ``kill -9`` of the supervisor leaves nothing
+listening; the driver cleans up recorded processes anyway.
+
+Single-threaded (a selector over the socket and the services' pipes, ticking every 0.1 s), standard
+library only, so it starts in a few tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from deplat.local import control, sitestate
+from deplat.secrets import Masker
+
+TICK = 0.1
+RESTART_WINDOW = 60.0
+MAX_CRASHES = 10
+FIRST_BACKOFF = 0.1
+MAX_BACKOFF = 5.0
+STOP_TIMEOUT = 5.0
+MAX_LOG_BYTES = 10 * 1024 * 1024
+PR_SET_PDEATHSIG = 1
+
+
+def config_hash(run: dict[str, Any]) -> str:
+    """A hash of what defines the service, with secret values left out (it is written to disk)."""
+    secret_keys = set(run.get("secret_keys", []))
+    env = {k: ("<secret>" if k in secret_keys else v) for k, v in run.get("env", {}).items()}
+    shown = {"argv": run["argv"], "cwd": run["cwd"], "env": env, "secret_keys": sorted(secret_keys)}
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def comparison_key(run: dict[str, Any]) -> str:
+    """What must be equal for a running service to stay untouched: secret values included (memory only).
+
+    ``base_env`` (PATH, HOME, ... inherited from whoever ran ``deplat up``) is left out, so running
+    ``up`` from another shell does not restart anything.
+    """
+    wanted = {k: run.get(k) for k in ("argv", "cwd", "env", "secret_keys")}
+    return json.dumps(wanted, sort_keys=True)
+
+
+class LogSink:
+    """A service's log file: masked whole lines, rotated when it grows too big."""
+
+    def __init__(self, path: Path, masker: Masker) -> None:
+        self.path = path
+        self.masker = masker
+        self.partial = b""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file: IO[bytes] = path.open("ab")
+
+    def feed(self, data: bytes) -> None:
+        data = self.partial + data
+        lines, _, self.partial = data.rpartition(b"\n")
+        if lines:
+            self._write(lines + b"\n")
+        if len(self.partial) > 64 * 1024:  # a very long line without an end: write what we have
+            self._write(self.partial + b"\n")
+            self.partial = b""
+
+    def flush_partial(self) -> None:
+        if self.partial:
+            self._write(self.partial + b"\n")
+            self.partial = b""
+
+    def note(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self._write(f"[deplat {stamp}] {text}\n".encode())
+
+    def _write(self, data: bytes) -> None:
+        text = data.decode("utf-8", "surrogateescape")
+        self.file.write(self.masker.text(text).encode("utf-8", "surrogateescape"))
+        self.file.flush()
+        if self.file.tell() > MAX_LOG_BYTES:
+            self.file.close()
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+            self.file = self.path.open("ab")
+
+    def close(self) -> None:
+        self.flush_partial()
+        self.file.close()
+
+
+@dataclass
+class Service:
+    name: str
+    run: dict[str, Any]
+    log: LogSink
+    proc: subprocess.Popen[bytes] | None = None
+    identity: str | None = None
+    started_at: float | None = None
+    restarts: int = 0
+    crashes: list[float] = field(default_factory=list)
+    state: str = "starting"  # running | backoff | failed | stopped
+    next_start: float = 0.0
+    last_exit: int | None = None
+
+    @property
+    def key(self) -> str:
+        return comparison_key(self.run)
+
+    def describe(self, masker: Masker) -> dict[str, Any]:
+        pid = self.proc.pid if self.proc else None
+        return {
+            "pid": pid,
+            "pgid": pid,
+            "identity": self.identity,
+            "state": self.state,
+            "config_hash": config_hash(self.run),
+            "started_at": self.started_at,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "argv": masker.data(self.run["argv"]),
+            "cwd": self.run["cwd"],
+            "log": str(self.log.path),
+        }
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+class Supervisor:
+    def __init__(self, site_dir: Path, site: str) -> None:
+        self.site_dir = site_dir
+        self.site = site
+        self.services: dict[str, Service] = {}
+        self.meta: dict[str, Any] = {}
+        self.masker = Masker()
+        self.selector = selectors.DefaultSelector()
+        self.stopping = False
+        self.started_at = time.time()
+
+    # -- state ---------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        return {name: svc.describe(self.masker) for name, svc in self.services.items()}
+
+    def write_state(self) -> None:
+        state = {
+            "version": 1,
+            "site": self.site,
+            "supervisor": {
+                "pid": os.getpid(),
+                "identity": sitestate.process_identity(os.getpid()),
+                "started_at": self.started_at,
+                "socket": str(sitestate.socket_path(self.site_dir)),
+                "stopped": self.stopping,
+            },
+            "updated_at": time.time(),
+            "meta": self.meta,
+            "services": self.describe(),
+        }
+        sitestate.write_json_atomic(sitestate.state_path(self.site_dir), self.masker.data(state))
+
+    # -- processes -----------------------------------------------------------------------------
+    def start(self, svc: Service) -> None:
+        run = svc.run
+        env = {**run.get("base_env", {}), **run["env"]}
+        svc.log.note(f"starting {' '.join(self.masker.data(run['argv']))} (cwd {run['cwd']})")
+        try:
+            proc = subprocess.Popen(
+                run["argv"],
+                cwd=run["cwd"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopping it stops its children
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        except OSError as exc:
+            svc.log.note(f"cannot start: {exc.strerror or exc}")
+            self.crashed(svc, 127)
+            return
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), False)
+        self.selector.register(proc.stdout, selectors.EVENT_READ, svc.log)
+        svc.proc = proc
+        svc.identity = sitestate.process_identity(proc.pid)
+        svc.started_at = time.time()
+        svc.state = "running"
+        svc.log.note(f"started pid {proc.pid}")
+
+    def crashed(self, svc: Service, code: int) -> None:
+        now = time.monotonic()
+        svc.last_exit = code
+        svc.crashes = [t for t in svc.crashes if now - t < RESTART_WINDOW] + [now]
+        if len(svc.crashes) > MAX_CRASHES:
+            svc.state = "failed"
+            svc.log.note(
+                f"{len(svc.crashes)} exits in {RESTART_WINDOW:g} s: not restarting until `deplat up`"
+            )
+            return
+        delay = min(FIRST_BACKOFF * 2 ** (len(svc.crashes) - 1), MAX_BACKOFF)
+        svc.state = "backoff"
+        svc.next_start = now + delay
+        svc.log.note(f"restarting in {delay:g} s")
+
+    def reap_and_restart(self) -> None:
+        changed = False
+        now = time.monotonic()
+        for svc in self.services.values():
+            if svc.proc is not None and svc.proc.poll() is not None:
+                code = svc.proc.returncode
+                sitestate.kill_group(svc.proc.pid, signal.SIGKILL)  # stragglers holding its port
+                svc.log.note(f"pid {svc.proc.pid} {_exit_text(code)}")
+                svc.proc = None
+                svc.identity = None
+                self.crashed(svc, code)
+                changed = True
+            elif svc.state == "backoff" and now >= svc.next_start:
+                svc.restarts += 1
+                self.start(svc)
+                changed = True
+        if changed:
+            self.write_state()
+
+    def stop(self, services: list[Service]) -> None:
+        """SIGTERM each service's process group, SIGKILL what is left after STOP_TIMEOUT."""
+        running = [svc for svc in services if svc.proc is not None]
+        for svc in running:
+            assert svc.proc is not None
+            svc.log.note(f"stopping pid {svc.proc.pid}")
+            sitestate.kill_group(svc.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline and any(s.proc and s.proc.poll() is None for s in running):
+            self.pump(0.02)
+        for svc in running:
+            assert svc.proc is not None
+            sitestate.kill_group(svc.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                svc.proc.wait(timeout=2)
+            svc.log.note(f"pid {svc.proc.pid} stopped")
+            svc.proc = None
+            svc.identity = None
+        for svc in services:
+            svc.state = "stopped"
+
+    # -- I/O -----------------------------------------------------------------------------------
+    def pump(self, timeout: float, listener: socket.socket | None = None) -> None:
+        """Move the services' output to their logs; answer the control socket when given."""
+        for key, _ in self.selector.select(timeout):
+            if key.data is None:
+                if listener is not None:
+                    self.answer(listener)
+                else:  # a client waits while we stop services: answer it afterwards, don't spin
+                    time.sleep(timeout)
+                continue
+            sink: LogSink = key.data
+            try:
+                data = os.read(key.fd, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if data:
+                sink.feed(data)
+            else:
+                self.selector.unregister(key.fileobj)
+                key.fileobj.close()  # type: ignore[union-attr]
+                sink.flush_partial()
+
+    def answer(self, listener: socket.socket) -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(5.0)
+            try:
+                request = control.receive(conn)
+                reply = self.handle(request)
+            except (control.ControlError, OSError) as exc:
+                reply = {"ok": False, "error": str(exc)}
+            except Exception as exc:  # a bad request never takes the site down
+                reply = {"ok": False, "error": self.masker.text(f"{type(exc).__name__}: {exc}")}
+            with contextlib.suppress(OSError):
+                control.send(conn, reply)
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid()}
+        if op == "status":
+            return {"ok": True, "pid": os.getpid(), "services": self.describe()}
+        if op == "apply":
+            return self.apply(request.get("services") or {}, request.get("meta") or {})
+        return {"ok": False, "error": f"unknown op {op!r}"}
+
+    def apply(self, wanted: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+        changes: Counter[str] = Counter()
+        for run in wanted.values():
+            for key in run.get("secret_keys", []):
+                self.masker.add(str(run["env"].get(key, "")))
+        removed = [svc for name, svc in self.services.items() if name not in wanted]
+        self.stop(removed)
+        for svc in removed:
+            svc.log.close()
+            del self.services[svc.name]
+            changes["delete"] += 1
+        for name, run in wanted.items():
+            svc = self.services.get(name)
+            if svc is None:
+                svc = Service(name, run, LogSink(Path(run["log"]), self.masker))
+                self.services[name] = svc
+                self.start(svc)
+                changes["create"] += 1
+            elif svc.key != comparison_key(run) or svc.state in ("failed", "stopped"):
+                self.stop([svc])
+                svc.run = run
+                svc.crashes = []
+                self.start(svc)
+                changes["update"] += 1
+            else:
+                changes["same"] += 1
+        self.meta = meta
+        self.write_state()
+        return {"ok": True, "pid": os.getpid(), "changes": dict(changes), "services": self.describe()}
+
+    # -- life ----------------------------------------------------------------------------------
+    def run(self, listener: socket.socket) -> None:
+        listener.setblocking(False)
+        self.selector.register(listener, selectors.EVENT_READ, None)
+        self.write_state()
+        while not self.stopping:
+            self.pump(TICK, listener)
+            self.reap_and_restart()
+        self.selector.unregister(listener)
+        self.stop(list(self.services.values()))
+        self.write_state()
+        for svc in self.services.values():
+            svc.log.close()
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+
+def _lock_pid_file(site_dir: Path, timeout: float = 2.0) -> int | None:
+    """Take the site's supervisor lock (held until exit) and write our pid; None if another holds it."""
+    fd = os.open(site_dir / sitestate.PID_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError as exc:  # a driver's probe holds it for a moment, or a supervisor for good
+            if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.02)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def _listen(path: Path) -> socket.socket:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a stale socket from a killed supervisor: we hold the lock
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # owner only: apply requests carry secret values
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old)
+    listener.listen(16)
+    return listener
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Supervise one local site's services.")
+    parser.add_argument("--site-dir", required=True, type=Path)
+    parser.add_argument("--site", required=True)
+    parser.add_argument("--detach", action="store_true", help="fork and let the parent return at once")
+    args = parser.parse_args(argv)
+    if args.detach and os.fork() > 0:
+        os._exit(0)  # the caller reaps this parent now; the supervisor is nobody's child but init's
+    site_dir: Path = args.site_dir.resolve()
+    site_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_pid_file(site_dir)
+    if lock is None:
+        print(f"supervisor: another supervisor runs site {args.site}", file=sys.stderr, flush=True)
+        return 3
+    path = sitestate.socket_path(site_dir)
+    listener = _listen(path)
+    supervisor = Supervisor(site_dir, args.site)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    print(f"supervisor {os.getpid()}: site {args.site} up, socket {path}", flush=True)
+    try:
+        supervisor.run(listener)
+    finally:
+        listener.close()
+        path.unlink(missing_ok=True)
+        print(f"supervisor {os.getpid()}: stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
