@@ -148,6 +148,8 @@ class StandIn:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop accepting, cut every held connection, and wait (bounded) for the threads."""
         self.stopping.set()
+        deadline = time.monotonic() + timeout
+        self._thread.join(timeout)  # the accept loop notices within one select tick
         with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
@@ -155,8 +157,7 @@ class StandIn:
             workers = list(self._workers)
         for conn in held:
             _cut(conn)
-        deadline = time.monotonic() + timeout
-        for thread in [self._thread, *workers]:
+        for thread in workers:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
