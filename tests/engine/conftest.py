@@ -1,0 +1,159 @@
+"""Fixtures for the engine layer: the fake `pulumi` first on PATH, stand-in provider modules, a cloud spec.
+
+The fake (tests/fakes/bin/pulumi) records every invocation (argv, env, cwd, stdin) as a JSON line;
+``FakePulumi`` reads them back for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from deplat.engine import driver as driver_mod
+from deplat.engine import passphrase, workspace
+from deplat.spec import load_spec
+from deplat.spec.model import Spec
+
+FAKE_BIN = Path(__file__).resolve().parents[1] / "fakes" / "bin"
+
+PASSPHRASE = "correct-horse-battery-staple-42"
+HCLOUD_TOKEN = "hc-token-SECRET-9f8e7d6c"
+ADMIN_TOKEN = "admin-token-SECRET-1a2b3c"
+
+SPEC = """\
+version: 1
+app: shop
+services:
+  web:
+    image: ghcr.io/acme/web:1.0
+    ports: [{port: 8080, public: true}]
+    secrets: [SHOP_ADMIN_TOKEN]
+domain: {zone: shop.example.org, names: [shop.example.org]}
+sites:
+  - {name: aws-a, provider: aws, role: primary, region: eu-central-1, zone: eu-central-1a}
+  - {name: hc-b, provider: hcloud, role: warm, region: fsn1, credentials: {secret: HCLOUD_TOKEN}}
+  - {name: gcp-c, provider: gcp, role: cold, region: europe-west4, zone: europe-west4-a,
+     options: {project: shop-standby}}
+"""
+
+
+@dataclass
+class FakePulumi:
+    log: Path
+    monkeypatch: pytest.MonkeyPatch
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def argvs(self) -> list[list[str]]:
+        return [c["argv"] for c in self.calls()]
+
+    def commands(self, *words: str) -> list[dict[str, Any]]:
+        """Calls whose positional words start with ``words`` (``--non-interactive`` etc. ignored)."""
+        out = []
+        for call in self.calls():
+            positional = [a for a in call["argv"] if not a.startswith("-")]
+            if positional[: len(words)] == list(words):
+                out.append(call)
+        return out
+
+    def scenarios(self, **by_stack: str) -> None:
+        table = {k.replace("_", "-"): v for k, v in by_stack.items()}
+        self.monkeypatch.setenv("FAKE_PULUMI_SCENARIOS", json.dumps(table))
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
+    log = tmp_path / "pulumi-calls.jsonl"
+    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_PULUMI_LOG", str(log))
+    monkeypatch.setenv("FAKE_PULUMI_HOME", str(tmp_path / "pulumi-home"))
+    for name in (
+        "PULUMI_BACKEND_URL",
+        "PULUMI_CONFIG_PASSPHRASE",
+        "FAKE_PULUMI_SCENARIOS",
+        "FAKE_PULUMI_VERSION",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEPLAT_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("HCLOUD_TOKEN", HCLOUD_TOKEN)
+    monkeypatch.setenv("SHOP_ADMIN_TOKEN", ADMIN_TOKEN)
+    workspace._commands.clear()
+    passphrase.forget()
+    passphrase.set_prompt(None)
+    yield FakePulumi(log, monkeypatch)
+    workspace._commands.clear()
+    passphrase.forget()
+
+
+def _classify(text: str) -> str:
+    if re.search(r"AccountSuspended|account is (currently )?(blocked|suspended)", text):
+        return "suspended"
+    if re.search(r"UnauthorizedOperation|AccessDenied|StatusCode: 403", text):
+        return "forbidden"
+    if re.search(r"RequestLimitExceeded|Throttl|StatusCode: 5\d\d|timeout", text):
+        return "transient"
+    return "fatal"
+
+
+def stand_in_provider(name: str) -> SimpleNamespace:
+    """What a provider module exposes to the engine, reduced to what the tests need."""
+    versions = {"aws": "7.51.1", "hcloud": "1.43.3", "gcp": "10.2.0"}
+
+    def provider_config(site: Any, secrets: Any) -> dict[str, tuple[str, bool]]:
+        if name == "aws":
+            return {"aws:region": (site.region, False)}
+        if name == "hcloud":
+            return {
+                "hcloud:token": (secrets.require(site.credentials.secret or "HCLOUD_TOKEN", "hcloud"), True)
+            }
+        return {"gcp:project": (site.options.get("project", ""), False), "gcp:region": (site.region, False)}
+
+    def check_credentials(site: Any, secrets: Any) -> tuple[bool, str]:
+        if name == "hcloud":
+            secret = site.credentials.secret or "HCLOUD_TOKEN"
+            return (True, f"token from {secret}") if secrets.get(secret) else (False, f"{secret} is not set")
+        return True, "standard sources"
+
+    return SimpleNamespace(
+        classify_error=_classify,
+        check_credentials=check_credentials,
+        plugin=lambda: (name, versions[name]),
+        provider_config=provider_config,
+    )
+
+
+@pytest.fixture
+def stand_ins(monkeypatch: pytest.MonkeyPatch) -> dict[str, SimpleNamespace]:
+    """Stand-in provider modules and an empty site program (the fake CLI never runs programs)."""
+    modules = {n: stand_in_provider(n) for n in ("aws", "hcloud", "gcp")}
+    monkeypatch.setattr(driver_mod, "provider_module", lambda site: modules[site.provider.value])
+    monkeypatch.setattr(driver_mod, "site_program", lambda spec, site, secrets: lambda: None)
+    return modules
+
+
+def write_spec(folder: Path, text: str = SPEC) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "deplat.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def cloud_spec_path(tmp_path: Path) -> Path:
+    return write_spec(tmp_path / "app")
+
+
+@pytest.fixture
+def cloud_spec(cloud_spec_path: Path) -> Spec:
+    return load_spec(cloud_spec_path)
