@@ -1,1 +1,154 @@
-"""Placeholder: this module's commands are being written."""
+"""Commands that move the app: failover, watch, drill."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deplat import render
+from deplat.cli.app import G, app
+from deplat.errors import InputError
+from deplat.events import Event
+
+MODES = ("suspended", "refused", "blackhole", "slow")
+
+
+def _secrets(spec):
+    from deplat.secrets import SecretStore
+
+    return SecretStore(spec)
+
+
+def _live(event: Event) -> None:
+    """Timeline lines while a command runs: JSON lines with --json (to stderr for one-shot
+    commands, whose stdout holds the one result document), rich lines otherwise."""
+    from deplat import render_failover
+
+    if not render_failover.wants(event, G.verbose):
+        return
+    render_failover.print_event(G.err_console, event)
+
+
+@app.command()
+def failover(
+    to: Annotated[str | None, typer.Option("--to", help="The site that takes over.")] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="The site being left (default: the current primary).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Go on even if the target is not ready.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the newest unfinished failover after a crash.")
+    ] = False,
+) -> None:
+    """Move traffic and data to another site (journaled; --resume continues after a crash)."""
+    from deplat import render_failover
+    from deplat.failover.run import run_failover
+    from deplat.state import load_active
+
+    spec = G.spec()
+    secrets = _secrets(spec)
+    if not resume and not to:
+        raise InputError(
+            "say which site takes over: --to SITE", hint=f"sites: {', '.join(s.name for s in spec.sites)}"
+        )
+    if resume and to:
+        raise InputError("--resume continues the journal's own failover: leave out --to")
+    if not resume and not yes:
+        old = from_ or load_active(spec).primary
+        if G.json:
+            raise InputError("--json needs --yes (no prompt is shown)")
+        typer.confirm(f"Fail over from {old} to {to}? Traffic moves and {old} is fenced.", abort=True)
+    emit = _live if not G.json else (lambda e: None)
+    result = run_failover(spec, secrets, to=to, from_=from_, force=force, resume=resume, emit=emit)
+    if G.json:
+        render.print_json(result.to_dict())
+    else:
+        render_failover.print_failover(G.console, result)
+    if not result.ok and result.outcome not in ("already",):
+        raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    max_seconds: Annotated[
+        float | None, typer.Option("--for", help="Stop after this many seconds (default: until SIGTERM).")
+    ] = None,
+    log: Annotated[
+        Path | None, typer.Option("--log", help="Timeline log file (default .deplat/watch.log).")
+    ] = None,
+) -> None:
+    """Probe every site, back up the primary, fail over by itself (when failover.auto); stop with SIGTERM."""
+    from deplat import render_failover
+    from deplat.failover import frontdoor
+    from deplat.failover.watch import Watcher
+    from deplat.state import load_active
+
+    spec = G.spec()
+    secrets = _secrets(spec)
+
+    def emit(event: Event) -> None:
+        if G.json:
+            render.print_json_line(render_failover.event_record(event))
+        elif render_failover.wants(event, G.verbose):
+            render_failover.print_event(G.console, event)
+
+    watcher = Watcher(spec, secrets, emit=emit, log_path=log if log is not None else True)
+    door = None
+    if frontdoor.uses_front_door(spec) and not frontdoor.front_door_running(spec):
+        door = frontdoor.FrontDoor(spec, timeout=spec.failover.timeout)
+        try:
+            door.start(load_active(spec).primary)
+        except OSError as exc:
+            raise InputError(
+                f"cannot start the front door on {door.address}: {exc.strerror or exc}",
+                hint="set DEPLAT_FRONT_DOOR=ADDRESS to another loopback address",
+            ) from None
+        emit(Event("watch.frontdoor", f"front door at {', '.join(door.urls)}"))
+    previous = {
+        sig: signal.signal(sig, lambda s, f: watcher.stop(signal.Signals(s).name))
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        summary = watcher.run(max_seconds=max_seconds)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if door is not None:
+            door.stop()
+    if not G.json:
+        G.console.print(f"stopped after {summary.cycles} cycles; primary {summary.primary}")
+
+
+@app.command()
+def drill(
+    site: Annotated[
+        str | None, typer.Option("--site", help="The site to suspend (default: the primary).")
+    ] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="How the site fails: suspended | refused | blackhole | slow.")
+    ] = "suspended",
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write the Markdown report here (default .deplat/drills/)."),
+    ] = None,
+) -> None:
+    """Rehearse losing the primary on local sites: timeline, detection time, RTO, RPO, data check."""
+    from deplat import render_failover
+    from deplat.failover.drill import run_drill
+
+    if mode not in MODES:
+        raise InputError(f"unknown --mode '{mode}'", hint=f"one of: {', '.join(MODES)}")
+    spec = G.spec()
+    secrets = _secrets(spec)
+    emit = _live if not G.json else (lambda e: None)
+    result = run_drill(spec, secrets, site=site, mode=mode, emit=emit, report=report)
+    if G.json:
+        render.print_json(result.to_dict())
+    else:
+        render_failover.print_drill(G.console, result)
+    if not result.ok:
+        raise typer.Exit(1)

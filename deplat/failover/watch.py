@@ -1,0 +1,384 @@
+"""The watcher: probe every site on the policy's interval, back up the primary, fail over by itself.
+
+Each cycle (every ``failover.probe_interval`` seconds, fixed rate):
+
+1. re-read the active set (another watcher or an operator may have failed over: adopt it);
+2. probe every site that is not fenced, concurrently (cold standbys are not probed: nothing runs
+   there); a site once classified ``suspended`` is probed without its control-plane check, so its
+   provider's API is never called again;
+3. feed each probe to the site's hysteresis (N failures to go down, M successes to come back);
+4. start a backup of the primary's data every ``backups.interval`` seconds, in the background, only
+   while the primary's last probe was healthy;
+5. when ``failover.auto`` and the primary's verdict is ``down`` or ``suspended``: pick the first
+   standby (spec order) whose verdict is ``up`` (else a cold standby, which the failover stands up
+   and refuses unless it turns healthy) and run the failover, unless the last failover was less
+   than ``failover.min_interval`` ago. Never to a site that is not up; never back to a fenced site.
+
+Two watchers at once: both may decide; the traffic switch's compare-and-swap lets exactly one
+switch; the other sees ``already`` (same target: it fences under a lock, finding it done) or
+``conflict`` (another target won: it holds its own decisions and adopts the new primary).
+
+Every event also goes, as a JSON line, to the timeline log (``.deplat/watch.log`` by default).
+``stop()`` (the CLI calls it on SIGTERM/SIGINT) ends the loop after the current cycle; a failover
+under way finishes its step sequence first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deplat.errors import DeplatError
+from deplat.events import Emit, Event, discard
+from deplat.failover.run import DriverFactory, known_addresses, remember_addresses, run_failover
+from deplat.paths import home
+from deplat.sites import Addresses, driver_for
+from deplat.spec.model import Provider, Role, Spec
+from deplat.state import load_active
+
+if TYPE_CHECKING:
+    from deplat.failover.hysteresis import Verdict
+    from deplat.failover.probe import SiteProbe
+    from deplat.failover.run import FailoverResult
+    from deplat.secrets import SecretStore
+
+CONFLICT_HOLD = 30.0  # seconds to wait for the winner of a conflict to record the new primary
+
+
+def watch_log_path(spec: Spec) -> Path:
+    return home(spec) / "watch.log"
+
+
+class TimelineLog:
+    """Append-only JSON lines, secret values masked; one line per event."""
+
+    def __init__(self, path: Path | None, secrets: SecretStore) -> None:
+        self.path = path
+        self.secrets = secrets
+        self._lock = threading.Lock()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, event: Event) -> None:
+        if self.path is None:
+            return
+        record = self.secrets.masker.data(event.to_dict())
+        line = json.dumps(record, default=str) + "\n"
+        with self._lock, self.path.open("a", encoding="utf-8") as f:
+            f.write(line)
+
+
+@dataclass
+class WatchSummary:
+    cycles: int = 0
+    failovers: list[dict[str, Any]] = field(default_factory=list)
+    backups: int = 0
+    primary: str = ""
+    stopped_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cycles": self.cycles,
+            "failovers": self.failovers,
+            "backups": self.backups,
+            "primary": self.primary,
+            "stopped_by": self.stopped_by,
+        }
+
+
+class Watcher:
+    def __init__(
+        self,
+        spec: Spec,
+        secrets: SecretStore,
+        *,
+        emit: Emit = discard,
+        log_path: Path | bool | None = True,
+        drivers: DriverFactory | None = None,
+        name: str = "watch",
+    ) -> None:
+        from deplat.failover.hysteresis import Hysteresis
+
+        self.spec = spec
+        self.secrets = secrets
+        self.policy = spec.failover
+        self.drivers: DriverFactory = drivers or (lambda site: driver_for(spec, site, secrets))
+        self.name = name
+        self._emit_outer = emit
+        path = watch_log_path(spec) if log_path is True else (log_path or None)
+        self.log = TimelineLog(path if isinstance(path, Path) else None, secrets)
+        self.hysteresis = Hysteresis(self.policy.failures_to_down, self.policy.successes_to_up)
+        self.stopped = threading.Event()
+        self.summary = WatchSummary()
+        self.last_probe: dict[str, SiteProbe] = {}
+        self.verdicts: dict[str, Verdict] = {}
+        self.suspended: set[str] = set()  # classified suspended: its provider is never called again
+        self._addresses: dict[str, Addresses] = {}
+        self._fail_streak_start: dict[str, float] = {}
+        self._last_backup_at = 0.0
+        self._backup_thread: threading.Thread | None = None
+        self._hold_until = 0.0
+        self._held_reason = ""
+
+    # -- events ------------------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        self.log.write(event)
+        self._emit_outer(event)
+
+    def _say(self, kind: str, message: str, site: str | None = None, **data: Any) -> None:
+        self.emit(Event(kind, message, site=site, data={"watcher": self.name, **data}))
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def stop(self, reason: str = "stop") -> None:
+        if not self.stopped.is_set():
+            self.summary.stopped_by = reason
+        self.stopped.set()
+
+    def run(self, *, max_cycles: int | None = None, max_seconds: float | None = None) -> WatchSummary:
+        """Watch until ``stop()`` (or the given bounds); returns what happened."""
+        interval = self.policy.probe_interval
+        started = time.monotonic()
+        active = load_active(self.spec)
+        self._say(
+            "watch.start",
+            f"watching {len(self.spec.sites)} sites every {interval:g}s; primary {active.primary}",
+            site=active.primary,
+            interval=interval,
+            failures_to_down=self.policy.failures_to_down,
+            auto=self.policy.auto,
+        )
+        next_at = time.monotonic()
+        try:
+            while not self.stopped.is_set():
+                self.cycle()
+                self.summary.cycles += 1
+                if max_cycles is not None and self.summary.cycles >= max_cycles:
+                    self.stop("max_cycles")
+                    break
+                if max_seconds is not None and time.monotonic() - started >= max_seconds:
+                    self.stop("max_seconds")
+                    break
+                next_at += interval
+                now = time.monotonic()
+                if next_at < now:  # a slow cycle (probe timeouts, a failover): no burst to catch up
+                    next_at = now
+                self.stopped.wait(next_at - now)
+        finally:
+            if self._backup_thread is not None:
+                self._backup_thread.join(timeout=30)
+            self.summary.primary = load_active(self.spec).primary
+            self._say(
+                "watch.stop", f"stopped ({self.summary.stopped_by or 'stop'})", **self.summary.to_dict()
+            )
+        return self.summary
+
+    # -- one cycle ---------------------------------------------------------------------------------
+    def cycle(self) -> dict[str, Verdict]:
+        active = load_active(self.spec)
+        watched = [
+            s
+            for s in self.spec.sites
+            if s.name not in active.fenced and (s.role is not Role.cold or s.name == active.primary)
+        ]
+        probes = asyncio.run(self._probe_all([s.name for s in watched]))
+        for probe in probes:
+            self._observe(probe, active.primary)
+        self._maybe_backup(active.primary)
+        primary = self.verdicts.get(active.primary)
+        if (
+            primary is not None
+            and primary.state in ("down", "suspended")
+            and active.primary not in active.fenced
+        ):
+            self._maybe_fail_over(active.primary, primary)
+        return dict(self.verdicts)
+
+    def _site_addresses(self, site: str) -> Addresses:
+        if site in self._addresses:
+            return self._addresses[site]
+        addresses = known_addresses(self.spec, site)
+        if addresses is None and site not in self.suspended:
+            site_obj = self.spec.site(site)
+            addresses = self.drivers(site_obj).addresses(site_obj)
+            remember_addresses(self.spec, site, addresses)
+        addresses = addresses or Addresses()
+        self._addresses[site] = addresses
+        return addresses
+
+    async def _probe_all(self, sites: list[str]) -> list[SiteProbe]:
+        from deplat.failover.probe import probe_site
+
+        async def one(site: str) -> SiteProbe:
+            addresses = await asyncio.to_thread(self._site_addresses, site)
+            return await probe_site(
+                self.spec,
+                site,
+                addresses,
+                timeout=self.policy.timeout,
+                secrets=self.secrets,
+                control_plane=site not in self.suspended,
+            )
+
+        return list(await asyncio.gather(*(one(s) for s in sites)))
+
+    def _observe(self, probe: SiteProbe, primary: str) -> None:
+        self.last_probe[probe.site] = probe
+        healthy = probe.health.value == "healthy"
+        if healthy:
+            self._fail_streak_start.pop(probe.site, None)
+        elif probe.health.value in ("down", "suspended"):
+            self._fail_streak_start.setdefault(probe.site, probe.at)
+        verdict = self.hysteresis.observe(probe)
+        self.verdicts[probe.site] = verdict
+        if not healthy:
+            self._say(
+                "watch.probe",
+                f"{probe.site}: {probe.health.value}: {probe.reason}",
+                site=probe.site,
+                health=probe.health.value,
+                reason=probe.reason,
+                probe_at=probe.at,
+                primary=probe.site == primary,
+                failures=verdict.failures,
+            )
+        if verdict.changed:
+            if verdict.state == "suspended":
+                self.suspended.add(probe.site)
+            self._say(
+                "watch.verdict",
+                f"{probe.site} is {verdict.state}",
+                site=probe.site,
+                state=verdict.state,
+                primary=probe.site == primary,
+                probe_at=probe.at,
+                since=self._fail_streak_start.get(probe.site),
+            )
+
+    # -- backups -----------------------------------------------------------------------------------
+    def _maybe_backup(self, primary: str) -> None:
+        if not any(svc.stateful for svc in self.spec.services.values()):
+            return
+        if self.spec.site(primary).provider is not Provider.local:
+            return  # backups of cloud sites' data are not implemented yet (deplat.failover.backup)
+        last = self.last_probe.get(primary)
+        if last is None or last.health.value != "healthy":
+            return
+        if self._backup_thread is not None and self._backup_thread.is_alive():
+            return
+        now = time.time()
+        if now - self._last_backup_at < self.spec.backups.interval:
+            return
+        self._last_backup_at = now
+        self._backup_thread = threading.Thread(
+            target=self._backup, args=(primary,), name=f"backup-{primary}", daemon=True
+        )
+        self._backup_thread.start()
+
+    def _backup(self, primary: str) -> None:
+        from deplat.failover.backup import backup_site, make_store
+
+        started = time.time()
+        try:
+            backups = backup_site(self.spec, primary, make_store(self.spec), self.emit)
+        except (DeplatError, OSError) as exc:
+            self._say("watch.backup_failed", f"backup of {primary} failed: {exc}", site=primary)
+            return
+        self.summary.backups += 1
+        self._say(
+            "watch.backup",
+            f"backed up {primary}: {len(backups)} services",
+            site=primary,
+            started_at=started,
+            taken_at=min((b.taken_at for b in backups), default=started),
+            backups=[b.to_dict() for b in backups],
+        )
+
+    # -- failing over ------------------------------------------------------------------------------
+    def _choose_target(self, primary: str) -> str | None:
+        active = load_active(self.spec)
+        standbys = [s for s in self.spec.sites if s.name != primary and s.name not in active.fenced]
+        for site in standbys:
+            verdict = self.verdicts.get(site.name)
+            if site.role is not Role.cold and verdict is not None and verdict.state == "up":
+                return site.name
+        for site in standbys:
+            if site.role is Role.cold and site.name not in self.suspended:
+                return site.name
+        return None
+
+    def _hold(self, message: str, **data: Any) -> None:
+        if message != self._held_reason:
+            self._held_reason = message
+            self._say("watch.hold", message, **data)
+
+    def _maybe_fail_over(self, primary: str, verdict: Verdict) -> None:
+        if not self.policy.auto:
+            self._hold(f"{primary} is {verdict.state}; failover.auto is off: run `deplat failover`")
+            return
+        active = load_active(self.spec)
+        now = time.time()
+        if time.monotonic() < self._hold_until:
+            self._hold("holding: a failover just failed or lost the switch to another watcher")
+            return
+        if active.last_failover_at and now - active.last_failover_at < self.policy.min_interval:
+            ago = now - active.last_failover_at
+            left = self.policy.min_interval - ago
+            self._hold(
+                f"{primary} is {verdict.state} but the last failover was {ago:.0f}s "
+                f"ago (failover.min_interval {self.policy.min_interval:g}s): holding {left:.0f}s more"
+            )
+            return
+        target = self._choose_target(primary)
+        if target is None:
+            self._hold(f"{primary} is {verdict.state} and no standby is healthy: not failing over")
+            return
+        self._held_reason = ""
+        reference = self._fail_streak_start.get(primary, now)
+        self._say(
+            "watch.decision",
+            f"{primary} is {verdict.state}: failing over to {target}",
+            site=target,
+            from_site=primary,
+            to_site=target,
+            state=verdict.state,
+            lost_at=reference,
+        )
+        result = self._fail_over(primary, target, verdict.state, reference)
+        if result is None:
+            return
+        self.summary.failovers.append(
+            {k: v for k, v in result.to_dict().items() if k in ("outcome", "from_site", "to_site", "ok")}
+        )
+        if result.outcome == "conflict":
+            self._hold_until = time.monotonic() + CONFLICT_HOLD
+        elif result.outcome in ("done", "already", "unverified"):
+            self.hysteresis.reset(primary)
+            self._addresses.pop(primary, None)
+
+    def _fail_over(self, primary: str, target: str, state: str, reference: float) -> FailoverResult | None:
+        try:
+            return run_failover(
+                self.spec,
+                self.secrets,
+                to=target,
+                from_=primary,
+                reason=f"{self.name}: {primary} {state}",
+                reference_time=reference,
+                emit=self.emit,
+                drivers=self.drivers,
+                abandon_on_failure=True,  # the next cycle decides afresh; nothing left to --resume
+            )
+        except DeplatError as exc:
+            hold = max(5.0, 2 * self.policy.probe_interval * self.policy.failures_to_down)
+            self._hold_until = time.monotonic() + hold
+            self._say(
+                "watch.failover_failed",
+                f"failover to {target} did not complete: {exc.message}; next try in {hold:g}s at the earliest",
+                site=target,
+            )
+            return None
