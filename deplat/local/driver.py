@@ -38,6 +38,7 @@ from deplat.events import Emit, Event, discard
 from deplat.local import control, sitestate
 from deplat.local.health import Check, probe
 from deplat.local.runs import site_outputs, site_runs
+from deplat.local.supervisor import config_hash
 from deplat.paths import local_site_dir
 from deplat.providers.local import address
 from deplat.sites import Addresses, SiteResult, SiteStatus
@@ -157,6 +158,38 @@ class LocalDriver:
         outputs = state.get("meta", {}).get("outputs") or site_outputs(self.spec, site)
         return SiteResult(
             site.name, "refresh", True, changes=changes, outputs=outputs, seconds=time.monotonic() - started
+        )
+
+    def preview(self, site: Site, emit: Emit = discard) -> SiteResult:
+        """What ``up`` would change, from the running supervisor's config hashes (nothing is started).
+
+        A changed secret value alone is not visible here (hashes leave secret values out); ``up``
+        itself compares them and restarts the service.
+        """
+        started = time.monotonic()
+        runs = site_runs(self.spec, site, self.secrets)
+        site_dir = self.site_dir(site)
+        live = self._live_services(site_dir) if sitestate.supervisor_pid(site_dir) else None
+        live = live or {}
+        changes: dict[str, int] = {}
+        for name, run in runs.items():
+            svc = live.get(name)
+            if svc is None:
+                op = "create"
+            elif svc.get("config_hash") != config_hash(run) or svc.get("state") in ("failed", "stopped"):
+                op = "update"
+            else:
+                op = "same"
+            changes[op] = changes.get(op, 0) + 1
+        if removed := len(set(live) - set(runs)):
+            changes["delete"] = removed
+        return SiteResult(
+            site.name,
+            "preview",
+            True,
+            changes=changes,
+            outputs=site_outputs(self.spec, site),
+            seconds=time.monotonic() - started,
         )
 
     def status(self, site: Site) -> SiteStatus:

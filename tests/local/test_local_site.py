@@ -351,3 +351,56 @@ def test_a_long_site_dir_gets_its_socket_in_the_temp_dir(make_guestbook: Make, t
     assert not str(sock).startswith(str(deep)) and sock.exists()
     assert book.driver.destroy(site).ok
     assert not sock.exists()
+
+
+def test_a_new_secret_value_restarts_the_service(make_guestbook: Make) -> None:
+    def with_secret(data: dict[str, Any]) -> None:
+        data["services"]["web"]["secrets"] = ["GB_TOKEN"]
+
+    book = make_guestbook(edit=with_secret, environ={"GB_TOKEN": "first-value", "PATH": os.environ["PATH"]})
+    assert book.driver.up(book.spec.site("local-a")).ok
+    pid = service_pid(book, "local-a")
+    assert book.driver.up(book.spec.site("local-a")).changes == {"same": 1}
+
+    book.environ = {"GB_TOKEN": "second-value", "PATH": os.environ["PATH"]}
+    book.write()
+    result = book.driver.up(book.spec.site("local-a"))
+
+    assert result.ok and result.changes == {"update": 1}
+    assert service_pid(book, "local-a") != pid
+
+
+def test_preview_says_what_up_would_change(make_guestbook: Make) -> None:
+    book = make_guestbook()
+    site = book.spec.site("local-a")
+    assert book.driver.preview(site).changes == {"create": 1}
+    assert sitestate.supervisor_pid(book.site_dir("local-a")) is None  # preview starts nothing
+
+    assert book.driver.up(site).ok
+    assert book.driver.preview(site).changes == {"same": 1}
+
+    book.data["services"]["web"]["env"]["GUESTBOOK_TITLE"] = "changed"
+    book.write()
+    assert book.driver.preview(book.spec.site("local-a")).changes == {"update": 1}
+
+
+@pytest.mark.slow
+def test_readme_first_command_brings_up_the_guestbook(make_guestbook: Make) -> None:
+    book = make_guestbook(sites=3)
+    command = [sys.executable, "-m", "deplat", "up", "-f", str(book.spec_path), "--yes", "--json"]
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    for site in ("local-a", "local-b"):  # cold standbys are stood up on failover, or when named
+        assert get(book.url(site, "/healthz")).json()["site"] == site
+    assert done.stdout.count("http://") >= 2
+    status = subprocess.run(
+        [sys.executable, "-m", "deplat", "status", "-f", str(book.spec_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    sites = {s["site"]: s for s in json.loads(status.stdout)["sites"]}
+    assert sites["local-a"]["running"] and sites["local-b"]["running"]
+    assert not sites["local-c"]["exists"]
