@@ -20,7 +20,6 @@ from rich.table import Table
 
 from deplat.engine.errors import WORDS
 from deplat.events import Event
-from deplat.render import table
 from deplat.sites import SiteResult, SiteStatus
 
 STYLE = {"waiting": "dim", "running": "cyan", "ok": "green", "failed": "bold red", "skipped": "dim"}
@@ -137,6 +136,24 @@ class SiteBoard:
         return t
 
 
+WRAPPING = {"note", "error", "detail", "hint"}
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
+    """Like ``render.table``, but short cells (names, roles, addresses, URLs: things people read at a
+    glance or copy) are never wrapped or cut; only free text (notes, errors) wraps."""
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for i, col in enumerate(columns):
+        if col in WRAPPING:
+            t.add_column(col, overflow="fold", ratio=1)
+        else:
+            width = max([len(col), *(len(str(r[i] or "")) for r in rows)])
+            t.add_column(col, no_wrap=True, min_width=width)
+    for row in rows:
+        t.add_row(*("" if v is None else escape(str(v)) for v in row))
+    return t
+
+
 def address_of(outputs: dict[str, Any]) -> str:
     for key in ("ipv4", "address", "host", "ipv6"):
         value = outputs.get(key)
@@ -179,15 +196,18 @@ def results_table(
                 r.error or "",
             ]
         )
-    for name, reason in (skipped or {}).items():
-        rows.append([name, roles.get(name, ""), "skipped", "", "", "", reason])
-    return table(None, ["site", "role", "result", "changes", "address", "URL", "error"], rows)
+    for name in skipped or {}:
+        rows.append([name, roles.get(name, ""), "skipped", "", "", "", ""])
+    columns = ["site", "role", "result", "changes", "address", "URL", "error"]
+    if not any(row[-1] for row in rows):
+        columns, rows = columns[:-1], [row[:-1] for row in rows]
+    return table(None, columns, rows)
 
 
 def status_table(statuses: Sequence[SiteStatus]) -> Table:
     rows: list[list[Any]] = []
     for s in statuses:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.last_update)) if s.last_update else ""
+        when = time.strftime("%m-%d %H:%M", time.localtime(s.last_update)) if s.last_update else ""
         note = s.detail.get("error") or s.detail.get("skipped") or "; ".join(s.detail.get("locks", []))
         rows.append(
             [
@@ -202,13 +222,20 @@ def status_table(statuses: Sequence[SiteStatus]) -> Table:
                 note or "",
             ]
         )
-    return table(
-        None,
-        ["site", "provider", "role", "deployed", "running", "last update", "address", "URL", "note"],
-        rows,
-    )
+    columns = ["site", "provider", "role", "deployed", "running", "last update", "address", "URL", "note"]
+    if not any(row[-1] for row in rows):
+        columns, rows = columns[:-1], [row[:-1] for row in rows]
+    return table(None, columns, rows)
 
 
 def doctor_table(checks: Sequence[Any]) -> Table:
-    rows = [[c.name, "ok" if c.ok else "FAIL", c.detail, c.hint or ""] for c in checks]
+    rows = [
+        [
+            c.name,
+            "ok" if c.ok else ("FAIL" if getattr(c, "required", True) else "warn"),
+            c.detail,
+            c.hint or "",
+        ]
+        for c in checks
+    ]
     return table("deplat doctor", ["check", "", "detail", "hint"], rows)

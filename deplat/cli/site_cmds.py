@@ -187,7 +187,7 @@ def doctor(
         return
     spec = G.spec()
     checks = doc.run_checks(spec, _secrets(spec))
-    ok = all(c.ok for c in checks)
+    ok = all(c.ok for c in checks if c.required)
     if G.json:
         render.print_json({"ok": ok, "checks": [c.to_dict() for c in checks]})
     else:

@@ -30,6 +30,7 @@ class Check:
     ok: bool
     detail: str
     hint: str | None = None
+    required: bool = True  # False: worth knowing, but `up` copes (e.g. it downloads a missing plugin)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +91,7 @@ def check_backend(spec: Spec) -> Check:
 
 def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
     from deplat import providers
+    from deplat.engine.driver import required_plugins, with_spec_dir
 
     cloud = [s for s in spec.sites if s.provider.value != "local"]
     checks: list[Check] = []
@@ -109,25 +111,21 @@ def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
         except (KeyError, ImportError) as exc:
             checks.append(Check(f"provider {site.provider.value}", False, str(exc)))
             continue
-        plugin = getattr(module, "plugin", None)
-        if plugin is not None and plugins is not None and site.provider.value not in seen:
+        if plugins is not None and site.provider.value not in seen:
             seen.add(site.provider.value)
-            name, version = plugin()
-            version = str(version).lstrip("v")
-            ok = (name, version) in plugins
-            missing = f"v{version} not installed (the first `up` downloads it)"
-            checks.append(
-                Check(
-                    f"plugin {name}",
-                    ok,
-                    f"v{version} installed" if ok else missing,
-                    None if ok else f"offline: pulumi plugin install resource {name} v{version} --file X.tgz",
+            for name, version in required_plugins(module):
+                ok = (name, version) in plugins
+                missing = f"v{version} not installed (the first `up` downloads it)"
+                hint = (
+                    None if ok else f"offline: pulumi plugin install resource {name} v{version} --file X.tgz"
                 )
-            )
+                checks.append(
+                    Check(f"plugin {name}", ok, f"v{version} installed" if ok else missing, hint, False)
+                )
         check = getattr(module, "check_credentials", None)
         if check is not None:
             try:
-                ok, reason = check(site, secrets)
+                ok, reason = with_spec_dir(check, spec)(site, secrets)
             except Exception as exc:
                 ok, reason = False, f"check failed: {type(exc).__name__}: {exc}"
             checks.append(Check(f"credentials {site.name}", bool(ok), secrets.masker.text(str(reason))))

@@ -10,6 +10,8 @@ the user must fix before anything can run (no ``pulumi`` CLI, no passphrase) are
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import time
 from collections.abc import Callable
 from datetime import UTC
@@ -197,7 +199,7 @@ class PulumiDriver:
         make = getattr(provider_module(site), "provider_config", None)
         if make is None:
             return {}
-        config = dict(make(site, self.secrets))
+        config = dict(with_spec_dir(make, self.spec)(site, self.secrets))
         for value, secret in config.values():
             if secret:
                 self.secrets.masker.add(str(value))
@@ -207,7 +209,7 @@ class PulumiDriver:
         check = getattr(provider_module(site), "check_credentials", None)
         if check is None:
             return
-        ok, reason = check(site, self.secrets)
+        ok, reason = with_spec_dir(check, self.spec)(site, self.secrets)
         if not ok:
             hint = "see `deplat doctor`; credentials come from the provider's usual sources or the spec"
             raise _SiteFailed(EngineFailure("credentials", self._mask(str(reason)), hint))
@@ -237,20 +239,16 @@ class PulumiDriver:
             )
 
     def _ensure_plugin(self, stack: auto.Stack, site: Site, emit: Emit) -> None:
-        get_plugin = getattr(provider_module(site), "plugin", None)
-        if get_plugin is None:
+        wanted = required_plugins(provider_module(site))
+        if not wanted:
             return
-        name, version = get_plugin()
-        version = str(version).lstrip("v")
         ws = stack.workspace
         installed = {(p.name, (p.version or "").lstrip("v")) for p in ws.list_plugins()}
-        if (name, version) not in installed:
-            emit(
-                Event(
-                    "site.op", f"installing plugin {name} v{version}", site=site.name, data={"op": "plugin"}
-                )
-            )
-            ws.install_plugin(name, f"v{version}")
+        for name, version in wanted:
+            if (name, version) not in installed:
+                message = f"installing plugin {name} v{version}"
+                emit(Event("site.op", message, site=site.name, data={"op": "plugin"}))
+                ws.install_plugin(name, f"v{version}")
 
     def _outputs(self, outputs: Any) -> dict[str, Any]:
         shown: dict[str, Any] = {}
@@ -261,6 +259,26 @@ class PulumiDriver:
             else:
                 shown[key] = self.secrets.masker.data(getattr(out, "value", out))
         return shown
+
+
+def required_plugins(module: ModuleType) -> list[tuple[str, str]]:
+    """(name, version without "v") of every plugin a provider's sites need: ``plugins()`` or ``plugin()``."""
+    if hasattr(module, "plugins"):
+        listed = list(module.plugins())
+    elif hasattr(module, "plugin"):
+        listed = [module.plugin()]
+    else:
+        listed = []
+    return [(str(name), str(version).lstrip("v")) for name, version in listed]
+
+
+def with_spec_dir(fn: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
+    """Pass ``spec_dir`` to provider hooks that take it (relative credential files live beside the spec)."""
+    try:
+        takes = "spec_dir" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return functools.partial(fn, spec_dir=spec.base_dir) if takes else fn
 
 
 def _remember(secrets: SecretStore, value: Any) -> None:
