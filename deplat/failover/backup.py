@@ -2,9 +2,9 @@
 
 A failover restores the newest backup of every stateful service onto the target; the backup's age
 at the moment of the failure is the RPO. ``BackupStore`` is the seam where object storage plugs in
-(an S3 or GCS store implements the same five methods); ``LocalBackupStore`` keeps them in a
-directory (``spec.backups.store``, default ``.deplat/backups`` beside the spec, never inside a
-site's own dir)::
+(``S3BackupStore`` implements the same five methods over any S3 API; a GCS store would too).
+``LocalBackupStore`` keeps them in a directory (``spec.backups.store``, default ``.deplat/backups``
+beside the spec, never inside a site's own dir)::
 
     <root>/<service>/<id>/data/...        the copied files
     <root>/<service>/<id>/manifest.json   Backup fields + sha256 and size of every file
@@ -272,14 +272,171 @@ class LocalBackupStore:
         return removed
 
 
+# --- an object-storage store --------------------------------------------------------------------
+
+
+@dataclass
+class S3BackupStore:
+    """Backups in an S3 (or S3-compatible) bucket, the same layout as ``LocalBackupStore``::
+
+        s3://<bucket>/<prefix>/<service>/<id>/data/<file>
+        s3://<bucket>/<prefix>/<service>/<id>/manifest.json      written last: present = complete
+
+    ``put`` first makes the same consistent local copy as the local store (in a temp dir), then
+    uploads it. boto3 is imported only when a client is first needed.
+    """
+
+    bucket: str
+    prefix: str = ""
+    client: Any = field(default=None, repr=False)
+    clock: Any = field(default=time.time, repr=False)
+
+    def _s3(self) -> Any:
+        if self.client is None:
+            import boto3
+            from botocore.config import Config
+
+            self.client = boto3.client("s3", config=Config(retries={"total_max_attempts": 3}))
+        return self.client
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(p for p in (self.prefix, *parts) if p)
+
+    def _location(self, service: str, backup_id: str) -> str:
+        return f"s3://{self.bucket}/{self._key(service, backup_id)}"
+
+    def put(self, site: str, service: str, source_dir: Path) -> Backup:
+        import tempfile
+
+        source_dir = Path(source_dir)
+        if not source_dir.is_dir():
+            raise OperationFailed(f"no data to back up: {source_dir} is not a directory")
+        taken_at = float(self.clock())
+        backup_id = _new_id(taken_at)
+        s3 = self._s3()
+        with tempfile.TemporaryDirectory(prefix="deplat-backup-") as tmp:
+            files, unstable = copy_tree(source_dir, Path(tmp))
+            for rel in files:
+                s3.upload_file(str(Path(tmp) / rel), self.bucket, self._key(service, backup_id, "data", rel))
+        backup = Backup(
+            service=service,
+            site=site,
+            id=backup_id,
+            taken_at=taken_at,
+            location=self._location(service, backup_id),
+            files=len(files),
+            bytes=sum(f["size"] for f in files.values()),
+        )
+        manifest = {**backup.to_dict(), "manifest_version": 1, "files_sha256": files, "unstable": unstable}
+        s3.put_object(
+            Bucket=self.bucket,
+            Key=self._key(service, backup_id, MANIFEST),
+            Body=json.dumps(manifest, indent=2, sort_keys=True).encode(),
+            ContentType="application/json",
+        )
+        return backup
+
+    def _manifest(self, service: str, backup_id: str) -> dict[str, Any] | None:
+        s3 = self._s3()
+        try:
+            answer = s3.get_object(Bucket=self.bucket, Key=self._key(service, backup_id, MANIFEST))
+        except s3.exceptions.NoSuchKey:
+            return None
+        try:
+            return dict(json.loads(answer["Body"].read()))
+        except ValueError:
+            return None
+
+    def _ids(self, service: str) -> list[str]:
+        pages = (
+            self._s3()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=self._key(service) + "/", Delimiter="/")
+        )
+        return [
+            cp["Prefix"].rstrip("/").rsplit("/", 1)[-1]
+            for page in pages
+            for cp in page.get("CommonPrefixes", [])
+        ]
+
+    def list(self, service: str) -> list[Backup]:
+        """Complete backups of ``service``, oldest first (one GET per backup for its manifest)."""
+        found: list[Backup] = []
+        for backup_id in self._ids(service):
+            manifest = self._manifest(service, backup_id)
+            if manifest is None:
+                continue
+            try:
+                backup = Backup(**{k: manifest[k] for k in Backup.__dataclass_fields__})
+            except (KeyError, TypeError):
+                continue
+            backup.location = self._location(service, backup_id)
+            found.append(backup)
+        return sorted(found, key=lambda b: (b.taken_at, b.id))
+
+    def latest(self, service: str) -> Backup | None:
+        backups = self.list(service)
+        return backups[-1] if backups else None
+
+    def fetch(self, backup: Backup, target_dir: Path) -> None:
+        manifest = self._manifest(backup.service, backup.id)
+        if manifest is None:
+            raise OperationFailed(f"backup {backup.id} of {backup.service} is missing or has no manifest")
+        target_dir = Path(target_dir)
+        if target_dir.exists() and any(target_dir.iterdir()):
+            raise OperationFailed(f"cannot fetch a backup into {target_dir}: it is not empty")
+        target_dir.mkdir(parents=True, exist_ok=True)
+        s3 = self._s3()
+        for rel, meta in manifest.get("files_sha256", {}).items():
+            path = target_dir / rel
+            if path.resolve() != target_dir.resolve() and target_dir.resolve() not in path.resolve().parents:
+                raise BackupCorrupt(
+                    f"backup {backup.id} of {backup.service}: {rel} points outside the target"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(self.bucket, self._key(backup.service, backup.id, "data", rel), str(path))
+            if _sha256(path) != meta["sha256"]:
+                raise BackupCorrupt(
+                    f"backup {backup.id} of {backup.service}: {rel} does not match its manifest"
+                )
+            with path.open("rb") as f:
+                os.fsync(f.fileno())
+
+    def prune(self, service: str, keep: int) -> list[Backup]:
+        keep = max(int(keep), 1)
+        backups = self.list(service)
+        removed = backups[:-keep] if len(backups) > keep else []
+        s3 = self._s3()
+        for backup in removed:
+            pages = s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(service, backup.id) + "/"
+            )
+            # the manifest first: a backup pruned halfway is incomplete, never listed again
+            s3.delete_object(Bucket=self.bucket, Key=self._key(service, backup.id, MANIFEST))
+            keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+            for start in range(0, len(keys), 1000):
+                batch = [{"Key": k} for k in keys[start : start + 1000]]
+                s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        return removed
+
+
 # --- the spec's store, and whole sites ---------------------------------------------------------
 
 
 def make_store(spec: Spec) -> BackupStore:
-    """The store ``spec.backups.store`` names: a directory (relative to the spec) today."""
+    """The store ``spec.backups.store`` names: a directory (relative to the spec) or ``s3://BUCKET/PREFIX``.
+
+    An S3 store uses boto3's usual sources for credentials, region and endpoint (``AWS_PROFILE``,
+    ``AWS_ACCESS_KEY_ID``..., ``AWS_ENDPOINT_URL_S3`` for S3-compatible storage).
+    """
     from deplat.paths import home
 
     where = spec.backups.store
+    if where.startswith("s3://"):
+        bucket, _, prefix = where[len("s3://") :].partition("/")
+        if not bucket:
+            raise InputError(f"backups.store: {where} names no bucket", hint="s3://BUCKET/PREFIX")
+        return S3BackupStore(bucket, prefix.strip("/"))
     if "://" in where:
         scheme = where.split("://", 1)[0]
         raise InputError(

@@ -215,9 +215,9 @@ def test_make_store_places_backups_beside_the_spec(tmp_path: Path) -> None:
     assert store.root == (tmp_path / ".deplat" / "backups").resolve()
 
 
-def test_make_store_refuses_object_storage_for_now(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="s3:// stores are not supported yet"):
-        make_store(make_spec(tmp_path, "s3://bucket/prefix"))
+def test_make_store_refuses_other_object_storage_for_now(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="gs:// stores are not supported yet"):
+        make_store(make_spec(tmp_path, "gs://bucket/prefix"))
 
 
 def test_make_store_refuses_a_store_inside_a_site(tmp_path: Path) -> None:
