@@ -54,6 +54,7 @@ STOP_TIMEOUT = 5.0
 MAX_LOG_BYTES = 10 * 1024 * 1024
 PR_SET_PDEATHSIG = 1
 WAKEUP = "wakeup"
+ORPHAN_CHECK = 2.0  # seconds between checks that the site dir still exists
 
 
 def config_hash(run: dict[str, Any]) -> str:
@@ -172,13 +173,17 @@ class Supervisor:
         self.masker = Masker()
         self.selector = selectors.DefaultSelector()
         self.stopping = False
+        self.orphaned = False
         self.started_at = time.time()
+        self.pid_file_inode: int | None = None
 
     # -- state ---------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         return {name: svc.describe(self.masker) for name, svc in self.services.items()}
 
     def write_state(self) -> None:
+        if self.orphaned:
+            return  # the site dir is gone: do not create it again
         state = {
             "version": 1,
             "site": self.site,
@@ -377,9 +382,13 @@ class Supervisor:
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         self.selector.register(wake_read, selectors.EVENT_READ, WAKEUP)
         self.write_state()
+        next_look = time.monotonic() + ORPHAN_CHECK
         while not self.stopping:
             self.pump(TICK, listener)
             self.reap_and_restart()
+            if time.monotonic() > next_look:
+                next_look = time.monotonic() + ORPHAN_CHECK
+                self.check_orphaned()
         self.selector.unregister(listener)
         self.stop(list(self.services.values()))
         signal.set_wakeup_fd(-1)
@@ -389,6 +398,17 @@ class Supervisor:
         self.write_state()
         for svc in self.services.values():
             svc.log.close()
+
+    def check_orphaned(self) -> None:
+        """Stop when our pid file is gone or replaced (``rm -rf .deplat``, a test's temp dir removed):
+        nobody could reach or stop this supervisor any more, so it must not run on forever."""
+        try:
+            gone = os.stat(self.site_dir / sitestate.PID_FILE).st_ino != self.pid_file_inode
+        except FileNotFoundError:
+            gone = True
+        if gone and self.pid_file_inode is not None:
+            print(f"supervisor {os.getpid()}: site dir removed; stopping", flush=True)
+            self.orphaned = self.stopping = True
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -442,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     path = sitestate.socket_path(site_dir)
     listener = _listen(path)
     supervisor = Supervisor(site_dir, args.site)
+    supervisor.pid_file_inode = os.fstat(lock).st_ino
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

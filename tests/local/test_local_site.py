@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -404,3 +405,15 @@ def test_readme_first_command_brings_up_the_guestbook(make_guestbook: Make) -> N
     sites = {s["site"]: s for s in json.loads(status.stdout)["sites"]}
     assert sites["local-a"]["running"] and sites["local-b"]["running"]
     assert not sites["local-c"]["exists"]
+
+
+@pytest.mark.slow
+def test_supervisor_stops_when_its_site_dir_is_removed(make_guestbook: Make) -> None:
+    book = make_guestbook()
+    assert book.driver.up(book.spec.site("local-a")).ok
+    pids = book.pids()
+
+    shutil.rmtree(book.root / ".deplat")
+
+    wait_for(lambda: not any(sitestate.process_alive(pid, ident) for pid, ident in pids), timeout=8)
+    assert not (book.root / ".deplat").exists()  # and it did not write its state back
