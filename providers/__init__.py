@@ -50,7 +50,7 @@ def unknown_option_problems(site: Site, known: tuple[str, ...]) -> OptionProblem
             problems.append(
                 (
                     ("options", key),
-                    f"unknown option '{key}' for a {site.provider.value} site{hint}; "
+                    f"unknown option '{key}' for {site.provider.value} sites{hint}; "
                     f"known: {', '.join(known)}",
                 )
             )

@@ -76,6 +76,7 @@ def validate_site(site: Site, spec: Spec) -> OptionProblems:
     if (
         site.zone is not None
         and site.region is not None
+        and REGION_RE.match(site.region)
         and not re.fullmatch(re.escape(site.region) + r"-[a-z]", site.zone)
     ):
         problems.append(

@@ -1,0 +1,171 @@
+"""Each cloud provider checks its own options; problems come out at file:line:column."""
+
+from __future__ import annotations
+
+import pytest
+
+from deplat.errors import SpecError
+from deplat.spec.loader import load_text
+
+HEAD = """\
+version: 1
+app: shop
+services:
+  web:
+    image: ghcr.io/acme/shop:2.1
+    ports:
+      - {port: 8080, public: true}
+domain:
+  zone: shop.example.org
+  names: [shop.example.org]
+sites:
+  - name: local-a
+    provider: local
+    role: primary
+"""
+LOCAL_RUN = "    local: {command: [serve]}\n"
+
+
+def problems(sites: str, head: str = HEAD) -> list[str]:
+    text = head.replace("    ports:\n", LOCAL_RUN + "    ports:\n", 1) + sites
+    with pytest.raises(SpecError) as caught:
+        load_text(text, "deplat.yaml")
+    return [str(p) for p in caught.value.problems]
+
+
+def ok(sites: str) -> None:
+    text = HEAD.replace("    ports:\n", LOCAL_RUN + "    ports:\n", 1) + sites
+    load_text(text, "deplat.yaml")
+
+
+def test_aws_option_errors_carry_file_line_and_column() -> None:
+    sites = """\
+  - name: aws-b
+    provider: aws
+    role: warm
+    region: eu-central
+    size: huge
+    options: {amy: ami-0123456789abcdef0, ssh_cidrs: [10.0.0.0/33]}
+"""
+    assert problems(sites) == [
+        "deplat.yaml:19:13: sites[1].region: 'eu-central' is not an AWS region (e.g. eu-central-1)",
+        "deplat.yaml:20:11: sites[1].size: 'huge' is neither small, medium, large nor an EC2 instance type "
+        "(e.g. t3.small)",
+        "deplat.yaml:21:20: sites[1].options.amy: unknown option 'amy' for aws sites (did you mean 'ami'?); "
+        "known: ami, ssh_cidrs, ssh_public_key, volume_type",
+        "deplat.yaml:21:55: sites[1].options.ssh_cidrs[0]: '10.0.0.0/33' is not a CIDR block "
+        "(e.g. 203.0.113.0/24)",
+    ]
+
+
+def test_aws_zone_must_belong_to_the_region() -> None:
+    sites = """\
+  - name: aws-b
+    provider: aws
+    role: warm
+    region: eu-central-1
+    zone: eu-west-1a
+"""
+    assert problems(sites) == [
+        "deplat.yaml:20:11: sites[1].zone: 'eu-west-1a' is not a zone of region eu-central-1 (e.g. eu-central-1a)"
+    ]
+
+
+def test_gcp_needs_a_project_and_region_formatted_zones() -> None:
+    sites = """\
+  - name: gcp-b
+    provider: gcp
+    role: warm
+    region: europe-west4
+    zone: europe-west4a
+    options: {project: Bad_Project, disk_type: ssd}
+  - name: gcp-c
+    provider: gcp
+    role: cold
+    region: us-central1
+"""
+    assert problems(sites) == [
+        "deplat.yaml:20:11: sites[1].zone: 'europe-west4a' is not a zone of region europe-west4 (e.g. europe-west4-a)",
+        "deplat.yaml:21:24: sites[1].options.project: 'Bad_Project' is not a GCP project id (6-30 of a-z, 0-9, '-')",
+        "deplat.yaml:21:48: sites[1].options.disk_type: 'ssd' is not one of pd-balanced, pd-ssd, pd-standard, "
+        "hyperdisk-balanced",
+        "deplat.yaml:22:5: sites[2].options: a gcp site needs options.project (the GCP project id)",
+    ]
+
+
+def test_hcloud_locations_have_no_zones() -> None:
+    sites = """\
+  - name: hz-b
+    provider: hcloud
+    role: warm
+    region: fsn9
+    zone: fsn1-dc14
+    options: {bucket_location: ash, s3_access_key_secret: lower}
+"""
+    assert problems(sites) == [
+        "deplat.yaml:19:13: sites[1].region: 'fsn9' is not a Hetzner location; known: fsn1, nbg1, hel1, ash, hil, sin",
+        "deplat.yaml:20:11: sites[1].zone: Hetzner has no availability zones: set only region (the location)",
+        "deplat.yaml:21:32: sites[1].options.bucket_location: 'ash' has no Object Storage; one of fsn1, nbg1, hel1",
+        "deplat.yaml:21:59: sites[1].options.s3_access_key_secret: 'lower' is not a secret name "
+        "(e.g. HCLOUD_S3_ACCESS_KEY)",
+    ]
+
+
+def test_hcloud_refuses_a_bootstrap_over_32_kib() -> None:
+    big = "x" * 1500
+    services = "".join(
+        f"  svc{i}:\n    image: ghcr.io/acme/s{i}:1\n    local: {{command: [serve]}}\n"
+        f"    ports: [{{port: {9000 + i}}}]\n    env: {{BLOB: {big}}}\n"
+        for i in range(24)
+    )
+    head = HEAD.replace("services:\n", "services:\n" + services, 1)
+    sites = """\
+  - name: hz-b
+    provider: hcloud
+    role: warm
+    region: fsn1
+"""
+    found = problems(sites, head)
+    assert len(found) == 1
+    assert found[0].startswith("deplat.yaml:")
+    assert ": sites[1]: the bootstrap for this site is " in found[0]
+    assert "over hcloud's user-data limit of 32768 bytes" in found[0]
+
+
+def test_portable_and_native_sizes_are_accepted() -> None:
+    ok(
+        """\
+  - name: aws-b
+    provider: aws
+    role: warm
+    region: us-east-1
+    size: m7g.large
+  - name: gcp-c
+    provider: gcp
+    role: cold
+    region: europe-west1
+    zone: europe-west1-d
+    size: n2d-standard-4
+    options: {project: shop-standby, ssh_cidrs: ["2001:db8::/32"]}
+  - name: hz-d
+    provider: hcloud
+    role: cold
+    region: hel1
+    size: large
+"""
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "sizes"),
+    [
+        ("aws", ("t3.small", "t3.medium", "t3.large")),
+        ("gcp", ("e2-small", "e2-medium", "e2-standard-2")),
+        ("hcloud", ("cx22", "cx32", "cx42")),
+    ],
+)
+def test_portable_sizes_map_to_native_types(provider: str, sizes: tuple[str, str, str]) -> None:
+    from deplat import providers
+
+    module = providers.get(provider)
+    assert (module.SIZES["small"], module.SIZES["medium"], module.SIZES["large"]) == sizes
