@@ -5,6 +5,8 @@ Requests (from the driver):
     {"op": "apply", "services": {...}, "meta": {...}}
                                            -> {"ok": true, "changes": {"create": 1, ...}, "services": {...}}
     {"op": "status"}                       -> {"ok": true, "pid": N, "services": {...}}
+    {"op": "restart", "services": [names] or null (all)}
+                                           -> {"ok": true, "changes": {"update": n}, "services": {...}}
 
 ``apply`` carries the services' environments, secret values included: that is why the socket is
 the channel (owner-only permissions, nothing on disk) rather than a file or the command line.

@@ -337,6 +337,8 @@ class Supervisor:
             return {"ok": True, "pid": os.getpid(), "services": self.describe()}
         if op == "apply":
             return self.apply(request.get("services") or {}, request.get("meta") or {})
+        if op == "restart":
+            return self.restart(request.get("services"))
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def apply(self, wanted: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
@@ -368,6 +370,24 @@ class Supervisor:
         self.meta = meta
         self.write_state()
         return {"ok": True, "pid": os.getpid(), "changes": dict(changes), "services": self.describe()}
+
+    def restart(self, names: list[str] | None) -> dict[str, Any]:
+        """Stop and start services on request (not a crash: the restart budget is untouched)."""
+        unknown = [n for n in names or [] if n not in self.services]
+        if unknown:
+            return {"ok": False, "error": f"no such service: {', '.join(unknown)}"}
+        chosen = [self.services[n] for n in (names or list(self.services))]
+        self.stop(chosen)
+        for svc in chosen:
+            svc.crashes = []
+            self.start(svc)
+        self.write_state()
+        return {
+            "ok": True,
+            "pid": os.getpid(),
+            "changes": {"update": len(chosen)},
+            "services": self.describe(),
+        }
 
     # -- life ----------------------------------------------------------------------------------
     def run(self, listener: socket.socket) -> None:

@@ -417,3 +417,20 @@ def test_supervisor_stops_when_its_site_dir_is_removed(make_guestbook: Make) -> 
 
     wait_for(lambda: not any(sitestate.process_alive(pid, ident) for pid, ident in pids), timeout=8)
     assert not (book.root / ".deplat").exists()  # and it did not write its state back
+
+
+def test_restart_on_request_reloads_the_data_without_using_the_crash_budget(make_guestbook: Make) -> None:
+    book = make_guestbook()
+    site = book.spec.site("local-a")
+    assert book.driver.up(site).ok
+    pid = service_pid(book, "local-a")
+    entries = book.site_dir("local-a") / "data" / "web" / "entries.jsonl"
+    entries.write_text('{"id": 1, "name": "r", "message": "restored", "at": 0}\n')  # as a restore would
+
+    result = book.driver.restart(site, ["web"])
+
+    assert result.ok and result.changes == {"update": 1}
+    assert service_pid(book, "local-a") != pid
+    assert book.driver.status(site).detail["services"]["web"]["restarts"] == 0
+    assert [e["message"] for e in get(book.url("local-a", "/entries")).json()] == ["restored"]
+    assert not book.driver.restart(site, ["nope"]).ok
