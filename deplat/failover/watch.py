@@ -378,7 +378,7 @@ class Watcher:
             self._hold_until = time.monotonic() + hold
             self._say(
                 "watch.failover_failed",
-                f"failover to {target} did not complete: {exc.message}; next try in {hold:g}s at the earliest",
+                f"failover to {target} did not complete: {exc.message}; next try in {hold:g}s or later",
                 site=target,
             )
             return None
