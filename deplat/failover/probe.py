@@ -217,8 +217,11 @@ def _client(limit: int) -> httpx.AsyncClient:
     import httpx
 
     # trust_env=False: no proxies or netrc from the environment; no keep-alive between probes.
+    # Probes speak plain http:// to an IP, so TLS settings never apply: verify=False only spares
+    # loading the CA bundle (~18 ms) for every probe.
     return httpx.AsyncClient(
         trust_env=False,
+        verify=False,
         follow_redirects=False,
         limits=httpx.Limits(max_connections=max(limit, 1), max_keepalive_connections=0),
     )
