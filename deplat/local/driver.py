@@ -37,7 +37,7 @@ from deplat.errors import DeplatError
 from deplat.events import Emit, Event, discard
 from deplat.local import control, sitestate
 from deplat.local.health import Check, probe
-from deplat.local.runs import site_outputs, site_runs
+from deplat.local.runs import BASE_ENV_KEYS, site_outputs, site_runs
 from deplat.local.supervisor import config_hash
 from deplat.paths import local_site_dir
 from deplat.providers.local import address
@@ -325,7 +325,9 @@ class LocalDriver:
         if state:
             sitestate.stop_leftovers(state)  # a supervisor killed with -9 may have left services
         emit(Event("site.op", "starting supervisor", site=site.name, data={"op": "up"}))
-        env = dict(os.environ)
+        # Only what Python needs: the caller's credentials and passphrase stay out of a long-lived process.
+        keep = (*BASE_ENV_KEYS, "PYTHONPATH", "PYTHONHOME")
+        env = {k: v for k, v in os.environ.items() if k in keep}
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         with (site_dir / sitestate.SUPERVISOR_LOG).open("ab") as log:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -434,3 +435,17 @@ def test_restart_on_request_reloads_the_data_without_using_the_crash_budget(make
     assert book.driver.status(site).detail["services"]["web"]["restarts"] == 0
     assert [e["message"] for e in get(book.url("local-a", "/entries")).json()] == ["restored"]
     assert not book.driver.restart(site, ["nope"]).ok
+
+
+def test_the_supervisor_does_not_inherit_the_callers_credentials(
+    make_guestbook: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLAT_PASSPHRASE", "passphrase-of-the-caller")
+    book = make_guestbook()
+    assert book.driver.up(book.spec.site("local-a")).ok
+
+    supervisor = sitestate.supervisor_pid(book.site_dir("local-a"))
+    service = service_pid(book, "local-a")
+    for pid in (supervisor, service):
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert b"passphrase-of-the-caller" not in environ and b"PATH=" in environ
