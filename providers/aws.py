@@ -2,9 +2,9 @@
 
 Resources of a site (``build_site``): a security group opening only the app's public ports (and SSH
 from ``options.ssh_cidrs``), an Ubuntu 24.04 instance (IMDSv2 only, one hop, so containers cannot
-read its user data) whose user data is the bootstrap, an EBS data volume attached as ``/dev/sdf``,
-an Elastic IP, and an S3 bucket with versioning and public access blocked. Everything is tagged
-``deplat-app`` / ``deplat-site``. No IPv6: the default VPC has none.
+read its user data) whose user data is the bootstrap (gzip, base64), an EBS data volume attached
+as ``/dev/sdf``, an Elastic IP, and an S3 bucket with versioning and public access blocked.
+Everything is tagged ``deplat-app`` / ``deplat-site``. No IPv6: the default VPC has none.
 
 Options: ``ami`` (default: the newest Canonical Ubuntu 24.04 image), ``ssh_cidrs``,
 ``ssh_public_key``, ``volume_type`` (gp3). Only this module imports ``pulumi_aws``, and only inside
@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from configparser import ConfigParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,7 @@ AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
 ARM_TYPE_RE = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*\.")  # Graviton: t4g, m7g, c7gn, r8g ...
 UBUNTU_OWNER = "099720109477"  # Canonical
 DATA_DEVICE_NAME = "/dev/sdf"
-USER_DATA_LIMIT = 16 * 1024  # EC2: 16 KB of user data before base64
+USER_DATA_LIMIT = 16 * 1024  # EC2: 16 KB of user data before base64 (here: the gzip bytes)
 
 # (regex over a provider or engine error, class); the first match wins, so suspension comes first.
 ERROR_SIGNATURES: list[tuple[str, str]] = [
@@ -94,25 +94,38 @@ def validate_site(site: Site, spec: Spec) -> OptionProblems:
         problems.append((("options", "volume_type"), f"'{vtype}' is not one of {', '.join(VOLUME_TYPES)}"))
     problems += cidr_problems(site)
     if not problems:
-        problems += user_data_problems(site, spec, data_device("vol-0123456789abcdef0"), USER_DATA_LIMIT)
+        problems += user_data_problems(
+            site, spec, data_device("vol-0123456789abcdef0"), USER_DATA_LIMIT, measure=_gzip_bytes
+        )
     return problems
 
 
-def user_data_problems(site: Site, spec: Spec, device: str, limit: int) -> OptionProblems:
-    """The rendered bootstrap (secrets counted at their placeholder size) must fit ``limit`` bytes."""
+def _gzip_bytes(text: str) -> int:
+    from deplat.stacks.bootstrap import pack
+
+    return len(pack(text)) * 3 // 4  # base64 carries 3 bytes in 4 characters
+
+
+def user_data_problems(
+    site: Site, spec: Spec, device: str, limit: int, measure: Callable[[str], int] | None = None
+) -> OptionProblems:
+    """The bootstrap as the provider receives it (``measure``: its size in bytes, default the plain
+    text; secrets counted at their placeholder size) must fit ``limit`` bytes."""
     from deplat.stacks.bootstrap import PLACEHOLDER_BYTES, ProviderBits, render
 
     try:
-        size = len(render(spec, site, ProviderBits(device)).encode())
+        text = render(spec, site, ProviderBits(device))
     except ValueError as exc:
         return [((), str(exc))]
+    size = measure(text) if measure else len(text.encode())
     if size <= limit:
         return []
     return [
         (
             (),
-            f"the bootstrap for this site is {size} bytes, over {site.provider.value}'s user-data limit of "
-            f"{limit} bytes (secrets counted as {PLACEHOLDER_BYTES} bytes each): fewer or smaller services",
+            f"the bootstrap for this site is {size} bytes as sent, over {site.provider.value}'s "
+            f"user-data limit of {limit} bytes (secrets counted as {PLACEHOLDER_BYTES} bytes each): "
+            "fewer or smaller services",
         )
     ]
 
@@ -215,7 +228,7 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         availability_zone=zone,
         vpc_security_group_ids=[firewall.id],
         key_name=key_name,
-        user_data=ctx.user_data(volume.id.apply(data_device)),
+        user_data_base64=ctx.user_data(volume.id.apply(data_device), packed=True),
         user_data_replace_on_change=True,
         metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
             http_tokens="required", http_put_response_hop_limit=1, http_endpoint="enabled"

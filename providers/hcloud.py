@@ -2,8 +2,8 @@
 
 Resources of a site (``build_site``): a firewall opening only the app's public ports (and SSH from
 ``options.ssh_cidrs``), static primary IPv4 and IPv6 addresses, an Ubuntu 24.04 server whose user
-data is the bootstrap (Hetzner accepts at most 32 KiB, checked by ``validate_site``), a volume
-attached to it, all labelled ``deplat-app`` / ``deplat-site``; and a versioned bucket in Hetzner
+data is the bootstrap (gzip, base64: Hetzner accepts at most 32 KiB, checked by ``validate_site``),
+a volume attached to it, all labelled ``deplat-app`` / ``deplat-site``; and a versioned bucket in Hetzner
 Object Storage. Object Storage speaks S3 and has no resource in ``pulumi_hcloud``, so the bucket is
 an ``aws.s3.Bucket`` through an AWS provider pointed at ``https://<location>.your-objectstorage.com``
 with the Object Storage keys (secrets named by ``options.s3_access_key_secret`` /
@@ -100,7 +100,11 @@ def validate_site(site: Site, spec: Spec) -> OptionProblems:
             problems.append((("options", key), f"'{value}' is not a secret name (e.g. HCLOUD_S3_ACCESS_KEY)"))
     problems += cidr_problems(site)
     if not problems:
-        problems += user_data_problems(site, spec, data_device("100000000"), USER_DATA_LIMIT)
+        from deplat.stacks.bootstrap import pack
+
+        problems += user_data_problems(
+            site, spec, data_device("100000000"), USER_DATA_LIMIT, measure=lambda text: len(pack(text))
+        )
     return problems
 
 
@@ -186,7 +190,7 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         server_type=server_type(site),
         image=str(site.options.get("image") or "ubuntu-24.04"),
         location=site.region,
-        user_data=ctx.user_data(volume.id.apply(data_device)),
+        user_data=ctx.user_data(volume.id.apply(data_device), packed=True),
         firewall_ids=[firewall.id.apply(int)],
         public_nets=[
             hcloud.ServerPublicNetArgs(

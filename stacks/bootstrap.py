@@ -24,6 +24,12 @@ Provider bits: the only lines that differ between providers come from ``Provider
   (AWS ``/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol…``, GCP ``/dev/disk/by-id/google-data``,
   Hetzner ``/dev/disk/by-id/scsi-0HC_Volume_<id>``). It appears once, in ``deplat-data.service``.
 
+Transport: AWS and Hetzner receive the document gzip-compressed and base64-encoded (``pack``):
+cloud-init recognises gzip by itself, EC2 takes it as ``user_data_base64`` and Hetzner's datasource
+base64-decodes user data, so their limits (EC2 16 KB, Hetzner 32 KiB) apply to the compressed size
+and a site can carry around a hundred services. GCP gets the plain text (its limit is 256 KB). The
+document itself is the same; only the envelope differs.
+
 Secrets: a service's secrets are written, with its plain environment, to
 ``/etc/deplat/<service>.env`` (mode 0600, root), which the unit hands to ``docker run --env-file``.
 They therefore travel inside the user data, and the site program marks the user data Output as a
@@ -37,6 +43,8 @@ metadata service is limited to IMDSv2 with one hop so containers cannot read it.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -143,6 +151,15 @@ def render(
     }
     body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=1000)
     return f"#cloud-config\n# deplat bootstrap for app {spec.app}\n{body}"
+
+
+def pack(text: str) -> str:
+    """The document gzip-compressed (deterministically: no timestamp) and base64-encoded."""
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), mtime=0)).decode("ascii")
+
+
+def unpack(packed: str) -> str:
+    return gzip.decompress(base64.b64decode(packed)).decode("utf-8")
 
 
 def front(spec: Spec) -> tuple[str, int] | None:

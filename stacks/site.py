@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deplat.errors import InputError
-from deplat.stacks.bootstrap import ProviderBits, front, render
+from deplat.stacks.bootstrap import ProviderBits, front, pack, render
 
 if TYPE_CHECKING:
     import pulumi
@@ -115,12 +115,13 @@ class SiteContext:
         """The rendered cloud-init text (plain: only for tests and size checks)."""
         return render(self.spec, self.site, ProviderBits(data_device), self._secret_values)
 
-    def user_data(self, data_device: Any) -> pulumi.Output[str]:
-        """The bootstrap as a secret Output; ``data_device`` may be an Output (e.g. from a volume id)."""
+    def user_data(self, data_device: Any, *, packed: bool = False) -> pulumi.Output[str]:
+        """The bootstrap as a secret Output; ``data_device`` may be an Output (e.g. from a volume id).
+        ``packed``: gzip-compressed and base64-encoded (see ``deplat.stacks.bootstrap``)."""
         import pulumi
 
         text = pulumi.Output.from_input(data_device).apply(self.bootstrap)
-        return pulumi.Output.secret(text)
+        return pulumi.Output.secret(text.apply(pack) if packed else text)
 
     def secret_input(self, name: str) -> pulumi.Output[str] | None:
         """A secret value (e.g. object-storage keys) as a secret Output; None in offline plans."""

@@ -112,11 +112,15 @@ def test_hcloud_locations_have_no_zones() -> None:
 
 
 def test_hcloud_refuses_a_bootstrap_over_32_kib() -> None:
-    big = "x" * 1500
+    import base64
+    import random
+
+    noise = random.Random(0)
+    blobs = [base64.b64encode(noise.randbytes(1200)).decode() for _ in range(40)]  # barely compressible
     services = "".join(
         f"  svc{i}:\n    image: ghcr.io/acme/s{i}:1\n    local: {{command: [serve]}}\n"
-        f"    ports: [{{port: {9000 + i}}}]\n    env: {{BLOB: {big}}}\n"
-        for i in range(24)
+        f"    ports: [{{port: {9000 + i}}}]\n    env: {{BLOB: '{blobs[i]}'}}\n"
+        for i in range(40)
     )
     head = HEAD.replace("services:\n", "services:\n" + services, 1)
     sites = """\
@@ -129,7 +133,30 @@ def test_hcloud_refuses_a_bootstrap_over_32_kib() -> None:
     assert len(found) == 1
     assert found[0].startswith("deplat.yaml:")
     assert ": sites[1]: the bootstrap for this site is " in found[0]
-    assert "over hcloud's user-data limit of 32768 bytes" in found[0]
+    assert "bytes as sent, over hcloud's user-data limit of 32768 bytes" in found[0]
+
+
+def test_a_hundred_small_services_fit_every_provider_once_compressed() -> None:
+    services = "".join(
+        f"  svc{i}:\n    image: ghcr.io/acme/s{i}:1\n    local: {{command: [serve]}}\n"
+        f"    ports: [{{port: {9000 + i}}}]\n    env: {{NAME: svc{i}}}\n"
+        for i in range(100)
+    )
+    head = HEAD.replace("services:\n", "services:\n" + services, 1)
+    text = (
+        head.replace("    ports:\n", LOCAL_RUN + "    ports:\n", 1)
+        + """\
+  - name: aws-b
+    provider: aws
+    role: warm
+    region: eu-west-1
+  - name: hz-c
+    provider: hcloud
+    role: cold
+    region: fsn1
+"""
+    )
+    assert len(load_text(text, "deplat.yaml").services) == 101
 
 
 def test_portable_and_native_sizes_are_accepted() -> None:

@@ -9,6 +9,7 @@ import pytest
 from deplat.errors import InputError
 from deplat.secrets import SecretStore
 from deplat.spec.model import Spec
+from deplat.stacks.bootstrap import unpack
 from deplat.stacks.site import SiteContext, program
 from tests.stacks.conftest import cloud_spec, is_secret, run_site, unwrap, with_ssh
 
@@ -148,11 +149,11 @@ def _user_data(run: Any, provider: str) -> tuple[bool, str]:
         metadata = run.one("gcp:compute/instance:Instance").inputs["metadata"]
         return is_secret(metadata), unwrap(metadata)["user-data"]  # the whole map is secret
     typ, key = {
-        "aws": ("aws:ec2/instance:Instance", "userData"),
+        "aws": ("aws:ec2/instance:Instance", "userDataBase64"),
         "hcloud": ("hcloud:index/server:Server", "userData"),
     }[provider]
     raw = run.one(typ).inputs[key]
-    return is_secret(raw), unwrap(raw)
+    return is_secret(raw), unpack(unwrap(raw))  # gzip + base64 on AWS and Hetzner
 
 
 def _volume_id(run: Any, provider: str) -> str:
