@@ -345,3 +345,22 @@ def provider_state(spec: Spec, site: str) -> dict[str, Any]:
         return dict(json.loads(provider_state_path(spec, site).read_text(encoding="utf-8")))
     except (FileNotFoundError, ValueError):
         return {"state": "active"}
+
+
+def clear_leftovers(spec: Spec) -> list[str]:
+    """Mark every local site's provider active again; returns the sites that were not.
+
+    A drill killed mid-way (``kill -9``) leaves its stand-ins gone with it but ``provider.json``
+    behind, and the site would look suspended for good: a drill calls this before it starts.
+    """
+    from deplat.providers.local import provider_state_path
+
+    cleared = []
+    for site in spec.sites:
+        if site.provider.value != "local":
+            continue
+        path = provider_state_path(spec, site.name)
+        if path.exists():
+            path.unlink(missing_ok=True)
+            cleared.append(site.name)
+    return cleared

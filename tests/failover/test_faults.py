@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from deplat.errors import InputError
-from deplat.failover.faults import FaultInjector, provider_state
+from deplat.failover.faults import FaultInjector, clear_leftovers, provider_state
 from deplat.failover.probe import Health, probe_site_sync
 from deplat.sites import Addresses
 from deplat.spec.loader import load_spec
@@ -110,6 +110,15 @@ def test_clear_brings_back_an_active_control_plane_and_frees_the_ports(injector:
     with socket.socket() as s:  # the port can be bound again: nothing of ours listens
         s.bind((injector.address, injector.ports[0]))
     assert injector.mode is None
+
+
+def test_leftovers_of_a_killed_drill_are_cleared(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    FaultInjector(spec, "site-a", restart_on_clear=False)._set_provider_state("suspended")
+    assert provider_state(spec, "site-a")["state"] == "suspended"
+    assert clear_leftovers(spec) == ["site-a"]
+    assert provider_state(spec, "site-a") == {"state": "active"}
+    assert clear_leftovers(spec) == []
 
 
 def test_a_mode_change_cuts_held_connections(injector: FaultInjector) -> None:
