@@ -27,6 +27,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,6 +82,9 @@ class LocalDriver:
             for run in runs.values():
                 Path(run["data_dir"]).mkdir(parents=True, exist_ok=True)
             with sitestate.exclusive(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
+                conflict = self._port_conflict(site, site_dir)
+                if conflict:
+                    return self._failed(site, "up", conflict, started, "fatal")
                 self._ensure_supervisor(site, site_dir, emit)
                 emit(Event("site.op", "applying services", site=site.name, data={"op": "up"}))
                 meta = {"outputs": site_outputs(self.spec, site), "spec_file": str(self.spec.source or "")}
@@ -330,18 +334,22 @@ class LocalDriver:
         env = {k: v for k, v in os.environ.items() if k in keep}
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        with (site_dir / sitestate.SUPERVISOR_LOG).open("ab") as log:
-            subprocess.run(
-                [*SUPERVISOR_COMMAND, "--site-dir", str(site_dir), "--site", site.name, "--detach"],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=env,
-                cwd=site_dir,
-                start_new_session=True,
-                check=True,
-                timeout=self.start_timeout,
-            )
+        try:
+            with (site_dir / sitestate.SUPERVISOR_LOG).open("ab") as log:
+                subprocess.run(
+                    [*SUPERVISOR_COMMAND, "--site-dir", str(site_dir), "--site", site.name, "--detach"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    env=env,
+                    cwd=site_dir,
+                    start_new_session=True,
+                    check=True,
+                    timeout=self.start_timeout,
+                )
+        except subprocess.SubprocessError as exc:
+            tail = _tail(site_dir / sitestate.SUPERVISOR_LOG)
+            raise control.ControlError(f"the supervisor did not start: {exc}\n{tail}") from None
         deadline = time.monotonic() + self.start_timeout
         while True:
             try:
@@ -352,6 +360,28 @@ class LocalDriver:
                     tail = _tail(site_dir / sitestate.SUPERVISOR_LOG)
                     raise control.ControlError(f"the supervisor did not start: {exc}\n{tail}") from None
                 time.sleep(0.01)
+
+    def _port_conflict(self, site: Site, site_dir: Path) -> str | None:
+        """Is a port this site is about to open already taken by a process that is not ours?"""
+        live = self._live_services(site_dir) if sitestate.supervisor_pid(site_dir) else None
+        host = address(site, self.spec)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for name, svc in self.spec.services.items():
+            if (live or {}).get(name, {}).get("state") == "running":
+                continue  # its port is ours
+            for port in svc.ports:
+                if port.protocol != "tcp":
+                    continue
+                with socket.socket(family, socket.SOCK_STREAM) as probe_socket:
+                    probe_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    try:
+                        probe_socket.bind((host, port.port))
+                    except OSError as exc:
+                        return (
+                            f"service {name}: {host}:{port.port} is not available ({exc.strerror}); "
+                            "another process listens there (another app, or a site of another spec)"
+                        )
+        return None
 
     def _stop_supervisor(self, site_dir: Path) -> None:
         """SIGTERM the supervisor and wait for its lock to go; SIGKILL if it does not stop in time."""

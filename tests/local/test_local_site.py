@@ -449,3 +449,20 @@ def test_the_supervisor_does_not_inherit_the_callers_credentials(
     for pid in (supervisor, service):
         environ = Path(f"/proc/{pid}/environ").read_bytes()
         assert b"passphrase-of-the-caller" not in environ and b"PATH=" in environ
+
+
+def test_a_port_taken_by_another_process_fails_up_before_starting_anything(make_guestbook: Make) -> None:
+    import socket
+
+    book = make_guestbook()
+    address = book.data["sites"][0]["options"]["address"]
+    port = book.data["services"]["web"]["ports"][0]["port"]
+    with socket.socket() as squatter:
+        squatter.bind((address, port))
+        squatter.listen()
+
+        result = book.driver.up(book.spec.site("local-a"))
+
+    assert not result.ok and result.error_class == "fatal"
+    assert result.error and f"{address}:{port} is not available" in result.error
+    assert sitestate.supervisor_pid(book.site_dir("local-a")) is None
