@@ -163,7 +163,12 @@ class Backend(DnsBackend):
         try:
             if tcp:
                 return self._tcp(message, address, timeout)
-            response = dns.query.udp(message, address, port=self.port, timeout=timeout)
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                # connected, so that "port unreachable" shows up as refused instead of a timeout
+                sock.connect((address, self.port))
+                sock.setblocking(False)
+                response = dns.query.udp(message, address, port=self.port, timeout=timeout, sock=sock)
             if response.flags & 0x0200:  # TC: the answer did not fit, ask again over TCP
                 deadline.check(what)
                 return self._tcp(message, address, deadline.timeout(self.request_timeout))

@@ -152,7 +152,13 @@ def spec_with(
     doc: dict[str, Any] = {
         "version": 1,
         "app": "guestbook",
-        "services": {"web": {"image": "guestbook:1", "ports": [{"port": 18080, "public": True}]}},
+        "services": {
+            "web": {
+                "image": "guestbook:1",
+                "ports": [{"port": 18080, "public": True}],
+                "local": {"command": ["python3", "-m", "http.server", "{port}", "--bind", "{host}"]},
+            }
+        },
         "domain": {"zone": zone, "names": names or [zone, f"www.{zone}"], "ttl": ttl},
         "sites": [
             {"name": "local-a", "provider": "local", "role": "primary", "options": {"address": "127.0.0.11"}},

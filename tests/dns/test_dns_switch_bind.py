@@ -173,6 +173,7 @@ def test_server_down_fails_as_transient_and_others_switch(bind_factory):
     report = switch.switch_all(spec, store(spec, ns), OLD, NEW)
 
     assert outcomes(report) == {"down": ("failed", "transient"), "up": ("switched", None)}
+    assert "connection refused" in report.results[0].message
     assert serves(ns) == ["127.0.0.12", "::12"]
 
 
