@@ -60,8 +60,9 @@ class Journal:
         """A new journal whose first record is ``begin`` (from, to, reason, ...)."""
         directory = journal_dir(spec)
         directory.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        path = directory / f"{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
+        now = time.time()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}"
+        path = directory / f"{stamp}-{uuid.uuid4().hex[:8]}.jsonl"  # names sort in creation order
         journal = cls(path=path, masker=masker or Masker())
         journal._append({"kind": "begin", "data": begin})
         _fsync_dir(directory)
@@ -81,11 +82,11 @@ class Journal:
 
     @classmethod
     def all(cls, spec: Spec) -> list[Journal]:
-        """Every journal of this spec, oldest first."""
+        """Every journal of this spec, oldest first (by creation)."""
         directory = journal_dir(spec)
         if not directory.is_dir():
             return []
-        paths = sorted(directory.glob("*.jsonl"), key=lambda p: (p.stat().st_mtime, p.name))
+        paths = sorted(directory.glob("*.jsonl"), key=lambda p: p.name)
         return [cls.load(p) for p in paths]
 
     @classmethod
