@@ -132,7 +132,14 @@ class CannedServer:
                 self.end_headers()
                 self.wfile.write(body_)
 
-        self.server = ThreadingHTTPServer((address, port), Handler)
+        server_class = ThreadingHTTPServer
+        if ":" in address:
+
+            class V6(ThreadingHTTPServer):
+                address_family = socket.AF_INET6
+
+            server_class = V6
+        self.server = server_class((address, port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
         self.thread.start()
@@ -368,3 +375,14 @@ async def test_names_through_a_real_bind(site: tuple[Spec, str, int], tmp_path: 
     assert result.errors["www.gb.test"] == "NXDOMAIN"
     assert result.healthy == [address]
     assert result.health is Health.degraded
+
+
+def test_an_ipv6_only_site_is_probed_at_its_ipv6_address(tmp_path: Path, canned) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        port = int(s.getsockname()[1])
+    spec = write_spec(tmp_path, {"web": port}, loopback_address(), loopback_address())
+    canned("::1", port, 200, b'{"ok": true}')
+    probe = probe_site_sync(spec, "site-a", Addresses(ipv6=["::1"]), timeout=TIMEOUT, secrets=None)
+    assert probe.health is Health.healthy
+    assert probe.checks[0].url == f"http://[::1]:{port}/healthz"
