@@ -7,6 +7,9 @@
 2. Three BINDs switched at once vs each alone: "at once" should be no slower than the slowest alone.
 3. Three different kinds at once (BIND over RFC 2136, Route 53 on a moto server, a Cloud DNS fake on
    loopback) vs each alone.
+4. Three API providers 20 ms away (fakes that wait before answering) at once vs each alone.
+On loopback a provider's switch is ~3-10 ms of Python CPU (dnspython, botocore), so 2. and 3. run
+close to the sum under the GIL; 4. is the real case, where the time is spent waiting.
 Reports median, p95 and worst of ``--runs`` switches back and forth between two addresses.
 """
 
@@ -186,6 +189,55 @@ def mixed_kinds(tmp: Path, runs: int) -> None:
         ns.stop()
 
 
+def far_apis(runs: int, delay: float) -> None:
+    """Three API providers each ``delay`` s away (a fake adds it before every answer): the real case,
+    where a provider's time is spent waiting on the network, not in Python."""
+    from tests.dns.fake_apis import FakeHetznerDns
+
+    apis = [FakeCloudDns().start(), FakeCloudDns().start(), FakeHetznerDns().start()]
+    try:
+        entries = []
+        for i, api in enumerate(apis):
+            api.delay = delay
+            if isinstance(api, FakeHetznerDns):
+                for rr in ("@", "www"):
+                    api.put(rr, "A", A.ipv4)
+                entries.append(
+                    {
+                        "name": f"api{i}",
+                        "provider": "hcloud",
+                        "options": {"endpoint": api.url + "/v1"},
+                        "credentials": {"secret": "TOKEN"},
+                    }
+                )
+            else:
+                for n in NAMES:
+                    api.put(n, "A", A.ipv4)
+                entries.append(
+                    {
+                        "name": f"api{i}",
+                        "provider": "clouddns",
+                        "options": {
+                            "project": "guestbook-dns",
+                            "managed_zone": "guestbook-zone",
+                            "endpoint": api.url + "/dns/v1",
+                        },
+                        "credentials": {"secret": "TOKEN"},
+                    }
+                )
+        env = {"TOKEN": TOKEN}
+        for entry in entries:
+            spec = spec_with([entry])
+            samples = back_and_forth(spec, SecretStore(spec, environ=env), runs, lambda _w: None)
+            print(f"4. {entry['provider']:8} {delay * 1000:.0f} ms away, alone:           {figures(samples)}")
+        spec = spec_with(entries)
+        together = back_and_forth(spec, SecretStore(spec, environ=env), runs, lambda _w: None)
+        print(f"4. all three at once:                             {figures(together)}")
+    finally:
+        for api in apis:
+            api.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=40)
@@ -194,6 +246,7 @@ def main() -> None:
         bind_alone(Path(tmp), args.runs)
         three_binds(Path(tmp), args.runs)
         mixed_kinds(Path(tmp), args.runs)
+        far_apis(max(5, args.runs // 4), 0.02)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ standard AWS sources (environment, ~/.aws, instance role).
 from __future__ import annotations
 
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 from deplat.dns.base import (
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from deplat.spec.model import DnsProvider, Spec
 
 OPTIONS = ("hosted_zone_id", "region", "endpoint_url", "timeout")
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
 _ZONE_ID = re.compile(r"^(/hostedzone/)?[A-Z0-9]{1,32}$")
 
 _AUTH_CODES = {
@@ -104,51 +107,60 @@ class Backend(DnsBackend):
         self.request_timeout = option_float(self.options, "timeout", 5.0)
         self._client: Any = None
 
-    def _session(self) -> Any:
-        import boto3
-        import botocore.session
-
+    def _explicit_keys(self) -> tuple[str, str] | None:
         creds = self.provider.credentials
-        core = (
-            botocore.session.Session(profile=creds.profile) if creds.profile else botocore.session.Session()
-        )
-        if creds.file:
-            path = (self.spec.base_dir / creds.file).expanduser()
-            core.set_config_variable("credentials_file", str(path))
-        kwargs: dict[str, Any] = {"botocore_session": core}
-        if creds.secret:
-            value = self.secrets.require(creds.secret, f"AWS keys of DNS provider {self.name}")
-            key_id, _, secret_key = value.partition(":")
-            if not secret_key:
-                raise DnsError(
-                    f"secret {creds.secret} must hold ACCESS_KEY_ID:SECRET_ACCESS_KEY (value not shown)",
-                    "auth",
-                )
-            self.secrets.masker.add(secret_key)
-            kwargs.update(aws_access_key_id=key_id, aws_secret_access_key=secret_key)
-        return boto3.Session(**kwargs)
+        if not creds.secret:
+            return None
+        value = self.secrets.require(creds.secret, f"AWS keys of DNS provider {self.name}")
+        key_id, _, secret_key = value.partition(":")
+        if not secret_key:
+            raise DnsError(
+                f"secret {creds.secret} must hold ACCESS_KEY_ID:SECRET_ACCESS_KEY (value not shown)", "auth"
+            )
+        self.secrets.masker.add(secret_key)
+        return key_id, secret_key
 
     def client(self) -> Any:
+        """A boto3 client, shared by every backend with the same settings (creating one costs
+        ~100 ms of botocore loading; a watch loop or a resumed failover reuses it)."""
         if self._client is None:
-            from botocore.config import Config
-
-            config = Config(
-                connect_timeout=self.request_timeout,
-                read_timeout=self.request_timeout,
-                retries={"total_max_attempts": 1},
-            )
-            try:
-                self._client = self._session().client(
-                    "route53",
-                    region_name=str(self.options.get("region", "us-east-1")),
-                    endpoint_url=self.options.get("endpoint_url"),
-                    config=config,
-                )
-            except DnsError:
-                raise
-            except Exception as exc:  # ProfileNotFound and friends
-                raise DnsError(f"AWS credentials for {self.name}: {exc}", "auth") from None
+            creds = self.provider.credentials
+            file = str((self.spec.base_dir / creds.file).expanduser()) if creds.file else None
+            region = str(self.options.get("region", "us-east-1"))
+            endpoint = self.options.get("endpoint_url")
+            key = (creds.profile, file, self._explicit_keys(), region, endpoint, self.request_timeout)
+            with _CLIENTS_LOCK:
+                if key not in _CLIENTS:
+                    _CLIENTS[key] = self._new_client(*key)
+                self._client = _CLIENTS[key]
         return self._client
+
+    def _new_client(
+        self,
+        profile: str | None,
+        file: str | None,
+        keys: tuple[str, str] | None,
+        region: str,
+        endpoint: str | None,
+        timeout: float,
+    ) -> Any:
+        import boto3
+        import botocore.session
+        from botocore.config import Config
+
+        try:
+            core = botocore.session.Session(profile=profile) if profile else botocore.session.Session()
+            if file:
+                core.set_config_variable("credentials_file", file)
+            kwargs: dict[str, Any] = {"botocore_session": core}
+            if keys:
+                kwargs.update(aws_access_key_id=keys[0], aws_secret_access_key=keys[1])
+            config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
+            return boto3.Session(**kwargs).client(
+                "route53", region_name=region, endpoint_url=endpoint, config=config
+            )
+        except Exception as exc:  # ProfileNotFound and friends
+            raise DnsError(f"AWS credentials for {self.name}: {exc}", "auth") from None
 
     def _call(self, what: str, deadline: Deadline, method: str, **kwargs: Any) -> Any:
         import botocore.exceptions as bx

@@ -23,6 +23,7 @@ TOKEN = "fake-api-token-0123456789"
 class FakeApi:
     def __init__(self) -> None:
         self.mode = "ok"
+        self.delay = 0.0  # seconds added before every answer: a provider far away
         self.requests: list[tuple[str, str, Any]] = []
         self.lock = threading.Lock()
         owner = self
@@ -36,6 +37,8 @@ class FakeApi:
                 body = json.loads(self.rfile.read(length)) if length else None
                 url = urlsplit(self.path)
                 owner.requests.append((method, url.path, body))
+                if owner.delay:
+                    time.sleep(owner.delay)
                 if owner.mode == "blackhole":
                     time.sleep(3)
                     return

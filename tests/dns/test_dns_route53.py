@@ -95,14 +95,16 @@ def test_route53_switches_with_a_delete_of_the_exact_old_record_and_a_create(r53
     secrets = SecretStore(spec, environ=KEYS)
     sent: list[dict[str, Any]] = []
     backend = backend_for(spec.dns[0], spec, secrets)
-    backend.client().meta.events.register(
-        "provide-client-params.route53.ChangeResourceRecordSets", lambda params, **_: sent.append(params)
-    )
-    current = backend.read(["www.guestbook.test"], Deadline(2))
-
-    backend.write(
-        [Change("www.guestbook.test", current["www.guestbook.test"], Served.of(NEW))], 60, Deadline(2)
-    )
+    event = "provide-client-params.route53.ChangeResourceRecordSets"
+    events = backend.client().meta.events
+    events.register(event, lambda params, **_: sent.append(params), unique_id="t")
+    try:
+        current = backend.read(["www.guestbook.test"], Deadline(2))
+        backend.write(
+            [Change("www.guestbook.test", current["www.guestbook.test"], Served.of(NEW))], 60, Deadline(2)
+        )
+    finally:
+        events.unregister(event, unique_id="t")
 
     actions = [(c["Action"], c["ResourceRecordSet"]["Type"]) for c in sent[0]["ChangeBatch"]["Changes"]]
     assert actions == [("DELETE", "A"), ("CREATE", "A"), ("CREATE", "AAAA")]
