@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import threading
 import time
 import uuid
@@ -498,6 +497,13 @@ def _sayer(emit: Emit) -> Any:
     return say
 
 
+def _switch_detail(data: dict[str, Any]) -> str:
+    if data.get("via") == "front_door":
+        return f"front door: {data.get('outcome')}"
+    providers = data.get("providers") or {}
+    return "DNS: " + ", ".join(f"{name} {outcome}" for name, outcome in providers.items())
+
+
 def _fill(report: DrillReport, events: list[Event], suspended_at: float, client: Client) -> None:
     def first(kind: str, pred: Any = lambda e: True) -> Event | None:
         return next((e for e in events if e.kind == kind and e.at >= suspended_at and pred(e)), None)
@@ -531,9 +537,7 @@ def _fill(report: DrillReport, events: list[Event], suspended_at: float, client:
         (
             "switched" if report.switch == "front_door" else "DNS switched",
             switched.at if switched else None,
-            json.dumps(switched.data.get("outcome") or switched.data.get("via"))
-            if switched
-            else "not switched",
+            _switch_detail(switched.data) if switched else "not switched",
         ),
         (
             "first healthy answer",

@@ -522,12 +522,27 @@ def archive_site_state(spec: Spec, site: str, tag: str) -> dict[str, Any]:
                 shutil.copy2(path, target / path.name)
                 copied.append(path.name)
         return {"kind": "local", "path": str(target), "files": copied}
-    try:
-        from deplat.engine import archive as engine_archive  # type: ignore[attr-defined]
-    except ImportError:
-        return {"kind": "pulumi", "path": None, "note": "the engine has no stack export yet: not archived"}
-    path = engine_archive.export_stack(spec, site, target)  # reads the state backend only
-    return {"kind": "pulumi", "path": str(path)}
+    # A Pulumi site: its stack's checkpoint is a file in the embedded file backend; copying it
+    # needs neither the provider's API nor the pulumi CLI. A remote backend is left as it is.
+    from deplat.paths import state_backend_url
+
+    url = state_backend_url(spec)
+    if not url.startswith("file://"):
+        return {
+            "kind": "pulumi",
+            "path": None,
+            "note": f"state in {url}: export it with `pulumi stack export`",
+        }
+    backend = Path(url[len("file://") :])
+    found = sorted((backend / ".pulumi" / "stacks").glob(f"**/{site}.json*"))
+    config = home(spec) / "pulumi" / site
+    if found or config.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+    for path in found:
+        shutil.copy2(path, target / path.name)
+    if config.is_dir():
+        shutil.copytree(config, target / "workspace", dirs_exist_ok=True)
+    return {"kind": "pulumi", "path": str(target) if found else None, "files": [p.name for p in found]}
 
 
 # --- entry point ----------------------------------------------------------------------------------

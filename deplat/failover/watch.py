@@ -311,9 +311,11 @@ class Watcher:
                 return site.name
         return None
 
-    def _hold(self, message: str, **data: Any) -> None:
-        if message != self._held_reason:
-            self._held_reason = message
+    def _hold(self, message: str, key: str | None = None, **data: Any) -> None:
+        """Say why the watcher is not failing over, once per reason (``key``) rather than every cycle."""
+        key = key or message
+        if key != self._held_reason:
+            self._held_reason = key
             self._say("watch.hold", message, **data)
 
     def _maybe_fail_over(self, primary: str, verdict: Verdict) -> None:
@@ -330,7 +332,8 @@ class Watcher:
             left = self.policy.min_interval - ago
             self._hold(
                 f"{primary} is {verdict.state} but the last failover was {ago:.0f}s "
-                f"ago (failover.min_interval {self.policy.min_interval:g}s): holding {left:.0f}s more"
+                f"ago (failover.min_interval {self.policy.min_interval:g}s): holding {left:.0f}s more",
+                key="min_interval",
             )
             return
         target = self._choose_target(primary)
