@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pulumi  # loaded up front: plans then run in this process, reusing the SDK imports
 import pytest
 
 from deplat.spec.loader import load_text

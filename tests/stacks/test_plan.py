@@ -137,3 +137,21 @@ def test_cli_plan_online_without_the_engine_points_at_offline(
     assert run(["--no-color", "-f", str(cloud), "plan"]) == 2
     err = capsys.readouterr().err
     assert "deplat plan --offline" in err
+
+
+@pytest.mark.slow
+def test_cli_plans_sites_side_by_side_with_the_same_result(
+    cloud: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "GUESTBOOK_ADMIN_TOKEN"}
+    argv = [sys.executable, "-m", "deplat", "plan", "--offline", "--json", "-f", str(cloud)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=cloud.parent)
+    assert done.returncode == 0, done.stderr
+    forked = json.loads(done.stdout)["sites"]  # a fresh process: planned in forked workers
+    monkeypatch.delenv("GUESTBOOK_ADMIN_TOKEN", raising=False)
+    spec = load_spec(cloud)
+    here = [p.to_dict() for p in plan_offline(spec, secrets=SecretStore(spec), parallel=False)]
+    assert forked == json.loads(json.dumps(here, default=str))
