@@ -69,11 +69,12 @@ class SiteBoard:
 
     def __call__(self, event: Event) -> None:
         with self._lock:
+            already_shown = bool(event.site and event.site in self.rows and self.rows[event.site].error)
             self._apply(event)
             if self._live is not None:
                 self._live.update(self._render())
             else:
-                self._line(event)
+                self._line(event, already_shown)
 
     def _apply(self, event: Event) -> None:
         if event.site is None:
@@ -101,11 +102,16 @@ class SiteBoard:
         elif event.message:
             row.current = event.message
 
-    def _line(self, event: Event) -> None:
+    def _line(self, event: Event, error_shown: bool = False) -> None:
         if event.kind == "site.done" or event.data.get("quiet"):
             return
         if not event.message:
             return
+        if event.kind == "site.end":
+            ok = bool(event.data.get("ok"))
+            words = "" if ok else f" ({error_words(event.data.get('error_class'))})"
+            detail = "" if ok or error_shown else f": {event.message}"
+            event = Event(event.kind, ("done" if ok else "failed") + words + detail, event.site, event.data)
         prefix = f"[bold]{escape(event.site)}[/]: " if event.site else ""
         style = ""
         if event.kind == "site.error" or (
@@ -193,15 +199,28 @@ def results_table(
                 describe_changes(r.changes),
                 address_of(r.outputs),
                 url_of(r.outputs),
-                r.error or "",
             ]
         )
     for name in skipped or {}:
-        rows.append([name, roles.get(name, ""), "skipped", "", "", "", ""])
-    columns = ["site", "role", "result", "changes", "address", "URL", "error"]
-    if not any(row[-1] for row in rows):
-        columns, rows = columns[:-1], [row[:-1] for row in rows]
-    return table(None, columns, rows)
+        rows.append([name, roles.get(name, ""), "skipped", "", "", ""])
+    return table(None, ["site", "role", "result", "changes", "address", "URL"], rows)
+
+
+def failure_lines(results: Sequence[SiteResult]) -> list[str]:
+    """One line (rich markup) per failed site: the class in words, the message, then the hint."""
+    from deplat.engine.errors import HINTS
+
+    lines = []
+    for r in results:
+        if r.ok:
+            continue
+        lines.append(
+            f"[bold red]{escape(r.site)}[/]: {escape(error_words(r.error_class))}: {escape(r.error or '')}"
+        )
+        hint = HINTS.get(r.error_class or "")
+        if hint:
+            lines.append(f"  [dim]hint:[/] {escape(hint)}")
+    return lines
 
 
 def status_table(statuses: Sequence[SiteStatus]) -> Table:

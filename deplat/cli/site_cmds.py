@@ -59,7 +59,7 @@ def _live() -> bool:
 def _finish(
     operation: str, results: list[SiteResult], roles: dict[str, str], skipped: dict[str, str]
 ) -> None:
-    from deplat.render_sites import results_table
+    from deplat.render_sites import failure_lines, results_table
 
     failed = [r for r in results if not r.ok]
     if G.json:
@@ -73,6 +73,8 @@ def _finish(
         )
     else:
         G.console.print(results_table(results, roles, skipped))
+        for line in failure_lines(results):
+            G.err_console.print(line)
         if failed:
             names = ", ".join(r.site for r in failed)
             G.err_console.print(f"[bold red]{len(failed)} of {len(results)} sites failed[/]: {names}")

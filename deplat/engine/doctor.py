@@ -90,7 +90,7 @@ def check_backend(spec: Spec) -> Check:
 
 
 def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
-    from deplat import providers
+    from deplat.engine import driver
     from deplat.engine.driver import required_plugins, with_spec_dir
 
     cloud = [s for s in spec.sites if s.provider.value != "local"]
@@ -107,7 +107,7 @@ def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
     seen: set[str] = set()
     for site in cloud:
         try:
-            module = providers.get(site.provider.value)
+            module = driver.provider_module(site)
         except (KeyError, ImportError) as exc:
             checks.append(Check(f"provider {site.provider.value}", False, str(exc)))
             continue

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from deplat.engine import locks, passphrase
 from deplat.engine import workspace as wsp
-from deplat.engine.errors import EngineFailure, classify
+from deplat.engine.errors import HINTS, EngineFailure, classify
 from deplat.engine.events import EventTranslator
 from deplat.errors import DeplatError, InputError
 from deplat.events import Emit, Event, discard
@@ -164,8 +164,8 @@ class PulumiDriver:
         except _SiteFailed as exc:
             self._fail(result, exc.failure, emit)
         except auto.CommandError as exc:
-            texts = [*translator.errors, str(exc)]
-            self._fail(result, classify(texts, self._classifier(site), self._mask), emit)
+            failure = classify([str(exc)], self._classifier(site), self._mask, translator.errors)
+            self._fail(result, failure, emit)
         except InputError:
             raise
         except DeplatError as exc:
@@ -176,7 +176,8 @@ class PulumiDriver:
 
     def _fail(self, result: SiteResult, failure: EngineFailure, emit: Emit) -> None:
         result.ok = False
-        result.error = failure.message
+        specific = failure.hint and failure.hint != HINTS.get(failure.error_class)
+        result.error = f"{failure.message} (hint: {failure.hint})" if specific else failure.message
         result.error_class = failure.error_class
         data = {"error_class": failure.error_class, "words": failure.words, "hint": failure.hint}
         emit(Event("site.error", f"{failure.words}: {failure.message}", site=result.site, data=data))

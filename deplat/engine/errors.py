@@ -92,12 +92,22 @@ def important_lines(text: str, limit: int = 6) -> list[str]:
     return list(dict.fromkeys(chosen))[:limit]
 
 
+GENERIC = re.compile(r"^(error: )?(update failed|preview failed|destroy failed|refresh failed)$", re.I)
+
+
 def classify(
     texts: Iterable[str],
     provider_classify: ProviderClassifier | None = None,
     mask: Callable[[str], str] = lambda s: s,
+    diagnostics: Iterable[str] = (),
 ) -> EngineFailure:
-    """Classify a failure from everything we saw: diagnostics first, then the CLI's own text."""
+    """Classify a failure from everything we saw (the engine's error diagnostics and the CLI's text).
+
+    The message shows the diagnostics when there are any (they name the resource and the provider's
+    words); the CLI's own text otherwise.
+    """
+    diagnostics = [d.strip() for d in diagnostics if d.strip() and not GENERIC.match(d.strip())]
+    texts = [*diagnostics, *texts]
     parts = [t for t in texts if t and t.strip()]
     joined = "\n".join(parts)
     error_class, summary = "fatal", ""
@@ -111,6 +121,7 @@ def classify(
                 error_class = provider_classify(joined) or "fatal"
             except Exception:  # a classifier bug must not hide the real error
                 error_class = "fatal"
-    detail = "; ".join(important_lines(joined, limit=3))
+    shown = "\n".join(diagnostics) if diagnostics else joined
+    detail = "; ".join(important_lines(shown, limit=3))
     message = mask(f"{summary}: {detail}" if summary and detail else summary or detail or "failed")
     return EngineFailure(error_class=error_class, message=message, hint=HINTS.get(error_class))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,9 @@ class FakePulumi:
 @pytest.fixture
 def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
     log = tmp_path / "pulumi-calls.jsonl"
-    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
+    # the fake runs on this interpreter, found directly (a pyenv shim would double its start-up time)
+    python_dir = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(FAKE_BIN), python_dir, os.environ["PATH"]]))
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(log))
     monkeypatch.setenv("FAKE_PULUMI_HOME", str(tmp_path / "pulumi-home"))
     for name in (
@@ -99,9 +102,9 @@ def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
 def _classify(text: str) -> str:
     if re.search(r"AccountSuspended|account is (currently )?(blocked|suspended)", text):
         return "suspended"
-    if re.search(r"UnauthorizedOperation|AccessDenied|StatusCode: 403", text):
+    if re.search(r"UnauthorizedOperation|AccessDenied|StatusCode: 403|unauthorized|Error 403", text):
         return "forbidden"
-    if re.search(r"RequestLimitExceeded|Throttl|StatusCode: 5\d\d|timeout", text):
+    if re.search(r"RequestLimitExceeded|Throttl|rate.limit|StatusCode: 5\d\d|Error 5\d\d|timeout", text, re.I):
         return "transient"
     return "fatal"
 

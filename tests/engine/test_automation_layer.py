@@ -281,3 +281,39 @@ def test_state_dir_is_a_plain_pulumi_backend(
     up(cloud_spec, fake_pulumi, ["aws-a"])
     backend = Path(cloud_spec.base_dir / ".deplat" / "state")
     assert (backend / ".pulumi" / "stacks" / "shop" / "aws-a.json").is_file()
+
+
+def fake_diagnostics() -> dict[str, dict[str, str]]:
+    import runpy
+
+    from tests.engine.conftest import FAKE_BIN
+
+    return runpy.run_path(str(FAKE_BIN / "pulumi"), run_name="fake_pulumi")["DIAGNOSTICS"]
+
+
+@pytest.mark.parametrize("provider", ["aws", "hcloud", "gcp"])
+@pytest.mark.parametrize("scenario", ["suspended", "forbidden", "transient", "fatal"])
+def test_real_provider_modules_classify_what_their_plugins_say(provider: str, scenario: str) -> None:
+    """The fake speaks each provider's error texts; the real provider module must classify them."""
+    from deplat import providers
+    from deplat.engine.errors import classify
+
+    text = fake_diagnostics()[provider][scenario]
+    failure = classify(
+        ["code: 255\n stderr: error: update failed"],
+        providers.get(provider).classify_error,
+        diagnostics=[text, "update failed"],
+    )
+    assert failure.error_class == scenario
+    assert failure.message == text
+
+
+def test_real_classifier_through_the_engine(
+    cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict
+) -> None:
+    from deplat import providers
+
+    stand_ins["hcloud"].classify_error = providers.get("hcloud").classify_error
+    fake_pulumi.scenarios(hc_b="suspended")
+    results = operations.up_sites(cloud_spec, ["hc-b"], SecretStore(cloud_spec))
+    assert results[0].error_class == "suspended" and "account is blocked" in results[0].error

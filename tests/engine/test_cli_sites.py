@@ -1,0 +1,334 @@
+"""`deplat up / status / destroy / refresh / doctor` through the real CLI entry point, cloud sites on the fake CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from deplat.cli import run
+from deplat.cli.app import hoist_globals
+from deplat.engine import locks
+from tests.engine.conftest import ADMIN_TOKEN, FAKE_BIN, HCLOUD_TOKEN, PASSPHRASE, FakePulumi
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRETS = (PASSPHRASE, HCLOUD_TOKEN, ADMIN_TOKEN)
+
+
+def cli(*args: str) -> int:
+    return run(hoist_globals(["--no-color", *args]))
+
+
+@pytest.fixture
+def no_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text
+
+
+def test_up_needs_yes_when_not_at_a_terminal(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    assert cli("-f", str(cloud_spec_path), "up") == 2
+    err = capsys.readouterr().err
+    assert "not at a terminal" in err and "--yes" in err
+    assert not fake_pulumi.commands("up")  # previewed, nothing applied
+
+
+def test_up_yes_stands_up_sites_and_shows_addresses_without_secrets(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    assert cli("-f", str(cloud_spec_path), "up", "--yes") == 0
+    out, err = capsys.readouterr()
+    assert "aws-a" in out and "hc-b" in out and "203.0.113." in out and "http://203.0.113." in out
+    assert "create aws:ec2/instance:Instance aws-a-instance" in out  # plain progress lines
+    assert "gcp-c" in out and "skipped" in out
+    assert_no_secret(out, err)
+
+
+def test_up_json_is_one_document_and_a_failed_site_exits_1(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    fake_pulumi.scenarios(aws_a="suspended")
+    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--json") == 1
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    by_site = {s["site"]: s for s in doc["sites"]}
+    assert doc["ok"] is False and by_site["hc-b"]["ok"] is True
+    assert by_site["aws-a"]["error_class"] == "suspended" and by_site["aws-a"]["role"] == "primary"
+    assert doc["skipped"] == {"gcp-c": "cold standby: stood up on failover, or with --site gcp-c"}
+    assert by_site["hc-b"]["outputs"]["token"] == "********"
+    assert_no_secret(out, err)
+
+
+def test_failed_site_is_shown_in_the_providers_words(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    fake_pulumi.scenarios(hc_b="transient", aws_a="suspended")
+    assert cli("-f", str(cloud_spec_path), "up", "--yes") == 1
+    out, err = capsys.readouterr()
+    assert "FAILED: account suspended or forbidden" in out
+    assert "FAILED: transient" in out
+    assert "2 of 2 sites failed" in err
+
+
+def test_missing_pulumi_cli_says_how_to_install_it(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != FAKE_BIN)
+    monkeypatch.setenv("PATH", path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if any((Path(p) / "pulumi").exists() for p in path.split(os.pathsep)):
+        pytest.skip("a real pulumi CLI is on PATH")
+    assert cli("-f", str(cloud_spec_path), "up", "--yes") == 2
+    err = capsys.readouterr().err
+    assert "`pulumi` CLI is not installed" in err and "deplat doctor --install-pulumi" in err
+    assert "Traceback" not in err
+
+
+def test_missing_passphrase_is_a_clear_input_error(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    monkeypatch.delenv("DEPLAT_PASSPHRASE")
+    assert cli("-f", str(cloud_spec_path), "status") == 2
+    assert "export DEPLAT_PASSPHRASE" in capsys.readouterr().err
+
+
+def test_status_after_up_reports_roles_and_outputs(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a") == 0
+    capsys.readouterr()
+    assert cli("-f", str(cloud_spec_path), "status", "--json") == 0
+    out, err = capsys.readouterr()
+    sites = {s["site"]: s for s in json.loads(out)["sites"]}
+    assert sites["aws-a"]["running"] is True and sites["aws-a"]["outputs"]["url"].startswith(
+        "http://203.0.113."
+    )
+    assert sites["hc-b"]["exists"] is False and sites["gcp-c"]["role"] == "cold"
+    assert_no_secret(out, err)
+
+
+def test_destroy_asks_first_and_then_takes_sites_down(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    assert cli("-f", str(cloud_spec_path), "up", "--yes") == 0
+    assert cli("-f", str(cloud_spec_path), "destroy") == 2
+    assert not fake_pulumi.commands("destroy")
+    assert cli("-f", str(cloud_spec_path), "destroy", "--yes", "--site", "hc-b") == 0
+    destroys = fake_pulumi.commands("destroy")
+    assert [c["argv"][-1] for c in destroys] == ["hc-b"]
+    capsys.readouterr()
+    assert cli("-f", str(cloud_spec_path), "status", "--json") == 0
+    sites = {s["site"]: s for s in json.loads(capsys.readouterr().out)["sites"]}
+    assert sites["hc-b"]["exists"] is False and sites["aws-a"]["running"] is True
+
+
+def test_refresh_runs_without_confirmation(
+    cloud_spec_path: Path, fake_pulumi: FakePulumi, stand_ins: dict, no_tty: None
+) -> None:
+    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a") == 0
+    assert cli("-f", str(cloud_spec_path), "refresh", "--site", "aws-a") == 0
+    assert len(fake_pulumi.commands("refresh")) == 1
+
+
+def test_stale_lock_is_reported_with_the_fix_and_cleared_only_on_request(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    lock_dir = (
+        cloud_spec_path.parent / ".deplat" / "state" / ".pulumi" / "locks" / "organization" / "shop" / "aws-a"
+    )
+    lock_dir.mkdir(parents=True)
+    lock = lock_dir / "0b6f6a0e.json"
+    lock.write_text(
+        json.dumps({"pid": gone.pid, "username": "me", "hostname": os.uname().nodename, "timestamp": "then"})
+    )
+    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a") == 1
+    out = capsys.readouterr().out
+    assert "locked by a run that is gone" in out and "--clear-locks" in out
+    assert lock.exists()
+    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a", "--clear-locks") == 0
+    assert not lock.exists()
+    assert "removed a stale state lock" in capsys.readouterr().out
+
+
+def test_a_live_lock_is_never_cleared(
+    cloud_spec_path: Path, fake_pulumi: FakePulumi, stand_ins: dict
+) -> None:
+    from deplat.spec import load_spec
+
+    spec = load_spec(cloud_spec_path)
+    lock_dir = locks.lock_dirs(spec, "aws-a")[0]
+    lock_dir.mkdir(parents=True)
+    lock = lock_dir / "live.json"
+    lock.write_text(json.dumps({"pid": os.getpid(), "username": "me", "hostname": os.uname().nodename}))
+    found = locks.find_locks(spec, "aws-a")
+    assert [lk.stale for lk in found] == [False]
+    assert locks.clear_stale(spec, "aws-a") == [] and lock.exists()
+    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a", "--clear-locks") == 1
+    assert lock.exists()
+
+
+def test_a_lock_from_another_host_is_never_called_stale(cloud_spec_path: Path) -> None:
+    from deplat.spec import load_spec
+
+    spec = load_spec(cloud_spec_path)
+    lock_dir = locks.lock_dirs(spec, "hc-b")[0]
+    lock_dir.mkdir(parents=True)
+    (lock_dir / "x.json").write_text(json.dumps({"pid": 999999, "hostname": "elsewhere.example"}))
+    assert [lk.stale for lk in locks.find_locks(spec, "hc-b")] == [False]
+
+
+STAND_IN_RUNNER = """
+import sys
+from deplat.engine import driver
+from tests.engine.conftest import stand_in_provider
+modules = {n: stand_in_provider(n) for n in ("aws", "hcloud", "gcp")}
+driver.provider_module = lambda site: modules[site.provider.value]
+driver.site_program = lambda spec, site, secrets: lambda: None
+from deplat.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_ctrl_c_cancels_cleanly(cloud_spec_path: Path, fake_pulumi: FakePulumi, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: deplat and the pulumi CLI it runs."""
+    env = {**os.environ, "FAKE_PULUMI_SCENARIOS": json.dumps({"aws-a": "hang"}), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STAND_IN_RUNNER, "-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not fake_pulumi.commands("up") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake_pulumi.commands("up"), "the fake pulumi `up` never started"
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 1
+    assert "canceled" in out
+    assert "Traceback" not in out + err
+
+
+def test_doctor_reports_cli_plugins_credentials_and_backend(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    monkeypatch.delenv("HCLOUD_TOKEN")
+    assert cli("-f", str(cloud_spec_path), "doctor", "--json") == 1
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["pulumi CLI"]["ok"] and "v3.272.0" in checks["pulumi CLI"]["detail"]
+    assert checks["plugin aws"]["ok"] is False and checks["plugin aws"]["required"] is False
+    assert checks["credentials aws-a"]["ok"] is True
+    assert checks["credentials hc-b"] == {
+        "name": "credentials hc-b",
+        "ok": False,
+        "detail": "HCLOUD_TOKEN is not set",
+        "hint": None,
+        "required": True,
+    }
+    assert checks["state backend"]["ok"] and "writable" in checks["state backend"]["detail"]
+
+
+def test_doctor_is_happy_once_everything_is_there(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    assert (
+        cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a", "--site", "hc-b", "--site", "gcp-c")
+        == 0
+    )
+    capsys.readouterr()
+    assert cli("-f", str(cloud_spec_path), "doctor") == 0
+    out = capsys.readouterr().out
+    assert "plugin hcloud" in out and "FAIL" not in out
+
+
+def test_install_pulumi_needs_consent_and_fails_clearly_offline(
+    fake_pulumi: FakePulumi, no_tty: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import urllib.error
+
+    from pulumi.automation import _cmd
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+    def offline(url: str, path: str) -> None:
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(_cmd, "_download_to_file", offline)
+    assert cli("doctor", "--install-pulumi") == 2
+    assert "--yes" in capsys.readouterr().err
+    assert cli("doctor", "--install-pulumi", "--yes") == 1
+    err = capsys.readouterr().err
+    assert "could not download the Pulumi installer (offline?)" in err and "Traceback" not in err
