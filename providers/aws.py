@@ -4,7 +4,8 @@ Resources of a site (``build_site``): a security group opening only the app's pu
 from ``options.ssh_cidrs``), an Ubuntu 24.04 instance (IMDSv2 only, one hop, so containers cannot
 read its user data) whose user data is the bootstrap (gzip, base64), an EBS data volume attached
 as ``/dev/sdf``, an Elastic IP, and an S3 bucket with versioning and public access blocked.
-Everything is tagged ``deplat-app`` / ``deplat-site``. No IPv6: the default VPC has none.
+Everything is tagged ``deplat-app`` / ``deplat-site``. Instance types must be Nitro-based (t3 and
+newer): the bootstrap finds the volume by its NVMe name. No IPv6: the default VPC has none.
 
 Options: ``ami`` (default: the newest Canonical Ubuntu 24.04 image), ``ssh_cidrs``,
 ``ssh_public_key``, ``volume_type`` (gp3). Only this module imports ``pulumi_aws``, and only inside
@@ -34,6 +35,8 @@ VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1", "standard")
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 NATIVE_SIZE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
+# Xen-based families expose EBS as /dev/xvd*, not as NVMe named by volume id: the bootstrap needs Nitro.
+XEN_TYPE_RE = re.compile(r"^(t1|t2|m1|m2|m3|m4|c1|c3|c4|r3|r4|i2|d2|x1|x1e|p2|p3|g3|f1|h1)\.")
 ARM_TYPE_RE = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*\.")  # Graviton: t4g, m7g, c7gn, r8g ...
 UBUNTU_OWNER = "099720109477"  # Canonical
 DATA_DEVICE_NAME = "/dev/sdf"
@@ -84,6 +87,14 @@ def validate_site(site: Site, spec: Spec) -> OptionProblems:
             (
                 ("size",),
                 f"'{site.size}' is neither small, medium, large nor an EC2 instance type (e.g. t3.small)",
+            )
+        )
+    if XEN_TYPE_RE.match(site.size):
+        problems.append(
+            (
+                ("size",),
+                f"'{site.size}' is a Xen-based instance type; deplat finds the data volume by its NVMe "
+                "name, so use a Nitro type (e.g. t3, m6i, m7g)",
             )
         )
     ami = site.options.get("ami")

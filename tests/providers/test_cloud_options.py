@@ -71,6 +71,20 @@ def test_aws_zone_must_belong_to_the_region() -> None:
     ]
 
 
+def test_aws_refuses_xen_instance_types() -> None:
+    sites = """\
+  - name: aws-b
+    provider: aws
+    role: warm
+    region: eu-central-1
+    size: t2.micro
+"""
+    assert problems(sites) == [
+        "deplat.yaml:20:11: sites[1].size: 't2.micro' is a Xen-based instance type; deplat finds the data "
+        "volume by its NVMe name, so use a Nitro type (e.g. t3, m6i, m7g)"
+    ]
+
+
 def test_gcp_needs_a_project_and_region_formatted_zones() -> None:
     sites = """\
   - name: gcp-b
