@@ -159,9 +159,14 @@ def _cloud_plan(spec: Spec, site: Site) -> SitePlan:
 
 
 def _site_secret_names(spec: Spec, site: Site) -> list[str]:
+    from deplat.providers import get
+
     names = [n for svc in spec.services.values() for n in svc.secrets]
     if site.credentials.secret:
         names.append(site.credentials.secret)
+    own = getattr(get(site.provider.value), "secret_names", None)
+    if own is not None:
+        names += own(site)
     return list(dict.fromkeys(names))
 
 

@@ -130,6 +130,11 @@ def token_name(site: Site) -> str:
     return site.credentials.secret or DEFAULT_TOKEN
 
 
+def secret_names(site: Site) -> list[str]:
+    """The secrets a Hetzner site itself needs (besides the services'): API token, Object Storage keys."""
+    return [token_name(site), *s3_key_names(site)]
+
+
 def data_device(volume_id: str) -> str:
     """Provider bit: a Hetzner volume as the server sees it, named by the volume's id."""
     return f"/dev/disk/by-id/scsi-0HC_Volume_{volume_id}"
@@ -260,7 +265,7 @@ def check_credentials(
 ) -> tuple[bool, str]:
     """Are the Hetzner token and the Object Storage keys set? Looks them up only; no network call."""
     env = os.environ if environ is None else environ
-    missing = [n for n in (token_name(site), *s3_key_names(site)) if _lookup(n, secrets, env) is None]
+    missing = [n for n in secret_names(site) if _lookup(n, secrets, env) is None]
     if missing:
         return False, f"not set: {', '.join(missing)} (Hetzner Cloud API token and Object Storage keys)"
     return True, f"{token_name(site)} and the Object Storage keys are set"

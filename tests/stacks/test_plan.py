@@ -69,7 +69,10 @@ def test_plan_notes_unset_secrets_but_never_reads_values_into_it(cloud: Path) ->
     secrets = SecretStore(spec, environ={"GUESTBOOK_ADMIN_TOKEN": TOKEN})
     plans = plan_offline(spec, [spec.site("hetzner-fsn")], secrets)
     assert TOKEN not in json.dumps([p.to_dict() for p in plans])
-    assert plans[0].notes == ["secret HCLOUD_TOKEN is not set: `deplat up` will stop and ask for it"]
+    assert plans[0].notes == [
+        f"secret {name} is not set: `deplat up` will stop and ask for it"
+        for name in ("HCLOUD_TOKEN", "HCLOUD_S3_ACCESS_KEY", "HCLOUD_S3_SECRET_KEY")
+    ]
 
 
 def test_local_sites_are_described_not_planned() -> None:
