@@ -104,12 +104,19 @@ def _summary(step: str, result: dict[str, Any]) -> str:
     if step == "restore":
         items = result.get("restored") or []
         done = [r["service"] for r in items if r.get("backup_id")]
-        return f"restored {', '.join(done) or 'nothing'}" + (
-            f", RPO {result['rpo_seconds']:.1f}s" if result.get("rpo_seconds") is not None else ""
-        )
+        missing = [r["service"] for r in items if not r.get("backup_id")]
+        text = f"restored {', '.join(done)}" if done else "nothing restored"
+        if missing:
+            text += f"; no backup of {', '.join(missing)} (the target keeps its own data)"
+        if result.get("rpo_seconds") is not None:
+            text += f", RPO {result['rpo_seconds']:.1f}s"
+        return text
     if step == "switch":
-        detail = result.get("providers") or result.get("front_door") or {}
-        return f"{result.get('via')}: {result.get('outcome')} {detail}"
+        if result.get("via") == "front_door":
+            door = result.get("front_door") or {}
+            return f"front door -> {door.get('site')}: {result.get('outcome')}"
+        providers = result.get("providers") or {}
+        return "DNS: " + ", ".join(f"{name} {outcome}" for name, outcome in providers.items())
     if step == "verify":
         return f"{'healthy' if result.get('healthy') else 'NOT healthy'} via {result.get('via')}"
     if step == "fence":

@@ -80,3 +80,17 @@ def test_steps_summary_counts_resumed_attempts(tmp_path: Path) -> None:
     (step,) = journal.steps()
     assert step["step"] == "restore" and step["status"] == "done" and step["attempts"] == 2
     assert journal.attempts("restore") == 2
+
+
+def test_the_watch_timeline_log_masks_secret_values(tmp_path: Path) -> None:
+    from deplat.events import Event
+    from deplat.failover.watch import TimelineLog
+
+    spec = make_spec(tmp_path)
+    secrets = SecretStore(spec, environ={"DNS_TSIG_SECRET": "tsig-abcdef-123"})
+    secrets.get("DNS_TSIG_SECRET")
+    log = TimelineLog(tmp_path / "watch.log", secrets)
+    log.write(Event("watch.failover_failed", "key tsig-abcdef-123 refused", data={"why": "tsig-abcdef-123"}))
+    text = (tmp_path / "watch.log").read_text()
+    assert "tsig-abcdef-123" not in text
+    assert json.loads(text)["message"] == "key ******** refused"
