@@ -203,3 +203,25 @@ def test_watch_stops_cleanly_on_sigterm(guestbook) -> None:
     assert records[-1]["kind"] == "watch.stop" and "SIGTERM" in records[-1]["message"]
     assert "Traceback" not in err
     assert Path(log).read_text().strip().splitlines()[-1].find("watch.stop") > 0
+
+
+def test_watch_falls_back_to_a_cold_standby_and_stands_it_up(guestbook) -> None:
+    guestbook.write(roles=("primary", "cold"))
+    guestbook.up("site-a")
+    spec, secrets = guestbook.spec, guestbook.secrets()
+    events = Recorder()
+    watcher = Watcher(spec, secrets, emit=events)
+    fault = FaultInjector(spec, "site-a", secrets, restart_on_clear=False)
+
+    def refuse_once_up() -> bool:
+        if fault.mode is None and any(e.kind == "watch.verdict" for e in events.events):
+            fault.apply("refused")
+        return bool(failovers(events))
+
+    with fault:
+        run_watcher(watcher, refuse_once_up, 30)
+    (end,) = failovers(events)
+    assert end["outcome"] == "done" and end["to_site"] == "site-b"
+    ensure = next(s for s in end["steps"] if s["step"] == "ensure_target")
+    assert ensure["result"]["stood_up"] is True
+    assert load_active(spec).primary == "site-b"
