@@ -363,13 +363,30 @@ class Watcher:
             self.hysteresis.reset(primary)
             self._addresses.pop(primary, None)
 
+    def _adopt_unfinished(self, primary: str, target: str) -> bool:
+        """A failover left unfinished by a process that died: resume it when it is this very move,
+        else close it as superseded (so that a later ``--resume`` does not replay a stale move)."""
+        from deplat.failover.journal import Journal
+        from deplat.failover.run import _live_owner
+
+        journal = Journal.newest_unfinished(self.spec, self.secrets.masker)
+        if journal is None or _live_owner(journal) is not None:
+            return False
+        if journal.begin.get("from") == primary and journal.begin.get("to") == target:
+            self._say("watch.resume", f"resuming the unfinished failover {journal.id}", site=target)
+            return True
+        journal.end("superseded", {"by": self.name, "from": primary, "to": target})
+        return False
+
     def _fail_over(self, primary: str, target: str, state: str, reference: float) -> FailoverResult | None:
+        resume = self._adopt_unfinished(primary, target)
         try:
             return run_failover(
                 self.spec,
                 self.secrets,
-                to=target,
-                from_=primary,
+                to=None if resume else target,
+                from_=None if resume else primary,
+                resume=resume,
                 reason=f"{self.name}: {primary} {state}",
                 reference_time=reference,
                 emit=self.emit,

@@ -225,3 +225,28 @@ def test_watch_falls_back_to_a_cold_standby_and_stands_it_up(guestbook) -> None:
     ensure = next(s for s in end["steps"] if s["step"] == "ensure_target")
     assert ensure["result"]["stood_up"] is True
     assert load_active(spec).primary == "site-b"
+
+
+def test_watch_resumes_a_failover_whose_process_was_killed(guestbook) -> None:
+    from deplat.failover.journal import Journal
+    from deplat.failover.run import CRASH_HOOK
+
+    guestbook.write()
+    guestbook.up("site-a", "site-b")
+    spec, secrets = guestbook.spec, guestbook.secrets()
+    crashed = subprocess.run(
+        [sys.executable, "-m", "deplat", "-f", str(guestbook.path), "failover", "--to", "site-b", "--yes"],
+        env={**os.environ, CRASH_HOOK: "switch"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert crashed.returncode == 137
+    events = Recorder()
+    with FaultInjector(spec, "site-a", secrets, restart_on_clear=False) as fault:
+        fault.apply("refused")
+        watcher = Watcher(spec, secrets, emit=events)
+        run_watcher(watcher, lambda: bool(failovers(events)), 20)
+    assert any(e.kind == "watch.resume" for e in events.events)
+    (journal,) = Journal.all(spec)  # the killed one, finished: no second failover was started
+    assert journal.outcome == "done" and journal.attempts("switch") == 1
+    assert load_active(spec).primary == "site-b"
