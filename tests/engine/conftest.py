@@ -104,7 +104,9 @@ def _classify(text: str) -> str:
         return "suspended"
     if re.search(r"UnauthorizedOperation|AccessDenied|StatusCode: 403|unauthorized|Error 403", text):
         return "forbidden"
-    if re.search(r"RequestLimitExceeded|Throttl|rate.limit|StatusCode: 5\d\d|Error 5\d\d|timeout", text, re.I):
+    if re.search(
+        r"RequestLimitExceeded|Throttl|rate.limit|StatusCode: 5\d\d|Error 5\d\d|timeout", text, re.I
+    ):
         return "transient"
     return "fatal"
 

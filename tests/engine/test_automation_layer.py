@@ -49,6 +49,7 @@ def test_each_site_gets_its_own_stack_in_the_embedded_file_backend(
         assert "--event-log" in argv and argv[argv.index("--exec-kind") + 1] == "auto.inline"
 
 
+@pytest.mark.slow
 def test_cold_standby_is_stood_up_only_when_named(
     cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict
 ) -> None:
@@ -130,6 +131,7 @@ def test_second_up_changes_nothing_and_secret_outputs_are_masked(
         assert secret not in text
 
 
+@pytest.mark.slow
 def test_sites_run_in_parallel(
     cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -151,6 +151,7 @@ def test_status_after_up_reports_roles_and_outputs(
     assert_no_secret(out, err)
 
 
+@pytest.mark.slow
 def test_destroy_asks_first_and_then_takes_sites_down(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
@@ -243,6 +244,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_cancels_cleanly(cloud_spec_path: Path, fake_pulumi: FakePulumi, tmp_path: Path) -> None:
     """A terminal's Ctrl-C reaches the whole process group: deplat and the pulumi CLI it runs."""
     env = {**os.environ, "FAKE_PULUMI_SCENARIOS": json.dumps({"aws-a": "hang"}), "PYTHONPATH": str(ROOT)}
@@ -297,6 +299,7 @@ def test_doctor_reports_cli_plugins_credentials_and_backend(
     assert checks["state backend"]["ok"] and "writable" in checks["state backend"]["detail"]
 
 
+@pytest.mark.slow
 def test_doctor_is_happy_once_everything_is_there(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
