@@ -230,7 +230,12 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
     )
     key_name = None
     if ctx.ssh_public_key:
-        key = aws.ec2.KeyPair(ctx.resource_name("ssh"), public_key=ctx.ssh_public_key, tags=tags)
+        key = aws.ec2.KeyPair(
+            ctx.resource_name("ssh"),
+            key_name=f"deplat-{ctx.app}-{site.name}",
+            public_key=ctx.ssh_public_key,
+            tags=tags,
+        )
         key_name = key.key_name
     instance = aws.ec2.Instance(
         ctx.resource_name("vm"),

@@ -295,3 +295,31 @@ def test_program_exports_the_site_outputs(spec: Spec, monkeypatch: pytest.Monkey
 def test_missing_service_secret_is_an_input_error_naming_it(spec: Spec) -> None:
     with pytest.raises(InputError, match="SHOP_DB_PASSWORD"):
         SiteContext(spec, spec.site("aws-a"), SecretStore(spec, environ={}))
+
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeplatTestKey ops@example.org"
+
+
+@pytest.mark.parametrize("provider", SITES)
+def test_an_ssh_public_key_is_installed_for_the_admin(provider: str) -> None:
+    from deplat.plan import mock_id
+
+    site = SITES[provider]
+    text = with_ssh(site).replace("ssh_cidrs:", f'ssh_public_key: "{KEY}", ssh_cidrs:', 1)
+    spec = cloud_spec(text)
+    run = run_site(spec, site)
+    if provider == "aws":
+        key = run.one("aws:ec2/keyPair:KeyPair")
+        assert key.inputs["publicKey"] == KEY
+        assert (
+            run.one("aws:ec2/instance:Instance").inputs["keyName"]
+            == key.inputs["keyName"]
+            == "deplat-shop-aws-a"
+        )
+    elif provider == "gcp":
+        metadata = unwrap(run.one("gcp:compute/instance:Instance").inputs["metadata"])
+        assert metadata["ssh-keys"] == f"deplat:{KEY}"
+    else:
+        key = run.one("hcloud:index/sshKey:SshKey")
+        assert key.inputs["publicKey"] == KEY
+        assert run.one("hcloud:index/server:Server").inputs["sshKeys"] == [str(mock_id(key.typ, key.name))]
