@@ -190,7 +190,7 @@ def results_table(
 ) -> Table:
     rows: list[list[Any]] = []
     for r in results:
-        outcome = "ok" if r.ok else f"FAILED: {error_words(r.error_class)}"
+        outcome = "ok" if r.ok else f"FAILED: {r.error_class or 'error'}"  # in words under the table
         rows.append(
             [
                 r.site,

@@ -94,8 +94,9 @@ def test_failed_site_is_shown_in_the_providers_words(
     fake_pulumi.scenarios(hc_b="transient", aws_a="suspended")
     assert cli("-f", str(cloud_spec_path), "up", "--yes") == 1
     out, err = capsys.readouterr()
-    assert "FAILED: account suspended or forbidden" in out
-    assert "FAILED: transient" in out
+    assert "FAILED: suspended" in out and "FAILED: transient" in out
+    assert "aws-a: account suspended or forbidden: creating EC2 Instance" in err
+    assert "hc-b: transient: hcloud: server create: rate limit exceeded" in err
     assert "2 of 2 sites failed" in err
 
 
