@@ -355,7 +355,7 @@ def run_drill(
         if not result.ok:
             raise OperationFailed(f"could not stand up {s.name} for the drill: {result.error}")
     door = None
-    if frontdoor.uses_front_door(spec):
+    if frontdoor.uses_front_door(spec) and not frontdoor.front_door_running(spec):
         door = frontdoor.FrontDoor(spec, timeout=policy.timeout)
         try:
             door.start(site)
@@ -385,7 +385,7 @@ def run_drill(
         site=site,
         target=None,
         mode=mode,
-        switch="front_door" if door else "dns",
+        switch="front_door" if frontdoor.uses_front_door(spec) else "dns",
         url=url,
         policy=policy.model_dump(),
         started_at=started,

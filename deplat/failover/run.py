@@ -633,23 +633,23 @@ def run_failover(
     except _Refused as exc:
         journal.end("refused", {"message": str(exc)})
         result.outcome, result.message = "refused", str(exc)
-        _finish(result, journal, emit)
+        _finish(result, journal, emit, secrets)
         raise OperationFailed(str(exc), hint="--force fails over anyway") from None
     except _Conflict as exc:
         journal.end("conflict", {"message": str(exc)})
         result.outcome, result.message = "conflict", str(exc)
-        return _finish(result, journal, emit)
+        return _finish(result, journal, emit, secrets)
     except OperationFailed as exc:
         result.message = exc.message
         if abandon_on_failure:
             journal.end("failed", {"message": exc.message})
-        _finish(result, journal, emit)
+        _finish(result, journal, emit, secrets)
         raise
     except Exception as exc:  # the journal stays unfinished: --resume continues from the failed step
         result.message = secrets.masker.text(f"{type(exc).__name__}: {exc}")
         if abandon_on_failure:
             journal.end("failed", {"message": result.message})
-        _finish(result, journal, emit)
+        _finish(result, journal, emit, secrets)
         raise OperationFailed(
             f"failover stopped at a step: {result.message}", hint="`deplat failover --resume` continues"
         ) from exc
@@ -662,7 +662,7 @@ def run_failover(
     result.switch = results["switch"]
     result.verify = results["verify"]
     journal.end(result.outcome, {"rpo_seconds": result.rpo_seconds})
-    return _finish(result, journal, emit)
+    return _finish(result, journal, emit, secrets)
 
 
 def _live_owner(journal: Journal) -> int | None:
@@ -686,8 +686,10 @@ def _live_owner(journal: Journal) -> int | None:
     return None if state in ("Z", "X") else pid
 
 
-def _finish(result: FailoverResult, journal: Journal, emit: Emit) -> FailoverResult:
+def _finish(result: FailoverResult, journal: Journal, emit: Emit, secrets: SecretStore) -> FailoverResult:
     result.steps = journal.steps()
     result.finished_at = time.time()
-    emit(Event("failover.end", f"failover {result.outcome}", site=result.to_site, data=result.to_dict()))
+    result.message = secrets.masker.text(result.message)
+    data = secrets.masker.data(result.to_dict())
+    emit(Event("failover.end", f"failover {result.outcome}", site=result.to_site, data=data))
     return result

@@ -155,7 +155,11 @@ class Watcher:
         next_at = time.monotonic()
         try:
             while not self.stopped.is_set():
-                self.cycle()
+                try:
+                    self.cycle()
+                except Exception as exc:  # a long-running watcher reports a bad cycle and goes on
+                    message = self.secrets.masker.text(f"{type(exc).__name__}: {exc}")
+                    self._say("watch.error", f"cycle failed: {message}")
                 self.summary.cycles += 1
                 if max_cycles is not None and self.summary.cycles >= max_cycles:
                     self.stop("max_cycles")
@@ -285,7 +289,7 @@ class Watcher:
         started = time.time()
         try:
             backups = backup_site(self.spec, primary, make_store(self.spec), self.emit)
-        except (DeplatError, OSError) as exc:
+        except Exception as exc:  # reported; the next interval tries again
             self._say("watch.backup_failed", f"backup of {primary} failed: {exc}", site=primary)
             return
         self.summary.backups += 1
