@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from deplat.sites import SiteResult
 
 SiteOpt = Annotated[
-    list[str] | None, typer.Option("--site", help="Only this site (repeatable). Names cold sites too.")
+    list[str] | None,
+    typer.Option("--site", metavar="NAME", help="Only this site (repeatable). Names cold sites too."),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; required when not at a terminal.")]
 LocksOpt = Annotated[
