@@ -130,7 +130,8 @@ class PulumiDriver:
             self._check_locks(site)
             emit(Event("site.op", f"{operation}: preparing", site=site.name, data={"op": "prepare"}))
             self._check_credentials(site)
-            program = site_program(self.spec, site, self.secrets) if operation in ("up", "preview") else None
+            # every operation gets the inline program: the engine then never looks for one on disk
+            program = site_program(self.spec, site, self.secrets)
             try:
                 stack = wsp.open_stack(
                     self.spec, site, self._passphrase(), program, create=operation in ("up", "preview")
