@@ -47,25 +47,21 @@ USER_DATA_LIMIT = 32 * 1024
 DEFAULT_TOKEN = "HCLOUD_TOKEN"
 DEFAULT_S3_KEYS = ("HCLOUD_S3_ACCESS_KEY", "HCLOUD_S3_SECRET_KEY")
 
-# hcloud-go formats API errors as "<message> (<code>)"; codes from the Hetzner Cloud API reference.
+# hcloud-go formats API errors as "<message> (<code>)"; the codes are those of the Hetzner Cloud API
+# reference. The API has no code of its own for a blocked account: its texts are matched instead.
 ERROR_SIGNATURES: list[tuple[str, str]] = [
-    (r"account (is|has been) (blocked|locked|suspended|disabled)|\(account_blocked\)", "suspended"),
-    (
-        r"\(unauthorized\)|unable to authenticate|\(forbidden\)|insufficient permissions|\btoken\b.*invalid",
-        "forbidden",
-    ),
+    (r"account (is|has been) (blocked|locked|suspended|disabled)", "suspended"),
+    (r"\(unauthorized\)|unable to authenticate|\(forbidden\)|insufficient permissions", "forbidden"),
+    (r"\(token_readonly\)|\btoken\b.*invalid", "forbidden"),
     # "locked" as an error *code* means "another action is running on this item": retry later
-    (r"\(locked\)|is locked \(there is already an action running\)", "transient"),
-    (
-        r"rate_limit_exceeded|\(server_error\)|\(service_error\)|\(maintenance\)|\(resource_unavailable\)",
-        "transient",
-    ),
-    (r"\(timeout\)|connection reset|i/o timeout|TLS handshake timeout|status code 5\d\d", "transient"),
+    (r"\(locked\)|is locked \(there is already an action running\)|\(conflict\)", "transient"),
+    (r"rate_limit_exceeded|\(server_error\)|\(service_error\)|\(maintenance\)", "transient"),
+    (r"\(resource_unavailable\)|\(unavailable\)|\(timeout\)", "transient"),
+    (r"connection reset|i/o timeout|TLS handshake timeout|status code 5\d\d", "transient"),
 ]
 
 SUSPENSION_SIGNATURES: list[tuple[int | None, str]] = [
     (None, r"account (is|has been) (blocked|locked|suspended)"),
-    (403, r"\"code\":\s*\"account_blocked\""),
 ]
 
 

@@ -92,6 +92,8 @@ CASES = [
     ("hcloud", "limit of 3600 requests per hour reached (rate_limit_exceeded)", "transient"),
     ("hcloud", "internal server error (server_error)", "transient"),
     ("hcloud", "server type cx99 not found (invalid_input)", "fatal"),
+    ("hcloud", "the token is read-only (token_readonly)", "forbidden"),
+    ("hcloud", "the resource has changed during the request, please retry (conflict)", "transient"),
 ]
 
 
@@ -134,7 +136,8 @@ def _suspended(provider: str, status: int | None, body: str) -> bool:
             True,
         ),
         ("gcp", 404, "not found", False),
-        ("hcloud", 403, '{"error": {"code": "account_blocked", "message": "account is blocked"}}', True),
+        ("hcloud", 403, '{"error": {"code": "forbidden", "message": "account is blocked"}}', True),
+        ("hcloud", 403, '{"error": {"code": "forbidden", "message": "insufficient permissions"}}', False),
         ("hcloud", 502, "bad gateway", False),
     ],
 )
