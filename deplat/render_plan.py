@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from deplat.plan import SitePlan
     from deplat.sites import SiteResult
 
-MAX_VALUE = 70
+MAX_VALUE = 100
 
 
 def _value(value: Any) -> str:
@@ -27,7 +27,7 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(value, dict):
         out: list[tuple[str, str]] = []
         for key in sorted(value):
-            if key in ("description", "__defaults") or value[key] in (None, [], {}):
+            if key in ("description", "__defaults", "labels", "tags") or value[key] in (None, [], {}):
                 continue
             out += flatten(value[key], f"{prefix}.{key}" if prefix else str(key))
         return out
@@ -36,7 +36,12 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
             return [(prefix, ",".join(str(v) for v in value))]
         out = []
         for i, item in enumerate(value):
-            out += flatten(item, f"{prefix}[{i}]")
+            leaves = flatten(item)
+            if isinstance(item, dict) and all("." not in k and "[" not in k for k, _ in leaves):
+                # a flat record (a firewall rule, a disk): one line
+                out.append((f"{prefix}[{i}]", " ".join(f"{k}={v}" for k, v in leaves)))
+            else:
+                out += [(f"{prefix}[{i}].{k}" if k else f"{prefix}[{i}]", v) for k, v in leaves]
         return out
     if isinstance(value, bool):
         return [(prefix, "true" if value else "false")]
