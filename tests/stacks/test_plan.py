@@ -158,3 +158,18 @@ def test_cli_plans_sites_side_by_side_with_the_same_result(
     spec = load_spec(cloud)
     here = [p.to_dict() for p in plan_offline(spec, secrets=SecretStore(spec), parallel=False)]
     assert forked == json.loads(json.dumps(here, default=str))
+
+
+def test_plan_table_shows_a_firewall_rule_per_line_and_leaves_labels_out() -> None:
+    from deplat.render_plan import properties_text
+
+    props = {
+        "rules": [{"direction": "in", "port": "443", "protocol": "tcp", "sourceIps": ["0.0.0.0/0", "::/0"]}],
+        "bootDisk": {"initializeParams": {"image": "ubuntu", "labels": {"deplat-app": "shop"}}},
+        "userData": "[secret]",
+    }
+    assert properties_text(props).splitlines() == [
+        "bootDisk.initializeParams.image=ubuntu",
+        "rules[0]=direction=in port=443 protocol=tcp sourceIps=0.0.0.0/0,::/0",
+        "userData=[secret]",
+    ]
