@@ -53,6 +53,7 @@ STEPS = ("decide", "ensure_target", "restore", "switch", "verify", "fence")
 CRASH_HOOK = "DEPLAT_TEST_CRASH_AFTER"  # test hook: see the module docstring
 
 DriverFactory = Callable[[Site], "SiteDriver"]
+_RUNNING: set[Path] = set()  # journals a thread of this process is running now
 
 
 @dataclass
@@ -594,6 +595,7 @@ def run_failover(
         old = from_ or load_active(spec).primary
         if old == to:
             raise InputError(f"{to} is already the site being left", hint="choose another --to")
+        _supersede_dead(spec, secrets, to)
         now = time.time()
         journal = Journal.create(
             spec,
@@ -628,6 +630,7 @@ def run_failover(
         resumed=resume,
         started_at=float(begin.get("requested_at", time.time())),
     )
+    _RUNNING.add(journal.path)
     try:
         results = failover.run()
     except _Refused as exc:
@@ -665,14 +668,25 @@ def run_failover(
     return _finish(result, journal, emit, secrets)
 
 
+def _supersede_dead(spec: Spec, secrets: SecretStore, to: str) -> None:
+    """Close unfinished journals of dead processes: a new failover replaces them, and a later
+    ``--resume`` must not replay a stale move."""
+    for journal in Journal.all(spec):
+        if journal.begin and not journal.finished and _live_owner(journal) is None:
+            journal.masker = secrets.masker
+            journal.end("superseded", {"by_failover_to": to})
+
+
 def _live_owner(journal: Journal) -> int | None:
     """The pid of a live process other than us that runs this journal, if any."""
     pids = [journal.begin.get("pid")] + [
         r.get("data", {}).get("pid") for r in journal.records if r.get("kind") == "note"
     ]
     pid = next((p for p in reversed(pids) if isinstance(p, int)), None)
-    if pid is None or pid == os.getpid():
+    if pid is None:
         return None
+    if pid == os.getpid():  # this process: live only if one of its threads runs it now
+        return pid if journal.path in _RUNNING else None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -687,6 +701,7 @@ def _live_owner(journal: Journal) -> int | None:
 
 
 def _finish(result: FailoverResult, journal: Journal, emit: Emit, secrets: SecretStore) -> FailoverResult:
+    _RUNNING.discard(journal.path)
     result.steps = journal.steps()
     result.finished_at = time.time()
     result.message = secrets.masker.text(result.message)

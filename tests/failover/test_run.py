@@ -145,3 +145,14 @@ def test_cli_failover_without_target_is_usage_error(guestbook, capsys: pytest.Ca
     guestbook.write()
     assert cli_run(["-f", str(guestbook.path), "failover", "--yes"]) == 2
     assert "--to" in capsys.readouterr().err
+
+
+def test_a_new_failover_supersedes_an_unfinished_one_left_by_a_dead_process(guestbook) -> None:
+    guestbook.write()
+    guestbook.up("site-a", "site-b")
+    spec = guestbook.spec
+    stale = Journal.create(spec, {"from": "site-a", "to": "site-c", "pid": 2**22 + 12345})
+    result = run_failover(spec, guestbook.secrets(), to="site-b")
+    assert result.ok
+    assert Journal.load(stale.path).outcome == "superseded"
+    assert Journal.newest_unfinished(spec) is None
