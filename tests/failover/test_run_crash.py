@@ -73,3 +73,6 @@ def test_kill_at_each_step_then_resume_finishes_once(guestbook, bind_factory, po
             assert final.attempts(s) == 1
     active = load_active(guestbook.spec)
     assert active.primary == "site-b" and len(active.history) == 1
+    # the TSIG secret never reaches the journal, the output or the active set
+    for text in (final.path.read_text(), resumed.stdout, resumed.stderr, crashed.stderr):
+        assert ns.key_secret not in text
