@@ -169,9 +169,12 @@ def run_sites(
         return []
     if not parallel or len(sites) == 1:
         return [_run_one(spec, s, operation, secrets, safe) for s in sites]
-    with ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="deplat-site") as pool:
+    pool = ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="deplat-site")
+    try:
         futures = [pool.submit(_run_one, spec, s, operation, secrets, safe) for s in sites]
         return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a second Ctrl-C stops waiting at once
 
 
 def _selected(

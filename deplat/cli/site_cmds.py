@@ -188,8 +188,13 @@ def doctor(
         else:
             G.console.print(f"installed {path}")
         return
-    spec = G.spec()
-    checks = doc.run_checks(spec, _secrets(spec))
+    if G.file.exists():
+        spec = G.spec()
+        checks = doc.run_checks(spec, _secrets(spec))
+    else:  # no spec here: the machine-wide checks only
+        checks = [doc.check_cli()[0]]
+        if not G.json:
+            G.err_console.print(f"no spec at {G.file}: checking the pulumi CLI only (-f FILE for the rest)")
     ok = all(c.ok for c in checks if c.required)
     if G.json:
         render.print_json({"ok": ok, "checks": [c.to_dict() for c in checks]})

@@ -97,6 +97,7 @@ def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
     checks: list[Check] = []
     cli, path = check_cli()
     if cloud or not cli.ok:
+        cli.required = bool(cloud)  # local sites need no engine
         checks.append(cli)
     plugins: set[tuple[str, str]] | None = None
     if path is not None and cloud:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -336,3 +337,27 @@ def test_install_pulumi_needs_consent_and_fails_clearly_offline(
     assert cli("doctor", "--install-pulumi", "--yes") == 1
     err = capsys.readouterr().err
     assert "could not download the Pulumi installer (offline?)" in err and "Traceback" not in err
+
+
+def test_doctor_on_a_local_only_spec_does_not_need_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != FAKE_BIN)
+    monkeypatch.setenv("PATH", path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    spec = tmp_path / "gb" / "deplat.yaml"
+    spec.parent.mkdir()
+    shutil.copy(ROOT / "examples" / "guestbook" / "deplat.yaml", spec)
+    assert cli("-f", str(spec), "doctor", "--json") == 0
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    if not checks.get("pulumi CLI", {"ok": True})["ok"]:
+        assert checks["pulumi CLI"]["required"] is False
+    assert checks["state backend"]["ok"]
+
+
+def test_doctor_without_a_spec_checks_the_cli_only(
+    tmp_path: Path, fake_pulumi: FakePulumi, capsys: pytest.CaptureFixture
+) -> None:
+    assert cli("-f", str(tmp_path / "nothing.yaml"), "doctor", "--json") == 0
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    assert [c["name"] for c in checks] == ["pulumi CLI"] and checks[0]["ok"]
