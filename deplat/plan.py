@@ -132,11 +132,25 @@ def _local_plan(spec: Spec, site: Site) -> SitePlan:
     )
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's mock runtime uses ``asyncio.get_event_loop()``, which fails once an earlier
+    ``asyncio.run`` in this thread has closed and unset the loop; give it a fresh one then."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if loop.is_closed():
+            raise RuntimeError("closed")
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def _cloud_plan(spec: Spec, site: Site) -> SitePlan:
     import pulumi
 
     from deplat.stacks.site import build
 
+    _ensure_event_loop()
     mocks = PlanMocks()
     pulumi.runtime.set_mocks(mocks, project=spec.app, stack=site.name, preview=False)
     outputs: dict[str, Any] = {}
