@@ -319,3 +319,17 @@ def test_real_classifier_through_the_engine(
     fake_pulumi.scenarios(hc_b="suspended")
     results = operations.up_sites(cloud_spec, ["hc-b"], SecretStore(cloud_spec))
     assert results[0].error_class == "suspended" and "account is blocked" in results[0].error
+
+
+def test_the_state_can_be_exported_for_the_archive_without_the_provider(
+    cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict
+) -> None:
+    """Forgetting a fenced site archives its state first: that needs the backend only, no plugin."""
+    from deplat.engine import workspace
+
+    up(cloud_spec, fake_pulumi, ["aws-a"])
+    stack = workspace.open_stack(cloud_spec, cloud_spec.site("aws-a"), PASSPHRASE, create=False)
+    exported = stack.export_stack()
+    assert len(exported.deployment["resources"]) == 4
+    argv = fake_pulumi.commands("stack", "export")[-1]["argv"]
+    assert argv[argv.index("--stack") + 1] == "aws-a"
