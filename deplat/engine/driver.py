@@ -125,7 +125,6 @@ class PulumiDriver:
         started = time.monotonic()
         translator = EventTranslator(site.name, emit, self._mask)
         result = SiteResult(site=site.name, operation=operation, ok=False)
-        output: list[str] = []
         try:
             self._check_locks(site)
             emit(Event("site.op", f"{operation}: preparing", site=site.name, data={"op": "prepare"}))
@@ -143,7 +142,7 @@ class PulumiDriver:
             wsp.set_config(stack, self._provider_config(site))
             if operation in ("up", "preview"):
                 self._ensure_plugin(stack, site, emit)
-            common: dict[str, Any] = {"on_event": translator, "color": "never", "on_output": output.append}
+            common: dict[str, Any] = {"on_event": translator, "color": "never"}
             if operation == "up":
                 up = stack.up(show_secrets=False, **common)
                 result.outputs = self._outputs(up.outputs)
