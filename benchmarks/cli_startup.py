@@ -70,7 +70,10 @@ def main() -> None:
             times = timed(cmd, args.runs)
             med, worst = statistics.median(times), max(times)
             verdict = "ok" if med < target else "OVER TARGET"
-            print(f"{name:34s} median {med * 1000:6.0f} ms  worst {worst * 1000:6.0f} ms  target {target * 1000:.0f} ms  {verdict}")
+            print(
+                f"{name:34s} median {med * 1000:6.0f} ms  worst {worst * 1000:6.0f} ms  "
+                f"target {target * 1000:.0f} ms  {verdict}"
+            )
             heavy = sorted(set(HEAVY) & imported(["-m", "deplat", *cmd[1:]]))
             print(f"{'':34s} heavy modules imported: {', '.join(heavy) or 'none'}")
 
