@@ -31,10 +31,10 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from deplat.errors import InputError, OperationFailed
 from deplat.events import Emit, Event, discard
@@ -53,7 +53,8 @@ STEPS = ("decide", "ensure_target", "restore", "switch", "verify", "fence")
 CRASH_HOOK = "DEPLAT_TEST_CRASH_AFTER"  # test hook: see the module docstring
 
 DriverFactory = Callable[[Site], "SiteDriver"]
-_RUNNING: set[Path] = set()  # journals a thread of this process is running now
+_RUNNING: set[Path] = set()
+T = TypeVar("T")  # journals a thread of this process is running now
 
 
 @dataclass
@@ -84,6 +85,27 @@ class _Refused(Exception):
 
 class _Conflict(Exception):
     """Another failover switched traffic elsewhere first: adopt its result."""
+
+
+def run_isolated(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a private event loop that never becomes the thread's current loop (unlike
+    ``asyncio.run``, which leaves the thread with none: code that later asks for the current loop,
+    such as Pulumi's, would then fail). From inside a running loop, it runs in a helper thread."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(coro)
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run_isolated, coro).result()
 
 
 # --- addresses without calling the site -----------------------------------------------------------
@@ -232,10 +254,12 @@ class _Failover:
             os._exit(137)
 
     def _probe(self, site: str, addresses: Addresses) -> Any:
-        from deplat.failover.probe import probe_site_sync
+        from deplat.failover.probe import probe_site
 
-        return probe_site_sync(
-            self.spec, site, addresses, timeout=self.timeout, secrets=self.secrets, control_plane=True
+        return run_isolated(
+            probe_site(
+                self.spec, site, addresses, timeout=self.timeout, secrets=self.secrets, control_plane=True
+            )
         )
 
     def _wait_healthy(self, site: str, addresses: Addresses) -> Any:
@@ -411,9 +435,9 @@ class _Failover:
                 "healthy": probe.health.value == "healthy",
                 "note": "no DNS provider to query by IP: probed the target directly",
             }
-        from deplat.failover.probe import probe_names_sync
+        from deplat.failover.probe import probe_names
 
-        names = probe_names_sync(self.spec, resolver, timeout=self.timeout)
+        names = run_isolated(probe_names(self.spec, resolver, timeout=self.timeout))
         return {
             "via": "dns",
             "resolver": f"{resolver[0]}:{resolver[1]}",

@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from deplat.errors import DeplatError
 from deplat.events import Emit, Event, discard
-from deplat.failover.run import DriverFactory, known_addresses, remember_addresses, run_failover
+from deplat.failover.run import (
+    DriverFactory,
+    known_addresses,
+    remember_addresses,
+    run_failover,
+    run_isolated,
+)
 from deplat.paths import home
 from deplat.sites import Addresses, driver_for
 from deplat.spec.model import Provider, Role, Spec
@@ -189,7 +195,7 @@ class Watcher:
             for s in self.spec.sites
             if s.name not in active.fenced and (s.role is not Role.cold or s.name == active.primary)
         ]
-        probes = asyncio.run(self._probe_all([s.name for s in watched]))
+        probes = run_isolated(self._probe_all([s.name for s in watched]))
         for probe in probes:
             self._observe(probe, active.primary)
         self._maybe_backup(active.primary)
