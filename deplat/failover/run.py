@@ -455,7 +455,7 @@ class _Failover:
             else:
                 record_failover(self.spec, self.old, self.new, self.reason)
                 recorded = True
-        archive = archive_site_state(self.spec, self.old, self.journal.id)
+        archive = archive_site_state(self.spec, self.old, self.journal.id, self.secrets)
         return {"fenced": self.old, "primary": self.new, "recorded": recorded, "archive": archive}
 
 
@@ -534,8 +534,8 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def archive_site_state(spec: Spec, site: str, tag: str) -> dict[str, Any]:
-    """Archive a left site's state from local files only (never its provider's API)."""
+def archive_site_state(spec: Spec, site: str, tag: str, secrets: SecretStore | None = None) -> dict[str, Any]:
+    """Archive a left site's state from local files or the state backend (never its provider's API)."""
     target = home(spec) / "archive" / f"{site}-{tag}"
     site_obj = spec.site(site)
     if site_obj.provider is Provider.local:
@@ -547,16 +547,20 @@ def archive_site_state(spec: Spec, site: str, tag: str) -> dict[str, Any]:
                 shutil.copy2(path, target / path.name)
                 copied.append(path.name)
         return {"kind": "local", "path": str(target), "files": copied}
-    # A Pulumi site: its stack's checkpoint is a file in the embedded file backend; copying it
-    # needs neither the provider's API nor the pulumi CLI. A remote backend is left as it is.
+    # A Pulumi site: `pulumi stack export` through the engine reads the state backend only (no
+    # provider plugin, no provider API). Without the CLI or the passphrase, the checkpoint file of
+    # the embedded file backend is copied as it is; a remote backend is then only noted.
     from deplat.paths import state_backend_url
 
+    exported, why = _engine_export(spec, site_obj, secrets, target)
+    if exported is not None:
+        return {"kind": "pulumi", "path": str(target), "files": [exported.name], "via": "pulumi stack export"}
     url = state_backend_url(spec)
     if not url.startswith("file://"):
         return {
             "kind": "pulumi",
             "path": None,
-            "note": f"state in {url}: export it with `pulumi stack export`",
+            "note": f"not archived ({why}); state in {url}: run `pulumi stack export` later",
         }
     backend = Path(url[len("file://") :])
     found = sorted((backend / ".pulumi" / "stacks").glob(f"**/{site}.json*"))
@@ -567,7 +571,37 @@ def archive_site_state(spec: Spec, site: str, tag: str) -> dict[str, Any]:
         shutil.copy2(path, target / path.name)
     if config.is_dir():
         shutil.copytree(config, target / "workspace", dirs_exist_ok=True)
-    return {"kind": "pulumi", "path": str(target) if found else None, "files": [p.name for p in found]}
+    return {
+        "kind": "pulumi",
+        "path": str(target) if found else None,
+        "files": [p.name for p in found],
+        "via": "file backend copy",
+        "note": why,
+    }
+
+
+def _engine_export(
+    spec: Spec, site: Site, secrets: SecretStore | None, target: Path
+) -> tuple[Path | None, str]:
+    """``pulumi stack export`` of the site's stack into ``target``; (None, why) when it cannot run."""
+    try:
+        from deplat.engine import passphrase, workspace
+    except ImportError:
+        return None, "no engine"
+    if secrets is None:
+        return None, "no secrets store"
+    if workspace.find_pulumi() is None:
+        return None, "no pulumi CLI"
+    try:
+        phrase = passphrase.resolve(spec, secrets)
+        stack = workspace.open_stack(spec, site, phrase, create=False)
+        deployment = stack.export_stack()
+    except Exception as exc:  # best effort: the failover itself is already done
+        return None, secrets.masker.text(f"export failed: {type(exc).__name__}: {exc}")[:300]
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / f"{site.name}.export.json"
+    write_json_atomic(path, {"version": deployment.version, "deployment": deployment.deployment})
+    return path, ""
 
 
 # --- entry point ----------------------------------------------------------------------------------

@@ -11,6 +11,13 @@ from deplat.failover.run import archive_site_state, known_addresses, remember_ad
 from deplat.paths import home, local_site_dir
 from deplat.sites import Addresses
 from deplat.spec import load_spec
+from tests.engine.conftest import (  # noqa: F401 (fixtures: the engine's fake pulumi CLI)
+    PASSPHRASE,
+    cloud_spec,
+    cloud_spec_path,
+    fake_pulumi,
+    stand_ins,
+)
 from tests.failover.conftest import guestbook_doc
 
 
@@ -51,3 +58,23 @@ def test_addresses_of_a_cloud_site_come_from_the_address_book_not_its_provider(t
     remember_addresses(spec, "hetzner-fsn", Addresses(ipv4=["192.0.2.7"]))
     assert known_addresses(spec, "hetzner-fsn") == Addresses(ipv4=["192.0.2.7"])
     assert known_addresses(spec, "site-b") == Addresses(ipv4=["127.9.9.12"])
+
+
+def test_a_pulumi_site_is_archived_with_stack_export_through_the_engine(
+    cloud_spec,  # noqa: F811 - a fixture of tests/engine
+    fake_pulumi,  # noqa: F811
+    stand_ins,  # noqa: F811
+) -> None:
+    from deplat import operations
+    from deplat.secrets import SecretStore
+
+    secrets = SecretStore(cloud_spec)
+    (result,) = operations.up_sites(cloud_spec, ["aws-a"], secrets)
+    assert result.ok, result.error
+    archive = archive_site_state(cloud_spec, "aws-a", "j3", secrets)
+    assert archive["via"] == "pulumi stack export"
+    exported = json.loads((Path(archive["path"]) / "aws-a.export.json").read_text())
+    assert exported["deployment"]["resources"]
+    assert [c["argv"] for c in fake_pulumi.commands("stack", "export")]  # the CLI's export, not the cloud
+    assert not fake_pulumi.commands("up")[1:]  # nothing but the one `up` above touched the stack
+    assert PASSPHRASE not in (Path(archive["path"]) / "aws-a.export.json").read_text()
