@@ -3,7 +3,7 @@
     python benchmarks/drill.py [--runs 3] [--mode suspended] [--bind]
 
 Each run writes the guestbook spec (three local sites on a fresh loopback /24, probe_interval 1,
-timeout 1, failures_to_down 3, backups every 1 s) into a temp dir and runs the real command,
+timeout --timeout (default 0.5 s), failures_to_down 3, backups every 1 s) into a temp dir and runs the real command,
 ``python -m deplat drill --json``, through the local front door (default) or a real BIND
 (``--bind``, needs ``named``). Prints detection time and RTO per run and min / median / max.
 Targets: detection < 3.5 s, RTO < 5 s.
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from tests.failover.conftest import Guestbook  # noqa: E402
 
 
-def one_run(mode: str, use_bind: bool) -> dict[str, object]:
+def one_run(mode: str, use_bind: bool, timeout: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="deplat-drill-bench-") as tmp:
         book = Guestbook(Path(tmp))
         env = dict(os.environ)
@@ -41,7 +41,7 @@ def one_run(mode: str, use_bind: bool) -> dict[str, object]:
                 ns = start_bind(Path(tmp) / "bind")
                 dns = [ns.dns_entry("ns-a")]
                 env.update(ns.secret_env())
-            book.write(interval=1.0, timeout=1.0, failures=3, successes=2, backups=1.0, dns=dns)
+            book.write(interval=1.0, timeout=timeout, failures=3, successes=2, backups=1.0, dns=dns)
             doc = yaml.safe_load(book.path.read_text())
             assert doc["failover"]["probe_interval"] == 1.0 and doc["failover"]["failures_to_down"] == 3
             proc = subprocess.run(
@@ -66,10 +66,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mode", default="suspended", choices=["suspended", "refused", "blackhole", "slow"])
     parser.add_argument("--bind", action="store_true", help="switch a real BIND instead of the front door")
+    parser.add_argument(
+        "--timeout", type=float, default=0.5, help="probe timeout (the guestbook example's is 0.5 s)"
+    )
     args = parser.parse_args()
     detections, rtos, rpos = [], [], []
     for i in range(args.runs):
-        report = one_run(args.mode, args.bind)
+        report = one_run(args.mode, args.bind, args.timeout)
         detections.append(report["detection_seconds"])
         rtos.append(report["rto_seconds"])
         rpos.append(report["rpo_seconds"])
