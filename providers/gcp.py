@@ -267,3 +267,174 @@ def provider_config(
 def plugins() -> list[tuple[str, str]]:
     """Every plugin a site on this provider needs."""
     return [plugin()]
+
+
+# ``control_plane_check``: credentials that Compute Engine still accepts for the site's project. The
+# endpoint is the one the Terraform/Pulumi google provider honours (``GOOGLE_COMPUTE_CUSTOM_ENDPOINT``).
+DEFAULT_COMPUTE_ENDPOINT = "https://compute.googleapis.com/compute/v1/"
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+ACCESS_TOKEN_ENV = "GOOGLE_OAUTH_ACCESS_TOKEN"
+
+
+def _google_transport(client: Any) -> Any:
+    """A google-auth transport over ``client`` (an ``httpx.Client``, which bounds every request)."""
+    import google.auth.exceptions
+    import google.auth.transport
+    import httpx
+
+    class _Response(google.auth.transport.Response):
+        def __init__(self, response: httpx.Response) -> None:
+            self._response = response
+
+        @property
+        def status(self) -> int:
+            return self._response.status_code
+
+        @property
+        def headers(self) -> Mapping[str, str]:
+            return self._response.headers
+
+        @property
+        def data(self) -> bytes:
+            return self._response.content
+
+    class _Request(google.auth.transport.Request):
+        def __call__(
+            self,
+            url: str,
+            method: str = "GET",
+            body: bytes | None = None,
+            headers: Mapping[str, str] | None = None,
+            timeout: float | None = None,
+            **_: Any,
+        ) -> _Response:
+            try:
+                answer = client.request(method, url, content=body, headers=dict(headers or {}))
+            except httpx.HTTPError as exc:
+                raise google.auth.exceptions.TransportError(f"{type(exc).__name__}: {exc}") from exc
+            return _Response(answer)
+
+    return _Request()
+
+
+def _key_credentials(info: dict[str, Any]) -> Any:
+    """google-auth credentials from the user's own key JSON (service account, user, or other)."""
+    import warnings
+
+    import google.auth
+
+    scopes = [CLOUD_PLATFORM_SCOPE]
+    if info.get("type") == "service_account":
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(info, scopes=scopes)
+    if info.get("type") == "authorized_user":
+        from google.oauth2.credentials import Credentials
+
+        return Credentials.from_authorized_user_info(info, scopes=scopes)
+    with warnings.catch_warnings():  # the spec's own key file, as Pulumi itself loads it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        credentials, _ = google.auth.load_credentials_from_dict(info, scopes=scopes)
+    return credentials
+
+
+def _access_token(
+    site: Site, secrets: SecretStore | None, spec_dir: Path | None, client: Any
+) -> tuple[str | None, str]:
+    """(token, where it came from) or (None, why there is none). May ask the token endpoint."""
+    import json
+
+    import google.auth
+
+    own = _credentials_file(site, spec_dir)
+    raw = None if own is not None else (secrets.get(ACCESS_TOKEN_ENV) if secrets else None)
+    raw = raw or (None if own is not None else os.environ.get(ACCESS_TOKEN_ENV))
+    if raw:
+        return raw, ACCESS_TOKEN_ENV
+    found, why = check_credentials(site, secrets, spec_dir=spec_dir)
+    if not found:
+        return None, why
+    contents = os.environ.get("GOOGLE_CREDENTIALS")
+    if own is not None:
+        credentials = _key_credentials(json.loads(own.read_text(encoding="utf-8")))
+    elif contents and contents.lstrip().startswith("{"):
+        credentials = _key_credentials(json.loads(contents))
+    elif contents:
+        credentials = _key_credentials(json.loads(Path(contents).expanduser().read_text(encoding="utf-8")))
+    else:
+        credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    credentials.refresh(_google_transport(client))
+    if secrets is not None and credentials.token:
+        secrets.masker.add(str(credentials.token))
+    return credentials.token, why
+
+
+def _google_error_text(response: Any) -> str:
+    """``Error <status>: <message> (<reasons>)`` for a Google API error answer."""
+    try:
+        error = response.json().get("error") or {}
+        reasons = [str(e.get("reason")) for e in error.get("errors") or [] if e.get("reason")]
+        reasons += [str(d.get("reason")) for d in error.get("details") or [] if d.get("reason")]
+        if error.get("status"):
+            reasons.append(str(error["status"]))
+        tail = f" ({', '.join(dict.fromkeys(reasons))})" if reasons else ""
+        return f"Error {response.status_code}: {error.get('message', '')}{tail}"
+    except Exception:  # not the API's JSON
+        return f"Error {response.status_code}: {' '.join(response.text.split())[:300]}"
+
+
+def control_plane_check(
+    site: Site, spec: Spec | None = None, secrets: SecretStore | None = None, timeout: float = 5.0
+) -> tuple[bool, str, str | None]:
+    """Does Compute Engine still accept the site's credentials? ``(ok, reason, error class)``.
+
+    One read-only call: ``GET {GOOGLE_COMPUTE_CUSTOM_ENDPOINT}projects/{project}?fields=name``.
+    The OAuth token: ``credentials.file`` (service account or user JSON, relative to the spec), else a
+    raw token in ``GOOGLE_OAUTH_ACCESS_TOKEN`` (as the google provider takes it), else
+    ``GOOGLE_CREDENTIALS`` / application default credentials; a key file costs one more call, to its
+    token endpoint. No credentials (``check_credentials`` fails): ``(False, "no credentials: ...",
+    "forbidden")`` without a call. Errors: ``classify_error`` on "Error <status>: <message>
+    (<reasons>)", then 401/403 forbidden, 429/5xx transient; connection failures and timeouts are
+    ``transient``. No reason carries a token.
+    """
+    import google.auth.exceptions
+    import httpx
+
+    project = str(site.options.get("project") or "")
+    if not project:
+        return False, f"site {site.name} has no options.project", "fatal"
+    spec_dir = spec.base_dir if spec is not None else None
+    endpoint = os.environ.get("GOOGLE_COMPUTE_CUSTOM_ENDPOINT") or DEFAULT_COMPUTE_ENDPOINT
+    token: str | None = None
+    with httpx.Client(timeout=timeout) as client:
+        try:
+            token, where = _access_token(site, secrets, spec_dir, client)
+            if token is None:
+                return False, f"no credentials: {where}", "forbidden"
+            response = client.get(
+                f"{endpoint.rstrip('/')}/projects/{project}",
+                params={"fields": "name"},
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            )
+        except (httpx.TransportError, google.auth.exceptions.TransportError) as exc:
+            reason = f"Google API did not answer ({type(exc).__name__}): {exc}"
+            return False, _scrub(reason, token), "transient"
+        except (OSError, ValueError) as exc:  # an unreadable or malformed key file
+            return False, f"unusable credentials: {type(exc).__name__}: {exc}", "forbidden"
+        except google.auth.exceptions.GoogleAuthError as exc:
+            text = f"{type(exc).__name__}: {exc}"
+            kind = classify_error(text)
+            return False, _scrub(text, token), "forbidden" if kind == "fatal" else kind
+    if response.status_code == 200:
+        return True, f"Compute Engine accepts the credentials for project {project}", None
+    text = _google_error_text(response)
+    kind = classify_error(text)
+    if kind == "fatal" and response.status_code in (401, 403):
+        kind = "forbidden"
+    elif kind == "fatal" and (response.status_code == 429 or response.status_code >= 500):
+        kind = "transient"
+    return False, _scrub(text, token), kind
+
+
+def _scrub(text: str, token: str | None) -> str:
+    return text.replace(token, "***") if token else text

@@ -271,3 +271,57 @@ def provider_config(site: Site, secrets: SecretStore | None = None) -> dict[str,
     """Pulumi stack config for the site's Hetzner provider: key -> (value, is_secret)."""
     token = _lookup(token_name(site), secrets, os.environ)
     return {"hcloud:token": (token, True)} if token else {}
+
+
+# ``control_plane_check``: the API token that the Hetzner Cloud API still accepts. The endpoint is the
+# one the hcloud CLI and the Terraform/Pulumi provider honour (``HCLOUD_ENDPOINT``, with its /v1).
+DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
+
+
+def _api_error_text(response: Any) -> str:
+    """hcloud-go's "<message> (<code>)" for an API error answer, else the start of the body."""
+    try:
+        error = response.json().get("error") or {}
+        return f"{error.get('message', '')} ({error.get('code', '')})"
+    except Exception:  # not the API's JSON: a proxy's or a load balancer's page
+        return " ".join(response.text.split())[:300]
+
+
+def control_plane_check(
+    site: Site, spec: Spec | None = None, secrets: SecretStore | None = None, timeout: float = 5.0
+) -> tuple[bool, str, str | None]:
+    """Does the Hetzner Cloud API still accept the site's token? ``(ok, reason, error class)``.
+
+    One read-only call: ``GET {HCLOUD_ENDPOINT}/servers?per_page=1`` with the token named by
+    ``credentials.secret`` (default ``HCLOUD_TOKEN``). No token: ``(False, "no credentials: ...",
+    "forbidden")`` without a call. Errors are classified by ``classify_error`` on the API's
+    "<message> (<code>)", then by status: 401/403 forbidden, 429/5xx transient; a connection failure
+    or timeout is ``transient``. The token never appears in a reason.
+    """
+    import httpx
+
+    name = token_name(site)
+    token = _lookup(name, secrets, os.environ)
+    if token is None:
+        return False, f"no credentials: {name} is not set (Hetzner Cloud API token)", "forbidden"
+    endpoint = (os.environ.get("HCLOUD_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    try:
+        response = httpx.get(
+            f"{endpoint}/servers",
+            params={"per_page": 1},
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=timeout,
+        )
+    except httpx.TransportError as exc:
+        reason = f"Hetzner Cloud API did not answer ({type(exc).__name__}): {exc}"
+        return False, reason.replace(token, "***"), "transient"
+    if response.status_code == 200:
+        return True, f"Hetzner Cloud API accepts {name}", None
+    text = _api_error_text(response)
+    kind = classify_error(text)
+    if kind == "fatal" and response.status_code in (401, 403):
+        kind = "forbidden"
+    elif kind == "fatal" and (response.status_code == 429 or response.status_code >= 500):
+        kind = "transient"
+    reason = f"Hetzner Cloud API answered {response.status_code}: {text}"
+    return False, reason.replace(token, "***"), kind
