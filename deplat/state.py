@@ -8,13 +8,12 @@ file, fsync, rename), so a crash never leaves it half-written.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deplat.files import write_json_atomic
 from deplat.paths import home
 from deplat.spec.model import Spec
 
@@ -34,20 +33,6 @@ class Active:
             return "primary"
         role = spec.site(site).role.value
         return "warm" if role == "primary" else role
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def active_path(spec: Spec) -> Path:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from deplat.errors import InputError, OperationFailed
 from deplat.events import Emit, Event, discard
 from deplat.failover import frontdoor
-from deplat.failover.run import DriverFactory, _active_lock, dns_resolver, known_addresses
+from deplat.failover.run import DriverFactory, active_lock, dns_resolver, known_addresses
 from deplat.paths import local_site_dir
 from deplat.sites import driver_for
 from deplat.spec.model import Provider, Role, Spec
@@ -273,7 +273,7 @@ def _drill_spec(spec: Spec) -> Spec:
 
 
 def _unfence(spec: Spec, site: str) -> None:
-    with _active_lock(spec):
+    with active_lock(spec):
         active = load_active(spec)
         if active.fenced.pop(site, None) is not None:
             save_active(spec, active)

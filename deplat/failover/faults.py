@@ -284,8 +284,8 @@ class FaultInjector:
             stand_in.stop()
 
     def _set_provider_state(self, state: str | None) -> None:
+        from deplat.files import write_json_atomic
         from deplat.providers.local import provider_state_path
-        from deplat.state import write_json_atomic
 
         path = provider_state_path(self.spec, self.site.name)
         if state is None:

@@ -19,22 +19,20 @@ carries ``X-Deplat-Site: <site>`` so a drill can tell which site answered.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import http.client
 import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from deplat.files import exclusive_lock, write_json_atomic
 from deplat.paths import home
 from deplat.spec.model import Provider, Spec
-from deplat.state import write_json_atomic
 
 SITE_HEADER = "X-Deplat-Site"
 _HOP_BY_HOP = {
@@ -92,16 +90,8 @@ def read_upstream(spec: Spec) -> dict[str, Any] | None:
         return None
 
 
-@contextlib.contextmanager
-def _locked(spec: Spec) -> Iterator[None]:
-    lock = home(spec) / "frontdoor.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+def _locked(spec: Spec) -> AbstractContextManager[None]:
+    return exclusive_lock(home(spec) / "frontdoor.lock")
 
 
 def _write(spec: Spec, site: str, version: int) -> dict[str, Any]:

@@ -25,13 +25,12 @@ with status 137, as if killed, right after journaling that step's ``done`` (or `
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,10 +39,11 @@ from deplat.errors import InputError, OperationFailed
 from deplat.events import Emit, Event, discard
 from deplat.failover import frontdoor
 from deplat.failover.journal import Journal
+from deplat.files import exclusive_lock, write_json_atomic
 from deplat.paths import home, local_site_dir
 from deplat.sites import Addresses, driver_for
 from deplat.spec.model import Provider, Site, Spec
-from deplat.state import load_active, record_failover, write_json_atomic
+from deplat.state import load_active, record_failover
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
@@ -171,16 +171,9 @@ def dns_resolver(spec: Spec) -> tuple[str, int] | None:
     return None
 
 
-@contextlib.contextmanager
-def _active_lock(spec: Spec) -> Iterator[None]:
-    path = home(spec) / "active.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+def active_lock(spec: Spec) -> AbstractContextManager[None]:
+    """Serialises changes to the active set (fencing, adopting a new primary) across processes."""
+    return exclusive_lock(home(spec) / "active.lock")
 
 
 # --- the failover ---------------------------------------------------------------------------------
@@ -448,7 +441,7 @@ class _Failover:
 
     # fence ---------------------------------------------------------------------------------------
     def _fence(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        with _active_lock(self.spec):
+        with active_lock(self.spec):
             active = load_active(self.spec)
             if active.primary == self.new and self.old in active.fenced:
                 recorded = False

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from deplat.errors import DeplatError
 from deplat.events import Emit, Event, discard
+from deplat.files import write_json_atomic
 from deplat.local import control, sitestate
 from deplat.local.health import Check, probe
 from deplat.local.runs import BASE_ENV_KEYS, site_outputs, site_runs
@@ -153,7 +154,7 @@ class LocalDriver:
                     for svc in services.values():
                         svc.update(state="stopped", pid=None, pgid=None, identity=None)
                     state["updated_at"] = time.time()
-                    sitestate.write_json_atomic(sitestate.state_path(site_dir), state)
+                    write_json_atomic(sitestate.state_path(site_dir), state)
             except (OSError, TimeoutError) as exc:
                 return self._failed(site, "refresh", str(exc), started, "transient")
             changes = {"same": len(services) - len(stale), "update": len(stale)}

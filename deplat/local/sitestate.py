@@ -60,21 +60,6 @@ def socket_path(site_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"deplat-{os.getuid()}" / f"{digest}.sock"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write a temp file, fsync, rename: a reader never sees half a file, a crash never leaves one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_state(site_dir: Path) -> dict[str, Any] | None:
     """The site's state file, or None when the site has none (never stood up, or destroyed)."""
     try:

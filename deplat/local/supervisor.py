@@ -42,6 +42,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from deplat.files import write_json_atomic
 from deplat.local import control, sitestate
 from deplat.secrets import Masker
 
@@ -198,7 +199,7 @@ class Supervisor:
             "meta": self.meta,
             "services": self.describe(),
         }
-        sitestate.write_json_atomic(sitestate.state_path(self.site_dir), self.masker.data(state))
+        write_json_atomic(sitestate.state_path(self.site_dir), self.masker.data(state))
 
     # -- processes -----------------------------------------------------------------------------
     def start(self, svc: Service) -> None:
