@@ -353,3 +353,54 @@ def provider_config(site: Site, secrets: SecretStore | None = None) -> dict[str,
 def plugins() -> list[tuple[str, str]]:
     """Every plugin a site on this provider needs."""
     return [plugin()]
+
+
+# ``control_plane_check``: credentials that EC2 still accepts. STS GetCallerIdentity answers even for a
+# suspended account, so the check asks EC2 itself (DescribeRegions for the site's region: read-only,
+# free, one small answer). Endpoint: boto3's own ``AWS_ENDPOINT_URL_EC2`` / ``AWS_ENDPOINT_URL``.
+CONTROL_PLANE_DEFAULT_REGION = "us-east-1"
+
+
+def control_plane_check(
+    site: Site, spec: Spec | None = None, secrets: SecretStore | None = None, timeout: float = 5.0
+) -> tuple[bool, str, str | None]:
+    """Does EC2 still accept the site's credentials? ``(ok, reason, error class)``; one API call.
+
+    Credentials as for Pulumi: ``credentials.profile``, else the standard AWS chain (env, profiles).
+    None at all (``check_credentials`` fails): ``(False, "no credentials: ...", "forbidden")`` without
+    a call. An AWS error is classified by ``classify_error`` (suspended / forbidden / transient /
+    fatal); a connection failure or timeout is ``transient``. No reason carries a key.
+    """
+    found, why = check_credentials(site, secrets)
+    if not found:
+        return False, f"no credentials: {why}", "forbidden"
+    import boto3
+    import botocore.config
+    import botocore.exceptions as bce
+
+    region = site.region or os.environ.get("AWS_REGION") or CONTROL_PLANE_DEFAULT_REGION
+    config = botocore.config.Config(
+        connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1}
+    )
+    try:
+        session = boto3.session.Session(profile_name=site.credentials.profile or None, region_name=region)
+        ec2 = session.client("ec2", region_name=region, config=config)
+        ec2.describe_regions(RegionNames=[region])
+    except bce.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        text = f"EC2 answered {status} {code}: {message}"
+        kind = classify_error(f"{code}: {message}")
+        if kind == "fatal" and status in (401, 403):
+            kind = "forbidden"
+        elif kind == "fatal" and isinstance(status, int) and (status == 429 or status >= 500):
+            kind = "transient"
+        return False, text, kind
+    except (bce.NoCredentialsError, bce.PartialCredentialsError, bce.ProfileNotFound) as exc:
+        return False, f"no credentials: {exc}", "forbidden"
+    except (bce.ConnectionError, bce.HTTPClientError) as exc:
+        return False, f"EC2 did not answer ({type(exc).__name__}): {exc}", "transient"
+    except bce.BotoCoreError as exc:
+        return False, f"{type(exc).__name__}: {exc}", classify_error(str(exc))
+    return True, f"EC2 accepts the credentials (region {region})", None
