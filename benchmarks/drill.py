@@ -3,7 +3,8 @@
     python benchmarks/drill.py [--runs 3] [--mode suspended] [--bind]
 
 Each run writes the guestbook spec (three local sites on a fresh loopback /24, probe_interval 1,
-timeout --timeout (default 0.5 s), failures_to_down 3, backups every 1 s) into a temp dir and runs the real command,
+probe timeout --timeout (default 0.5 s), failures_to_down 3, backups every 1 s) into a temp dir
+and runs the real command,
 ``python -m deplat drill --json``, through the local front door (default) or a real BIND
 (``--bind``, needs ``named``). Prints detection time and RTO per run and min / median / max.
 Targets: detection < 3.5 s, RTO < 5 s.

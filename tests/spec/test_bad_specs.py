@@ -26,7 +26,7 @@ EXPECTED = {
         "health-port-not-declared.yaml:8:20: services.web.health.port: health port 9090 is not one of the service's ports (8080)",
     ],
     "invalid-yaml.yaml": [
-        "invalid-yaml.yaml:6:1: invalid YAML: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence at line 5, column 12)",
+        "invalid-yaml.yaml:6:1: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at line 5, column 12)",
     ],
     "local-address-not-loopback.yaml": [
         "local-address-not-loopback.yaml:14:68: sites[1].options.address: '10.0.0.22' is not a loopback address (127.0.0.0/8 or ::1)",
