@@ -274,6 +274,7 @@ def plugins() -> list[tuple[str, str]]:
 DEFAULT_COMPUTE_ENDPOINT = "https://compute.googleapis.com/compute/v1/"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 ACCESS_TOKEN_ENV = "GOOGLE_OAUTH_ACCESS_TOKEN"
+_CREDENTIALS_CACHE: dict[str, Any] = {}  # key material's sha256 (or "adc:...") -> google-auth credentials
 
 
 def _google_transport(client: Any) -> Any:
@@ -342,6 +343,7 @@ def _access_token(
     site: Site, secrets: SecretStore | None, spec_dir: Path | None, client: Any
 ) -> tuple[str | None, str]:
     """(token, where it came from) or (None, why there is none). May ask the token endpoint."""
+    import hashlib
     import json
 
     import google.auth
@@ -356,14 +358,23 @@ def _access_token(
         return None, why
     contents = os.environ.get("GOOGLE_CREDENTIALS")
     if own is not None:
-        credentials = _key_credentials(json.loads(own.read_text(encoding="utf-8")))
-    elif contents and contents.lstrip().startswith("{"):
-        credentials = _key_credentials(json.loads(contents))
-    elif contents:
-        credentials = _key_credentials(json.loads(Path(contents).expanduser().read_text(encoding="utf-8")))
+        text = own.read_text(encoding="utf-8")
+    elif contents and not contents.lstrip().startswith("{"):
+        text = Path(contents).expanduser().read_text(encoding="utf-8")
     else:
-        credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-    credentials.refresh(_google_transport(client))
+        text = contents or ""
+    adc_env = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG")
+    adc = ":".join(["adc", *(os.environ.get(name, "") for name in adc_env)])
+    key = hashlib.sha256(text.encode()).hexdigest() if text else adc
+    credentials = _CREDENTIALS_CACHE.get(key)
+    if credentials is None:
+        if text:
+            credentials = _key_credentials(json.loads(text))
+        else:
+            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    if not credentials.valid:  # a token still valid is reused: one token call an hour, not one a probe
+        credentials.refresh(_google_transport(client))
+    _CREDENTIALS_CACHE[key] = credentials
     if secrets is not None and credentials.token:
         secrets.masker.add(str(credentials.token))
     return credentials.token, why

@@ -201,3 +201,15 @@ def test_malformed_key_file_is_forbidden_without_a_call(
     ok, reason, kind = gcp.control_plane_check(site, spec, SecretStore(environ={}), 2.0)  # type: ignore[arg-type]
     assert (ok, kind) == (False, "forbidden") and reason.startswith("unusable credentials")
     assert api.requests == []
+
+
+def test_a_minted_token_is_reused_while_valid(
+    api: FakeApi, spec_with_key_file: tuple[object, object]
+) -> None:
+    spec, site = spec_with_key_file
+    api.answer(200, json.dumps({"access_token": "ya29.reused-token", "expires_in": 3600}), path="/token")
+    api.answer(200, json.dumps({"name": "guestbook-standby"}), path=PROJECT_PATH)
+    for _ in range(3):
+        assert gcp.control_plane_check(site, spec, SecretStore(environ={}), 2.0)[0]  # type: ignore[arg-type]
+    paths = [r.path.split("?")[0] for r in api.requests]
+    assert paths == ["/token", PROJECT_PATH, PROJECT_PATH, PROJECT_PATH]
