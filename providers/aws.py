@@ -359,6 +359,30 @@ def plugins() -> list[tuple[str, str]]:
 # suspended account, so the check asks EC2 itself (DescribeRegions for the site's region: read-only,
 # free, one small answer). Endpoint: boto3's own ``AWS_ENDPOINT_URL_EC2`` / ``AWS_ENDPOINT_URL``.
 CONTROL_PLANE_DEFAULT_REGION = "us-east-1"
+_EC2_CLIENTS: dict[str, Any] = {}  # fingerprint of profile, region, timeout, AWS_* env, ~/.aws -> client
+
+
+def _ec2_client(profile: str | None, region: str, timeout: float) -> Any:
+    """An EC2 client for one check: one attempt, ``timeout`` to connect and to read. Building one costs
+    ~150 ms (botocore loads the service model), so a client is reused while nothing it depends on changed."""
+    import hashlib
+
+    aws_env = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    aws_files = _aws_files(os.environ, Path.home())
+    files = [(str(f), f.stat().st_mtime_ns if f.is_file() else None) for f in aws_files]
+    key = hashlib.sha256(repr((profile, region, timeout, aws_env, files)).encode()).hexdigest()
+    client = _EC2_CLIENTS.get(key)
+    if client is None:
+        import boto3
+        import botocore.config
+
+        config = botocore.config.Config(
+            connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1}
+        )
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+        client = session.client("ec2", region_name=region, config=config)
+        _EC2_CLIENTS[key] = client
+    return client
 
 
 def control_plane_check(
@@ -374,17 +398,11 @@ def control_plane_check(
     found, why = check_credentials(site, secrets)
     if not found:
         return False, f"no credentials: {why}", "forbidden"
-    import boto3
-    import botocore.config
     import botocore.exceptions as bce
 
     region = site.region or os.environ.get("AWS_REGION") or CONTROL_PLANE_DEFAULT_REGION
-    config = botocore.config.Config(
-        connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1}
-    )
     try:
-        session = boto3.session.Session(profile_name=site.credentials.profile or None, region_name=region)
-        ec2 = session.client("ec2", region_name=region, config=config)
+        ec2 = _ec2_client(site.credentials.profile or None, region, timeout)
         ec2.describe_regions(RegionNames=[region])
     except bce.ClientError as exc:
         error = exc.response.get("Error", {})

@@ -177,3 +177,24 @@ def test_an_ec2_that_never_answers_fails_transient_within_the_timeout(scripted_e
     assert (ok, kind) == (False, "transient") and "did not answer" in reason
     assert time.monotonic() - started < 2.0
     assert len(scripted_ec2.requests) == 1
+
+
+def test_rotated_profile_keys_are_picked_up(
+    authenticating_moto: dict[str, str], aws_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[guestbook]\naws_access_key_id = AKIAOLDKEY0000000000\naws_secret_access_key = old\n"
+    )
+    assert aws.control_plane_check(SITE, None, None, 2.0)[::2] == (False, "forbidden")
+    credentials.write_text(
+        f"[guestbook]\naws_access_key_id = {authenticating_moto['id']}\n"
+        f"aws_secret_access_key = {authenticating_moto['secret']}\n"
+    )
+    stat = credentials.stat()
+    os.utime(
+        credentials, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000)
+    )  # a rewrite in the same tick
+    assert aws.control_plane_check(SITE, None, None, 2.0)[::2] == (True, None)
