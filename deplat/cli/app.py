@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from deplat import __version__, render
-from deplat.errors import DeplatError
+from deplat.errors import DeplatError, InputError
 
 app = typer.Typer(
     name="deplat",
@@ -71,6 +71,24 @@ def root(
     G.file, G.json, G.verbose, G.no_color = file, json_out, verbose, no_color
     G.console = render.make_console(no_color=no_color)
     G.err_console = render.make_console(no_color=no_color, stderr=True)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a change; ``--yes`` answers. Without a terminal (CI) or with --json (stdout holds
+    the result document) nothing can be asked, so --yes is required: exit 2 with that hint."""
+    if yes:
+        return
+    if G.json:
+        raise InputError("--json shows no prompt, so nothing can be confirmed", hint="pass --yes to go ahead")
+    if not interactive():
+        raise InputError("not at a terminal, so nothing can be confirmed", hint="pass --yes to go ahead")
+    if not typer.confirm(question, default=False):
+        G.err_console.print("nothing done")
+        raise typer.Exit(1)
 
 
 _FLAGS = {"--json", "--verbose", "--no-color"}

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from deplat import render
-from deplat.cli.app import G, app
+from deplat.cli.app import G, app, confirm
 from deplat.errors import InputError
 from deplat.events import Event
 
@@ -57,11 +57,9 @@ def failover(
         )
     if resume and to:
         raise InputError("--resume continues the journal's own failover: leave out --to")
-    if not resume and not yes:
+    if not resume:
         old = from_ or load_active(spec).primary
-        if G.json:
-            raise InputError("--json needs --yes (no prompt is shown)")
-        typer.confirm(f"Fail over from {old} to {to}? Traffic moves and {old} is fenced.", abort=True)
+        confirm(f"Fail over from {old} to {to}? Traffic moves and {old} is fenced.", yes)
     emit = _live if not G.json else (lambda e: None)
     result = run_failover(spec, secrets, to=to, from_=from_, force=force, resume=resume, emit=emit)
     if G.json:

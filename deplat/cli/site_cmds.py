@@ -6,14 +6,12 @@ when stdin is not a terminal. Sites run in parallel; the exit code is 0 only if 
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from deplat import render
-from deplat.cli.app import G, app
-from deplat.errors import InputError
+from deplat.cli.app import G, app, confirm, interactive
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
@@ -29,10 +27,6 @@ LocksOpt = Annotated[
 ]
 
 
-def interactive() -> bool:
-    return sys.stdin.isatty()
-
-
 def _secrets(spec: object) -> SecretStore:
     import getpass
 
@@ -41,16 +35,6 @@ def _secrets(spec: object) -> SecretStore:
 
     passphrase.set_prompt(getpass.getpass if interactive() and not G.json else None)
     return SecretStore(spec)  # type: ignore[arg-type]
-
-
-def confirm(question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not interactive():
-        raise InputError("not at a terminal, so nothing can be confirmed", hint="pass --yes to go ahead")
-    if not typer.confirm(question, default=False):
-        G.err_console.print("nothing done")
-        raise typer.Exit(1)
 
 
 def _live() -> bool:

@@ -156,3 +156,15 @@ def test_a_new_failover_supersedes_an_unfinished_one_left_by_a_dead_process(gues
     assert result.ok
     assert Journal.load(stale.path).outcome == "superseded"
     assert Journal.newest_unfinished(spec) is None
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_cli_failover_without_yes_off_a_terminal_changes_nothing_and_exits_2(
+    guestbook, json_out: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guestbook.write()
+    before = load_active(guestbook.spec).primary
+    args = ["--json"] if json_out else []
+    assert cli_run([*args, "-f", str(guestbook.path), "failover", "--to", "site-b"]) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert load_active(guestbook.spec).primary == before
