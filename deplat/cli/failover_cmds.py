@@ -73,7 +73,8 @@ def failover(
 @app.command()
 def watch(
     max_seconds: Annotated[
-        float | None, typer.Option("--for", help="Stop after this many seconds (default: until SIGTERM).")
+        float | None,
+        typer.Option("--for", min=0.001, help="Stop after this many seconds (default: until SIGTERM)."),
     ] = None,
     log: Annotated[
         Path | None, typer.Option("--log", help="Timeline log file (default .deplat/watch.log).")

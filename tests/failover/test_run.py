@@ -168,3 +168,8 @@ def test_cli_failover_without_yes_off_a_terminal_changes_nothing_and_exits_2(
     assert cli_run([*args, "-f", str(guestbook.path), "failover", "--to", "site-b"]) == 2
     assert "--yes" in capsys.readouterr().err
     assert load_active(guestbook.spec).primary == before
+
+
+def test_cli_watch_refuses_a_negative_duration(guestbook) -> None:
+    guestbook.write()
+    assert cli_run(["-f", str(guestbook.path), "watch", "--for", "-1"]) == 2
