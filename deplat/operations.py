@@ -187,7 +187,8 @@ def _selected(
     return selection.sites
 
 
-def up_sites(
+def operate(
+    operation: str,
     spec: Spec,
     names: Sequence[str] | None,
     secrets: SecretStore,
@@ -195,38 +196,30 @@ def up_sites(
     parallel: bool = True,
     clear_locks: bool = False,
 ) -> list[SiteResult]:
-    sites = _selected(spec, names, "up", secrets, emit)
+    """Run ``operation`` ("up", "destroy" or "refresh") on the selected sites, in parallel; a
+    failing site never stops the others."""
+    sites = _selected(spec, names, operation, secrets, emit)
     if clear_locks:
         clear_stale_locks(spec, sites, emit)
-    return run_sites(spec, sites, "up", secrets, emit, parallel)
+    return run_sites(spec, sites, operation, secrets, emit, parallel)
+
+
+def up_sites(
+    spec: Spec, names: Sequence[str] | None, secrets: SecretStore, emit: Emit = discard, **kw: Any
+) -> list[SiteResult]:
+    return operate("up", spec, names, secrets, emit, **kw)
 
 
 def destroy_sites(
-    spec: Spec,
-    names: Sequence[str] | None,
-    secrets: SecretStore,
-    emit: Emit = discard,
-    parallel: bool = True,
-    clear_locks: bool = False,
+    spec: Spec, names: Sequence[str] | None, secrets: SecretStore, emit: Emit = discard, **kw: Any
 ) -> list[SiteResult]:
-    sites = _selected(spec, names, "destroy", secrets, emit)
-    if clear_locks:
-        clear_stale_locks(spec, sites, emit)
-    return run_sites(spec, sites, "destroy", secrets, emit, parallel)
+    return operate("destroy", spec, names, secrets, emit, **kw)
 
 
 def refresh_sites(
-    spec: Spec,
-    names: Sequence[str] | None,
-    secrets: SecretStore,
-    emit: Emit = discard,
-    parallel: bool = True,
-    clear_locks: bool = False,
+    spec: Spec, names: Sequence[str] | None, secrets: SecretStore, emit: Emit = discard, **kw: Any
 ) -> list[SiteResult]:
-    sites = _selected(spec, names, "refresh", secrets, emit)
-    if clear_locks:
-        clear_stale_locks(spec, sites, emit)
-    return run_sites(spec, sites, "refresh", secrets, emit, parallel)
+    return operate("refresh", spec, names, secrets, emit, **kw)
 
 
 def status_sites(

@@ -98,19 +98,16 @@ def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) 
                 + ", ".join(f"{s.name} ({selection.roles[s.name]})" for s in selection.sites)
             )
         confirm(f"destroy {len(selection.sites)} site(s)?", yes)
-    run = {
-        "up": operations.up_sites,
-        "destroy": operations.destroy_sites,
-        "refresh": operations.refresh_sites,
-    }
     names_run = [s.name for s in selection.sites]
     board_rows = [(s.name, selection.roles[s.name]) for s in selection.sites]
     if G.json:
         with operations.interrupt_guard():
-            results = run[operation](spec, names_run, secrets, discard, clear_locks=clear_locks)
+            results = operations.operate(
+                operation, spec, names_run, secrets, discard, clear_locks=clear_locks
+            )
     else:
         with SiteBoard(G.console, board_rows, live=_live()) as board, operations.interrupt_guard(board):
-            results = run[operation](spec, names_run, secrets, board, clear_locks=clear_locks)
+            results = operations.operate(operation, spec, names_run, secrets, board, clear_locks=clear_locks)
     _finish(operation, results, selection.roles, selection.skipped)
 
 
