@@ -251,11 +251,10 @@ class Client:
         resolver = dns_resolver(self.spec)
         if resolver is None:
             return None
-        from deplat.failover.probe import resolve_names
-        from deplat.failover.run import run_isolated
+        from deplat.failover.probe import resolve_names, run_sync
 
         name = self.spec.domain.names[0]
-        names, _ = run_isolated(resolve_names([name], resolver, timeout=self.timeout))
+        names, _ = run_sync(resolve_names([name], resolver, timeout=self.timeout))
         for address in names.get(name, []):
             host = f"[{address}]" if ":" in address else address
             answer = client.get(f"http://{host}:{port}{path}", headers={"Host": name})

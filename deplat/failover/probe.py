@@ -398,13 +398,20 @@ async def probe_names(
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion, also from inside a running event loop (in a fresh thread)."""
+    """Run ``coro`` to completion on a private event loop that never becomes the thread's current
+    loop (unlike ``asyncio.run``, which leaves the thread with none: code that later asks for the
+    current loop, such as Pulumi's, would then fail). From inside a running loop, in a fresh thread."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(coro)
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(run_sync, coro).result()
 
 
 def probe_site_sync(

@@ -29,7 +29,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -85,27 +85,6 @@ class _Refused(Exception):
 
 class _Conflict(Exception):
     """Another failover switched traffic elsewhere first: adopt its result."""
-
-
-def run_isolated(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on a private event loop that never becomes the thread's current loop (unlike
-    ``asyncio.run``, which leaves the thread with none: code that later asks for the current loop,
-    such as Pulumi's, would then fail). From inside a running loop, it runs in a helper thread."""
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        loop = asyncio.new_event_loop()
-        try:
-            return loop.run_until_complete(coro)
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run_isolated, coro).result()
 
 
 # --- addresses without calling the site -----------------------------------------------------------
@@ -247,9 +226,9 @@ class _Failover:
             os._exit(137)
 
     def _probe(self, site: str, addresses: Addresses) -> Any:
-        from deplat.failover.probe import probe_site
+        from deplat.failover.probe import probe_site, run_sync
 
-        return run_isolated(
+        return run_sync(
             probe_site(
                 self.spec, site, addresses, timeout=self.timeout, secrets=self.secrets, control_plane=True
             )
@@ -428,9 +407,9 @@ class _Failover:
                 "healthy": probe.health.value == "healthy",
                 "note": "no DNS provider to query by IP: probed the target directly",
             }
-        from deplat.failover.probe import probe_names
+        from deplat.failover.probe import probe_names, run_sync
 
-        names = run_isolated(probe_names(self.spec, resolver, timeout=self.timeout))
+        names = run_sync(probe_names(self.spec, resolver, timeout=self.timeout))
         return {
             "via": "dns",
             "resolver": f"{resolver[0]}:{resolver[1]}",

@@ -40,7 +40,6 @@ from deplat.failover.run import (
     known_addresses,
     remember_addresses,
     run_failover,
-    run_isolated,
 )
 from deplat.paths import home
 from deplat.sites import Addresses, driver_for
@@ -195,7 +194,9 @@ class Watcher:
             for s in self.spec.sites
             if s.name not in active.fenced and (s.role is not Role.cold or s.name == active.primary)
         ]
-        probes = run_isolated(self._probe_all([s.name for s in watched]))
+        from deplat.failover.probe import run_sync
+
+        probes = run_sync(self._probe_all([s.name for s in watched]))
         for probe in probes:
             self._observe(probe, active.primary)
         self._maybe_backup(active.primary)
