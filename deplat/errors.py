@@ -8,6 +8,31 @@ Anything else is a bug: the CLI says so in one line and shows the traceback only
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorClass(StrEnum):
+    """What kind of failure something is, in one vocabulary shared by the engine, DNS providers,
+    probes, hosting providers and the CLI. It decides what deplat does next (fail over, retry, stop)
+    and which hint the user sees."""
+
+    SUSPENDED = "suspended"  # the provider refuses the account: fail over, never retry
+    FORBIDDEN = "forbidden"  # credentials refused or lacking a permission: the user fixes them
+    TRANSIENT = "transient"  # try again: timeouts, 5xx, rate limits, a lock held by a live process
+    CAPACITY = "capacity"  # the provider has no room there now: try another location or size
+    FILESYSTEM = "filesystem"  # a local disk is full, read-only or holds a corrupt file
+    INPUT = "input"  # the spec, a flag or a secret is wrong
+    FATAL = "fatal"  # anything else: read the message
+
+    @classmethod
+    def of(cls, value: str | ErrorClass | None, default: ErrorClass | None = None) -> ErrorClass | None:
+        """``value`` as an ErrorClass; ``default`` for None or an unknown word."""
+        if value is None:
+            return default
+        try:
+            return cls(value)
+        except ValueError:
+            return default
 
 
 class DeplatError(Exception):
@@ -31,6 +56,13 @@ class OperationFailed(DeplatError):
     """The operation ran and failed."""
 
     exit_code = 1
+
+
+class FilesystemError(InputError):
+    """A local file system problem (full, read-only, permissions, a corrupt state file): not a
+    provider's fault and not a bug. The message names the path, the hint the fix."""
+
+    error_class = ErrorClass.FILESYSTEM
 
 
 @dataclass(frozen=True)

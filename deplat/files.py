@@ -1,40 +1,200 @@
-"""Small durable-file helpers shared by every part that keeps state on disk."""
+"""The one set of durable-file helpers: atomic writes, locks, private folders, pid liveness.
+
+Every part of deplat that keeps state on disk uses these, so that the rules hold everywhere:
+
+- a reader never sees half a file and a crash never leaves one (temp file, fsync, rename, fsync dir);
+- files deplat writes are owner-only (0600), folders 0700: ``.deplat/`` holds journals, archives
+  and state that may name secrets;
+- a folder shared with other users (``/tmp``) is never trusted without checking owner and mode;
+- a lock dies with its holder (``flock``), so ``kill -9`` never leaves one stuck;
+- a full or read-only disk surfaces as ``FilesystemError`` (one message naming the path and fix).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from deplat.errors import FilesystemError
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write a temp file, fsync, rename: a reader never sees half a file, a crash never leaves one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def filesystem_error(exc: OSError, path: Path | str) -> FilesystemError:
+    """A ``FilesystemError`` for an OSError seen while writing ``path``, naming the fix."""
+    code = exc.errno
+    if code == errno.ENOSPC or code == errno.EDQUOT:
+        return FilesystemError(f"no space left on the disk holding {path}", hint="free some space and rerun")
+    if code == errno.EROFS:
+        return FilesystemError(
+            f"{path} is on a read-only file system",
+            hint="remount it read-write, or move the spec's folder to a writable disk",
+        )
+    if code in (errno.EACCES, errno.EPERM):
+        return FilesystemError(f"permission denied writing {path}", hint="check the folder's owner and mode")
+    return FilesystemError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) as an owner-only folder; tighten it if it exists and is ours."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True, default=str)
+        path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        info = path.stat()
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            path.chmod(DIR_MODE)
+    except OSError as exc:
+        raise filesystem_error(exc, path) from exc
+    return path
+
+
+def trusted_dir(path: Path) -> Path:
+    """A folder in a place other users can write to (``/tmp``): create it 0700, then refuse it unless
+    it is a real directory owned by us with no access for anyone else (another user may have made it
+    first, to catch what we put there)."""
+    try:
+        path.mkdir(mode=DIR_MODE, parents=False, exist_ok=True)
+        info = os.lstat(path)
+    except OSError as exc:
+        raise filesystem_error(exc, path) from exc
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+        raise FilesystemError(
+            f"{path} is not a private folder of this user (owner uid {info.st_uid}, mode "
+            f"{stat.S_IMODE(info.st_mode):o}): refusing to use it",
+            hint=f"remove {path} if you do not know who made it",
+        )
+    return path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write a temp file beside ``path``, fsync, rename, fsync the folder. On any failure the old
+    file (if any) is untouched and no temp file is left; a full or read-only disk raises
+    ``FilesystemError``."""
+    private_dir(path.parent)
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise filesystem_error(exc, path) from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def write_text_atomic(path: Path, text: str, mode: int = FILE_MODE) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"), mode)
+
+
+def write_json_atomic(path: Path, data: Any, mode: int = FILE_MODE) -> None:
+    """``data`` as indented JSON, written atomically (see ``write_bytes_atomic``)."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    write_bytes_atomic(path, text.encode("utf-8"), mode)
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """The JSON in ``path``; ``default`` when it does not exist. A corrupt file raises
+    ``FilesystemError`` naming it (never a bare ValueError deep in a command)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+    except ValueError as exc:
+        raise FilesystemError(
+            f"{path} is not valid JSON ({exc})", hint=f"move {path} aside and rerun"
+        ) from exc
+    except OSError as exc:
+        raise filesystem_error(exc, path) from exc
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block; the
-    kernel releases it if the process dies, so a killed holder never leaves it stuck."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+def exclusive_lock(path: Path, timeout: float | None = None, what: str | None = None) -> Iterator[int]:
+    """Hold an exclusive ``flock`` on ``path`` (created 0600 if missing) for the ``with`` block and
+    yield its descriptor. ``timeout=None`` waits as long as it takes; otherwise ``TimeoutError``
+    (naming ``what``) after ``timeout`` seconds. The kernel releases the lock when the holder dies."""
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise filesystem_error(exc, path) from exc
+    try:
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                        raise TimeoutError(f"{what or path} is busy ({path} is locked)") from None
+                    time.sleep(0.05)
         try:
-            yield
+            yield fd
         finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def process_identity(pid: int) -> str | None:
+    """A token that tells this process from a later one with the same pid (its start time in
+    clock ticks); ``""`` when alive but unknown; None when no such process runs (a zombie counts as
+    gone: it has finished and only waits to be reaped)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "" if _pid_exists(pid) else None
+    fields = raw[raw.rfind(")") + 2 :].split()
+    if fields and fields[0] in ("Z", "X"):
+        return None
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def pid_alive(pid: int | None, identity: str | None = None) -> bool:
+    """The one liveness check: is ``pid`` running (not a zombie) and, when ``identity`` (from
+    ``process_identity``) is given, still the same process?"""
+    if not pid or pid <= 0:
+        return False
+    now = process_identity(pid)
+    if now is None:
+        return False
+    return not identity or not now or now == identity
