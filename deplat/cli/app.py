@@ -17,7 +17,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from deplat import __version__, render
+from deplat import __version__
+from deplat.cli import render
 from deplat.errors import DeplatError, InputError
 
 app = typer.Typer(

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from deplat import render
+from deplat.cli import render
 from deplat.cli.app import G, app
 from deplat.errors import InputError
 
@@ -31,7 +31,7 @@ TimeoutOpt = Annotated[
 @dns_app.command()
 def status(timeout: TimeoutOpt = 5.0) -> None:
     """What each DNS provider serves now for each name, and where they disagree."""
-    from deplat import render_dns
+    from deplat.cli.render import dns as render_dns
     from deplat.dns.switch import app_names, disagreements, read_all
     from deplat.secrets import SecretStore
 
@@ -51,7 +51,7 @@ def status(timeout: TimeoutOpt = 5.0) -> None:
 @dns_app.command()
 def sync(timeout: TimeoutOpt = 5.0) -> None:
     """Make every DNS provider serve the current primary's addresses (at the spec's TTL)."""
-    from deplat import render_dns
+    from deplat.cli.render import dns as render_dns
     from deplat.dns.switch import primary_addresses, sync_all
     from deplat.secrets import SecretStore
 
@@ -78,7 +78,7 @@ def ttl(
     timeout: TimeoutOpt = 5.0,
 ) -> None:
     """Rewrite the records every DNS provider serves now with a low TTL (--lower) or the spec's."""
-    from deplat import render_dns
+    from deplat.cli.render import dns as render_dns
     from deplat.dns.switch import LOW_TTL, ttl_all
     from deplat.secrets import SecretStore
 

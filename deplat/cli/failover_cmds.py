@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from deplat import render
+from deplat.cli import render
 from deplat.cli.app import G, app, confirm
 from deplat.errors import InputError
 from deplat.events import Event
@@ -25,7 +25,7 @@ def _secrets(spec):
 def _live(event: Event) -> None:
     """Timeline lines while a command runs: JSON lines with --json (to stderr for one-shot
     commands, whose stdout holds the one result document), rich lines otherwise."""
-    from deplat import render_failover
+    from deplat.cli.render import failover as render_failover
 
     if not render_failover.wants(event, G.verbose):
         return
@@ -45,7 +45,7 @@ def failover(
     ] = False,
 ) -> None:
     """Move traffic and data to another site (journaled; --resume continues after a crash)."""
-    from deplat import render_failover
+    from deplat.cli.render import failover as render_failover
     from deplat.failover.run import run_failover
     from deplat.state import load_active
 
@@ -81,7 +81,7 @@ def watch(
     ] = None,
 ) -> None:
     """Probe every site, back up the primary, fail over by itself (when failover.auto); stop with SIGTERM."""
-    from deplat import render_failover
+    from deplat.cli.render import failover as render_failover
     from deplat.failover import frontdoor
     from deplat.failover.watch import Watcher
     from deplat.state import load_active
@@ -136,7 +136,7 @@ def drill(
     ] = None,
 ) -> None:
     """Rehearse losing the primary on local sites: timeline, detection time, RTO, RPO, data check."""
-    from deplat import render_failover
+    from deplat.cli.render import failover as render_failover
     from deplat.failover.drill import run_drill
 
     if mode not in MODES:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from deplat import render
+from deplat.cli import render
 from deplat.cli.app import G, app
 from deplat.errors import InputError
 
@@ -44,8 +44,8 @@ def plan(
 
 
 def _offline(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
+    from deplat.cli.render.plan import print_plans
     from deplat.plan import plan_offline
-    from deplat.render_plan import print_plans
 
     try:
         plans = plan_offline(spec, chosen, secrets)
@@ -62,8 +62,8 @@ def _offline(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
 
 
 def _preview(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
+    from deplat.cli.render.plan import print_plans, print_previews
     from deplat.plan import plan_offline
-    from deplat.render_plan import print_plans, print_previews
 
     try:
         from deplat.engine.api import preview_sites

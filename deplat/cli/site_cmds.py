@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from deplat import render
+from deplat.cli import render
 from deplat.cli.app import G, app, confirm, interactive
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def _live() -> bool:
 def _finish(
     operation: str, results: list[SiteResult], roles: dict[str, str], skipped: dict[str, str]
 ) -> None:
-    from deplat.render_sites import failure_lines, results_table
+    from deplat.cli.render.sites import failure_lines, results_table
 
     failed = [r for r in results if not r.ok]
     if G.json:
@@ -69,9 +69,9 @@ def _finish(
 
 def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) -> None:
     from deplat import operations
+    from deplat.cli.render.sites import SiteBoard, preview_table
     from deplat.engine.api import changes_anything, preview_sites
     from deplat.events import discard
-    from deplat.render_sites import SiteBoard, preview_table
 
     spec = G.spec()
     secrets = _secrets(spec)
@@ -133,7 +133,7 @@ def refresh(site: SiteOpt = None, clear_locks: LocksOpt = False) -> None:
 def status(site: SiteOpt = None) -> None:
     """Per site: role, whether it is deployed and running, last update, outputs."""
     from deplat import operations
-    from deplat.render_sites import status_table
+    from deplat.cli.render.sites import status_table
 
     spec = G.spec()
     secrets = _secrets(spec)
@@ -152,8 +152,8 @@ def doctor(
     yes: YesOpt = False,
 ) -> None:
     """Is this machine ready? pulumi CLI, plugins, credentials per site, state backend."""
+    from deplat.cli.render.sites import doctor_table
     from deplat.engine import doctor as doc
-    from deplat.render_sites import doctor_table
 
     if install_pulumi:
         from deplat.events import Event

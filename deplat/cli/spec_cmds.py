@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from deplat import render
+from deplat.cli import render
 from deplat.cli.app import G, app
 
 

@@ -14,12 +14,12 @@ from pulumi.automation import events as pe
 from rich.console import Console
 
 from deplat import operations
+from deplat.cli.render.sites import SiteBoard, failure_lines, results_table, status_table
 from deplat.engine import passphrase
 from deplat.engine.errors import WORDS, classify
 from deplat.engine.events import EventTranslator
 from deplat.errors import InputError
 from deplat.events import Event, Recorder
-from deplat.render_sites import SiteBoard, failure_lines, results_table, status_table
 from deplat.secrets import SecretStore
 from deplat.sites import SiteResult, SiteStatus
 from deplat.spec import load_spec

@@ -161,7 +161,7 @@ def test_cli_plans_sites_side_by_side_with_the_same_result(
 
 
 def test_plan_table_shows_a_firewall_rule_per_line_and_leaves_labels_out() -> None:
-    from deplat.render_plan import properties_text
+    from deplat.cli.render.plan import properties_text
 
     props = {
         "rules": [{"direction": "in", "port": "443", "protocol": "tcp", "sourceIps": ["0.0.0.0/0", "::/0"]}],

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from deplat import render
+from deplat.cli import render
 from deplat.events import Event
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from deplat import render
+from deplat.cli import render
 
 if TYPE_CHECKING:
     from deplat.dns.switch import ProviderAnswer, SwitchReport
