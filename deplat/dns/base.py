@@ -171,6 +171,15 @@ class DnsBackend(ABC):
         """Apply ``changes`` (all or, where the provider allows, atomically); raises ``DnsError``
         or ``CasConflict``."""
 
+    def set_txt(self, name: str, values: list[str], ttl: int, deadline: Deadline) -> None:
+        """Serve exactly ``values`` as the TXT records of ``name`` (an ACME DNS-01 challenge),
+        replacing whatever TXT records it had; raises ``DnsError``."""
+        raise DnsError(f"DNS provider {self.name} ({self.kind}) cannot write TXT records", "fatal")
+
+    def delete_txt(self, name: str, deadline: Deadline) -> None:
+        """Remove the TXT records of ``name`` (none there is fine); raises ``DnsError``."""
+        raise DnsError(f"DNS provider {self.name} ({self.kind}) cannot delete TXT records", "fatal")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""
 
@@ -201,6 +210,11 @@ def classify_http(status: int, body: str) -> ErrorClass:
     if status in (408, 423, 425, 429) or status >= 500:
         return "transient"
     return "fatal"
+
+
+def quote_txt(value: str) -> str:
+    """A TXT value in zone-file form, the form every provider's API takes: ``"value"``."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def short(text: str, limit: int = 300) -> str:

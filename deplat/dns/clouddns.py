@@ -30,6 +30,7 @@ from deplat.dns.base import (
     check_timeout,
     check_url,
     option_float,
+    quote_txt,
 )
 from deplat.dns.httpapi import JsonApi
 
@@ -175,6 +176,26 @@ class Backend(DnsBackend):
             return
         body = {"kind": "dns#change", "additions": additions, "deletions": deletions}
         self.api.call("POST", f"{self.zone_path}/changes", deadline, "change records", json=body)
+
+    def _txt(self, name: str, deadline: Deadline) -> list[dict[str, Any]]:
+        params = {"name": name + ".", "type": "TXT"}
+        body = self.api.call("GET", f"{self.zone_path}/rrsets", deadline, f"read TXT {name}", params=params)
+        return [r for r in body.get("rrsets", []) if r.get("type") == "TXT"]
+
+    def set_txt(self, name: str, values: list[str], ttl: int, deadline: Deadline) -> None:
+        # one change: delete the TXT set exactly as served, add the new one
+        body = {
+            "kind": "dns#change",
+            "additions": [_rrset(name, "TXT", [quote_txt(v) for v in values], ttl)],
+            "deletions": self._txt(name, deadline),
+        }
+        self.api.call("POST", f"{self.zone_path}/changes", deadline, f"write TXT {name}", json=body)
+
+    def delete_txt(self, name: str, deadline: Deadline) -> None:
+        deletions = self._txt(name, deadline)
+        if deletions:
+            body = {"kind": "dns#change", "additions": [], "deletions": deletions}
+            self.api.call("POST", f"{self.zone_path}/changes", deadline, f"delete TXT {name}", json=body)
 
     def close(self) -> None:
         self.api.close()

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from deplat.dns.base import (
     RECORD_TYPES,
+    CasConflict,
     Change,
     Deadline,
     DnsBackend,
@@ -33,6 +34,7 @@ from deplat.dns.base import (
     check_timeout,
     check_url,
     option_float,
+    quote_txt,
 )
 from deplat.dns.httpapi import JsonApi
 
@@ -141,6 +143,21 @@ class Backend(DnsBackend):
                         )
                     if change.current.ttl_of(rdtype, ttl) != ttl:
                         self.api.call("POST", f"{path}/actions/change_ttl", deadline, what, json={"ttl": ttl})
+
+    def set_txt(self, name: str, values: list[str], ttl: int, deadline: Deadline) -> None:
+        # TXT values go to the API in zone-file form, quoted (as pulumi-hcloud's txt_record makes them)
+        records = [{"value": quote_txt(v)} for v in values]
+        path, what = self._rrset_path(name, "TXT"), f"write TXT {name}"
+        body = {"name": self.relative(name), "type": "TXT", "ttl": ttl, "records": records}
+        try:
+            self.api.call("POST", f"{self.zone_path}/rrsets", deadline, what, json=body)
+        except CasConflict:  # 409 uniqueness_error: the set exists (an old challenge): replace its records
+            self.api.call("POST", f"{path}/actions/set_records", deadline, what, json={"records": records})
+
+    def delete_txt(self, name: str, deadline: Deadline) -> None:
+        self.api.call(
+            "DELETE", self._rrset_path(name, "TXT"), deadline, f"delete TXT {name}", missing_ok=True
+        )
 
     def close(self) -> None:
         self.api.close()

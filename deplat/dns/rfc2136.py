@@ -29,6 +29,7 @@ from deplat.dns.base import (
     check_known,
     check_timeout,
     option_float,
+    quote_txt,
 )
 
 if TYPE_CHECKING:
@@ -269,6 +270,37 @@ class Backend(DnsBackend):
                         ttls[rdtype] = rrset.ttl
             served[name] = Served(found["A"], found["AAAA"], min(ttls.values(), default=None), ttls)
         return served
+
+    def set_txt(self, name: str, values: list[str], ttl: int, deadline: Deadline) -> None:
+        update = self._update()
+        update.replace(name + ".", ttl, "TXT", *[quote_txt(v) for v in values])
+        self._send_update(update, deadline, f"write TXT {name}")
+
+    def delete_txt(self, name: str, deadline: Deadline) -> None:
+        update = self._update()
+        update.delete(name + ".", "TXT")
+        self._send_update(update, deadline, f"delete TXT {name}")
+
+    def _update(self) -> Any:
+        import dns.update
+
+        keyring, algorithm = self._key()
+        return dns.update.UpdateMessage(
+            self.zone + ".", keyring=keyring, keyname=next(iter(keyring)), keyalgorithm=algorithm
+        )
+
+    def _send_update(self, update: Any, deadline: Deadline, what: str) -> None:
+        import dns.rcode
+
+        response = self._exchange(update, deadline, what, tcp=True)
+        rcode = response.rcode()
+        unsigned = getattr(response, "deplat_unsigned", False)
+        if unsigned and rcode == dns.rcode.NOERROR:
+            raise DnsError(
+                f"{self.where} accepted the update without signing its answer: not our server?", "auth"
+            )
+        if rcode != dns.rcode.NOERROR:
+            raise self._rcode_error(rcode, what, unsigned)
 
     def write(self, changes: list[Change], ttl: int, deadline: Deadline) -> None:
         import dns.rcode

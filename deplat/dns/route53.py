@@ -31,6 +31,7 @@ from deplat.dns.base import (
     check_url,
     looks_suspended,
     option_float,
+    quote_txt,
     short,
 )
 
@@ -269,6 +270,47 @@ class Backend(DnsBackend):
             HostedZoneId=self.zone_id,
             ChangeBatch={"Comment": "deplat traffic switch", "Changes": batch},
         )
+
+    def _txt(self, name: str, deadline: Deadline) -> list[dict[str, Any]]:
+        answer = self._call(
+            f"read TXT {name}",
+            deadline,
+            "list_resource_record_sets",
+            HostedZoneId=self.zone_id,
+            StartRecordName=name + ".",
+            StartRecordType="TXT",
+            MaxItems="1",
+        )
+        return [
+            r
+            for r in answer.get("ResourceRecordSets", [])
+            if r.get("Name", "").rstrip(".").lower() == name and r.get("Type") == "TXT"
+        ]
+
+    def set_txt(self, name: str, values: list[str], ttl: int, deadline: Deadline) -> None:
+        rrset = _rrset(name, "TXT", [quote_txt(v) for v in values], ttl)
+        self._call(
+            f"write TXT {name}",
+            deadline,
+            "change_resource_record_sets",
+            HostedZoneId=self.zone_id,
+            ChangeBatch={
+                "Comment": "deplat ACME challenge",
+                "Changes": [{"Action": "UPSERT", "ResourceRecordSet": rrset}],
+            },
+        )
+
+    def delete_txt(self, name: str, deadline: Deadline) -> None:
+        # Route 53 deletes only an exact match: delete the set as it is served now
+        existing = self._txt(name, deadline)
+        if existing:
+            self._call(
+                f"delete TXT {name}",
+                deadline,
+                "change_resource_record_sets",
+                HostedZoneId=self.zone_id,
+                ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": r} for r in existing]},
+            )
 
 
 def _rrset(name: str, rdtype: str, values: list[str], ttl: int) -> dict[str, Any]:
