@@ -12,6 +12,7 @@ here and nowhere else (``ProjectPaths``); the folder and its files are owner-onl
 .deplat/watch.log               the watcher's log
 .deplat/frontdoor.json          where the local front door sends traffic
 .deplat/locks/                  operation locks (one operation at a time per spec)
+.deplat/certs/                  the app's certificate and the ACME account key (sealed with the passphrase)
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ class ProjectPaths:
     @property
     def front_door_lock(self) -> Path:
         return self.home / "frontdoor.lock"
+
+    @property
+    def certs(self) -> Path:
+        return self.home / "certs"
 
     def lock(self, name: str) -> Path:
         """A named lock file, e.g. ``lock("operation")``."""

@@ -185,6 +185,26 @@ class State(Strict):
     passphrase: Passphrase = Field(default_factory=Passphrase)
 
 
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+
+
+class Certificates(Strict):
+    """The app's TLS certificate: deplat obtains and renews it itself with ACME DNS-01 through the
+    spec's DNS providers, so every site holds a valid one before traffic moves to it."""
+
+    acme_directory: str = Field(
+        LETS_ENCRYPT, pattern=r"^https://", description="the ACME server's directory URL"
+    )
+    email: str | None = Field(None, description="contact address given to the ACME server (optional)")
+    renew_before_days: int = Field(30, ge=1, le=365, description="renew when fewer days than this remain")
+    propagation_seconds: float = Field(
+        10.0, ge=0, le=600, description="seconds to wait after writing the challenge records"
+    )
+    ca_bundle: str | None = Field(
+        None, description="CA certificates (PEM file) of a private or test ACME server's HTTPS"
+    )
+
+
 class Spec(Strict):
     """deplat.yaml, v1."""
 
@@ -199,6 +219,7 @@ class Spec(Strict):
     failover: FailoverPolicy = Field(default_factory=FailoverPolicy)
     backups: Backups = Field(default_factory=Backups)
     state: State = Field(default_factory=State)
+    certificates: Certificates = Field(default_factory=Certificates)
     secrets_file: str | None = Field(
         None, description="file of NAME=value lines holding secret values (keep it out of git)"
     )
