@@ -5,9 +5,12 @@
   never touched, named or not. Cold standbys are stood up (``up``) or refreshed only when named;
   ``destroy`` and ``status`` cover them too (destroying a site with nothing deployed is a no-op, and
   status only reads deplat's own state).
-- How: every site in its own thread, through ``deplat.sites.driver_for`` (local sites -> LocalDriver,
-  cloud sites -> PulumiDriver). A failing site never aborts the others: any error becomes that site's
-  failed ``SiteResult``.
+- How: every site in its own thread, through ``deplat.sites.driver_for`` (chosen by the provider's
+  capabilities). A failing site never aborts the others: any error becomes that site's failed
+  ``SiteResult``.
+- Previews (``preview_sites``) back ``deplat plan`` and the confirmation of ``deplat up``: Pulumi
+  sites get a real engine preview (no changes made); sites without a program get one from their
+  status (running -> same, else create).
 - Ctrl-C: ``interrupt_guard`` takes the first SIGINT without raising (the ``pulumi`` CLI, which got the
   same SIGINT from the terminal, cancels gracefully and each site reports "canceled"); a second SIGINT
   stops waiting.
@@ -24,8 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from deplat.errors import DeplatError, InputError
+from deplat.errors import DeplatError, ErrorClass, InputError
 from deplat.events import Emit, Event, discard
+from deplat.providers import provider_of
 from deplat.sites import SiteResult, SiteStatus, driver_for
 from deplat.state import load_active
 
@@ -36,6 +40,8 @@ if TYPE_CHECKING:
 OPERATIONS = ("up", "destroy", "refresh", "status", "preview")
 # Operations that skip cold standbys unless they are named.
 COLD_ONLY_WHEN_NAMED = {"up", "refresh", "preview"}
+# What a preview may report that changes something.
+CHANGING_OPS = ("create", "update", "replace", "delete", "create-replacement", "delete-replaced")
 
 
 @dataclass
@@ -74,7 +80,7 @@ def select_sites(spec: Spec, names: Sequence[str] | None, operation: str) -> Sel
 
 
 def needs_engine(sites: Sequence[Site]) -> bool:
-    return any(s.provider.value != "local" for s in sites)
+    return any(provider_of(s).capabilities.pulumi_program for s in sites)
 
 
 def preflight(spec: Spec, sites: Sequence[Site], secrets: SecretStore) -> None:
@@ -91,7 +97,7 @@ def clear_stale_locks(spec: Spec, sites: Sequence[Site], emit: Emit) -> None:
     from deplat.engine import locks
 
     for site in sites:
-        if site.provider.value == "local":
+        if not provider_of(site).capabilities.pulumi_program:
             continue
         for lock in locks.clear_stale(spec, site.name):
             emit(Event("site.note", f"removed a stale state lock ({lock.describe()})", site=site.name))
@@ -123,10 +129,14 @@ def _run_one(spec: Spec, site: Site, operation: str, secrets: SecretStore, emit:
             result = method(site, emit)
     except DeplatError as exc:
         message = secrets.masker.text(exc.message + (f" ({exc.hint})" if exc.hint else ""))
-        result = SiteResult(site=site.name, operation=operation, ok=False, error=message, error_class="fatal")
+        result = SiteResult(
+            site=site.name, operation=operation, ok=False, error=message, error_class=ErrorClass.FATAL
+        )
     except Exception as exc:  # a bug in one site's driver must not take the others down
         message = secrets.masker.text(f"internal error: {type(exc).__name__}: {exc}")
-        result = SiteResult(site=site.name, operation=operation, ok=False, error=message, error_class="fatal")
+        result = SiteResult(
+            site=site.name, operation=operation, ok=False, error=message, error_class=ErrorClass.FATAL
+        )
     if not result.seconds:
         result.seconds = round(time.monotonic() - started, 3)
     emit(
@@ -175,6 +185,24 @@ def run_sites(
         return [f.result() for f in futures]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a second Ctrl-C stops waiting at once
+
+
+def preview_sites(
+    spec: Spec,
+    sites: Sequence[Site | str],
+    secrets: SecretStore,
+    emit: Emit = discard,
+    parallel: bool = True,
+) -> list[SiteResult]:
+    """One ``SiteResult`` (operation ``preview``) per site, in order; failures are per site."""
+    resolved = [spec.site(s) if isinstance(s, str) else s for s in sites]
+    preflight(spec, resolved, secrets)
+    return run_sites(spec, resolved, "preview", secrets, emit, parallel)
+
+
+def changes_anything(previews: Sequence[SiteResult]) -> bool:
+    """True when any preview would change something, or could not tell (failed)."""
+    return any(not p.ok or any(p.changes.get(op, 0) for op in CHANGING_OPS) for p in previews)
 
 
 def _selected(

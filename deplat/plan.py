@@ -7,7 +7,8 @@ looked-up images) are placeholders: ids are numbers, addresses come from the doc
 (192.0.2.0/24, 2001:db8::/32). Secret inputs are reported as ``[secret]`` and never carry a value,
 and secret values are not even looked up: the bootstrap is rendered with placeholders.
 
-Local sites run no Pulumi program: their plan says how many processes run on which address.
+A provider without a Pulumi program (``local``) plans from its own ``plan_notes``. The placeholders
+a cloud would compute come from each provider's ``mock_outputs`` / ``mock_call``.
 
 Nearly all the time of a plan is the first import of each provider SDK (``pulumi_gcp.compute``
 alone takes ~0.6 s), so when the process is fresh (pulumi not yet imported, no other thread) the
@@ -24,7 +25,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from deplat.spec.model import Provider
+from deplat.providers import HostingProvider, provider_of
 
 if TYPE_CHECKING:
     import pulumi
@@ -61,7 +62,7 @@ class SitePlan:
     site: str
     provider: str
     role: str
-    kind: str  # "pulumi" (a cloud site's program) or "local" (supervised processes)
+    kind: str  # "pulumi" (a Pulumi program) or "local" (no program: processes deplat supervises)
     resources: list[PlannedResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -84,7 +85,7 @@ def plan_offline(
     asked whether each secret is set (a note says which are not); values are never used.
     ``parallel``: plan cloud sites in forked processes (default: when that is safe, see above)."""
     chosen = list(sites if sites is not None else spec.sites)
-    cloud = [s for s in chosen if s.provider is not Provider.local]
+    cloud = [s for s in chosen if provider_of(s).capabilities.pulumi_program]
     if parallel is None:
         parallel = len(cloud) > 1 and _can_fork()
     planned: dict[str, SitePlan] = {}
@@ -100,8 +101,8 @@ def plan_offline(
             planned[site.name] = _cloud_plan(spec, site)
     plans = []
     for site in chosen:
-        if site.provider is Provider.local:
-            plans.append(_local_plan(spec, site))
+        if site.name not in planned:
+            plans.append(_plan_without_program(spec, site))
             continue
         plan = planned[site.name]
         if secrets is not None:
@@ -117,18 +118,15 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1 and "pulumi" not in sys.modules
 
 
-def _local_plan(spec: Spec, site: Site) -> SitePlan:
-    from deplat.providers.local import address
-
-    count = sum(1 for svc in spec.services.values() if svc.local is not None)
-    where = address(site, spec)
+def _plan_without_program(spec: Spec, site: Site) -> SitePlan:
+    outputs, notes = provider_of(site).plan_notes(site, spec)
     return SitePlan(
         site=site.name,
         provider=site.provider.value,
         role=site.role.value,
         kind="local",
-        outputs={"ipv4": [where]},
-        notes=[f"runs {count} process{'es' * (count != 1)} on {where} (no Pulumi program)"],
+        outputs=outputs,
+        notes=notes,
     )
 
 
@@ -151,7 +149,7 @@ def _cloud_plan(spec: Spec, site: Site) -> SitePlan:
     from deplat.stacks.site import build
 
     _ensure_event_loop()
-    mocks = PlanMocks()
+    mocks = PlanMocks(provider_of(site))
     pulumi.runtime.set_mocks(mocks, project=spec.app, stack=site.name, preview=False)
     outputs: dict[str, Any] = {}
 
@@ -173,14 +171,10 @@ def _cloud_plan(spec: Spec, site: Site) -> SitePlan:
 
 
 def _site_secret_names(spec: Spec, site: Site) -> list[str]:
-    from deplat.providers import get
-
     names = [n for svc in spec.services.values() for n in svc.secrets]
     if site.credentials.secret:
         names.append(site.credentials.secret)
-    own = getattr(get(site.provider.value), "secret_names", None)
-    if own is not None:
-        names += own(site)
+    names += provider_of(site).secret_names(site)
     return list(dict.fromkeys(names))
 
 
@@ -215,38 +209,16 @@ def mock_id(typ: str, name: str) -> int:
     return 100000 + int(hashlib.sha256(f"{typ}::{name}".encode()).hexdigest()[:8], 16) % 900000
 
 
-def _computed(typ: str, name: str, n: int) -> dict[str, Any]:
-    """Outputs the cloud would compute, as documentation-range placeholders."""
-    ipv4 = f"192.0.2.{n % 250 + 1}"
-    ipv6 = f"2001:db8::{n:x}"
-    if typ == "aws:ec2/eip:Eip":
-        return {"publicIp": ipv4, "allocationId": f"eipalloc-{n:017x}"}
-    if typ == "aws:s3/bucket:Bucket":
-        return {"bucket": f"{name}-{n:07x}", "arn": f"arn:aws:s3:::{name}-{n:07x}"}
-    if typ == "aws:ec2/keyPair:KeyPair":
-        return {"keyName": f"{name}-{n:07x}"}
-    if typ == "gcp:compute/address:Address":
-        return {"address": ipv4, "selfLink": f"mock://addresses/{name}"}
-    if typ == "gcp:storage/bucket:Bucket":
-        return {"name": f"{name}-{n:07x}", "url": f"gs://{name}-{n:07x}"}
-    if typ.startswith("gcp:compute/"):
-        return {"selfLink": f"mock://{typ.split('/')[1].split(':')[0]}/{name}"}
-    if typ == "hcloud:index/primaryIp:PrimaryIp":
-        return {"ipAddress": ipv6 if "ipv6" in name else ipv4}
-    if typ == "hcloud:index/server:Server":
-        return {"ipv4Address": ipv4, "ipv6Address": ipv6}
-    return {}
-
-
 class PlanMocks:
     """Pulumi mocks that record every resource a program registers (see module docstring).
 
     Built lazily as a ``pulumi.runtime.Mocks`` subclass so that importing this module does not
-    import pulumi; use ``PlanMocks()`` as usual.
+    import pulumi; use ``PlanMocks(provider)`` as usual. What the cloud would compute comes from
+    the site's provider (``mock_outputs``, ``mock_call``).
     """
 
-    def __new__(cls) -> Any:
-        return _mocks_class()()
+    def __new__(cls, provider: HostingProvider) -> Any:
+        return _mocks_class()(provider)
 
 
 _MOCKS: type | None = None
@@ -259,7 +231,8 @@ def _mocks_class() -> type:
     import pulumi
 
     class _PlanMocks(pulumi.runtime.Mocks):
-        def __init__(self) -> None:
+        def __init__(self, provider: HostingProvider) -> None:
+            self.provider = provider
             self.resources: list[PlannedResource] = []
             self.calls: list[tuple[str, dict[str, Any]]] = []
 
@@ -268,15 +241,11 @@ def _mocks_class() -> type:
             n = mock_id(args.typ, args.name)
             shown, secret_paths = reveal(dict(args.inputs))
             self.resources.append(PlannedResource(args.typ, args.name, shown, secret_paths))
-            return str(n), {**args.inputs, **_computed(args.typ, args.name, n)}
+            return str(n), {**args.inputs, **self.provider.mock_outputs(args.typ, args.name, n)}
 
         def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
             self.calls.append((args.token, dict(args.args)))
-            if args.token == "aws:ec2/getAmi:getAmi":
-                filters = args.args.get("filters") or [{}]
-                pattern = (filters[0].get("values") or ["an image"])[0]
-                return {"id": f"<newest {pattern}>", "imageId": f"<newest {pattern}>"}
-            return {}
+            return self.provider.mock_call(args.token, args.args)
 
     _MOCKS = _PlanMocks
     return _MOCKS

@@ -1,63 +1,23 @@
-"""A site, as the rest of deplat sees it: stand it up, ask its status, take it down.
+"""A site, as the rest of deplat sees it: stand it up, ask its status, restart it, archive its state.
 
 Two drivers implement ``SiteDriver``: ``deplat.local.driver.LocalDriver`` (supervised processes on
-loopback) and ``deplat.engine.driver.PulumiDriver`` (cloud sites through the Automation API).
-``driver_for`` picks one lazily, so importing this module costs nothing.
+loopback) and ``deplat.engine.driver.PulumiDriver`` (Pulumi stacks through the Automation API).
+``driver_for`` picks one by the site's provider's capabilities (``deplat.providers``), lazily, so
+importing this module costs nothing. The data they return lives in ``deplat.site_results``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from deplat.events import Emit, discard
+from deplat.site_results import Addresses, SiteResult, SiteStatus
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
     from deplat.spec.model import Site, Spec
 
-
-@dataclass
-class Addresses:
-    """Where a site answers: what the traffic switch points the app's names at."""
-
-    ipv4: list[str] = field(default_factory=list)
-    ipv6: list[str] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.ipv4 or self.ipv6)
-
-
-@dataclass
-class SiteResult:
-    """The outcome of one operation (up, destroy, refresh) on one site."""
-
-    site: str
-    operation: str
-    ok: bool
-    changes: dict[str, int] = field(default_factory=dict)  # e.g. {"create": 3, "same": 2}
-    outputs: dict[str, Any] = field(default_factory=dict)  # ipv4, ipv6, url, bucket, instance_id
-    error: str | None = None
-    error_class: str | None = None  # suspended | forbidden | transient | fatal
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class SiteStatus:
-    site: str
-    provider: str
-    role: str
-    exists: bool
-    running: bool
-    last_update: float | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["Addresses", "SiteDriver", "SiteResult", "SiteStatus", "driver_for"]
 
 
 class SiteDriver(Protocol):
@@ -73,10 +33,16 @@ class SiteDriver(Protocol):
 
 
 def driver_for(spec: Spec, site: Site, secrets: SecretStore) -> SiteDriver:
-    if site.provider.value == "local":
+    """The driver of ``site``: by its provider's capabilities, never by its name."""
+    from deplat.providers import provider_of
+
+    capabilities = provider_of(site).capabilities
+    if capabilities.runs_locally:
         from deplat.local.driver import LocalDriver
 
         return LocalDriver(spec, secrets)
-    from deplat.engine.driver import PulumiDriver
+    if capabilities.pulumi_program:
+        from deplat.engine.driver import PulumiDriver
 
-    return PulumiDriver(spec, secrets)
+        return PulumiDriver(spec, secrets)
+    raise TypeError(f"no site driver for {site.provider.value} sites (neither local nor a Pulumi program)")

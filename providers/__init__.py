@@ -1,82 +1,109 @@
-"""Hosting providers, one module each (installed as ``deplat.providers``).
+"""Hosting providers, one module each (installed as ``deplat.providers``), behind one contract.
 
-A provider module is the only importer of its cloud SDK, and imports it lazily, inside the code
-that builds a site, so that importing the module costs nothing. Each module exposes:
+Every module in this package (except ``base``) defines a ``deplat.providers.base.HostingProvider``
+subclass and exposes one instance of it as ``provider``. The registry finds them by walking the
+package's ``__path__`` (``pkgutil``); the spec's ``Provider`` enum, ``PROVIDERS`` and the JSON
+Schema's per-provider ``options`` all derive from it. A module imports its cloud SDK lazily, inside
+``build_site`` or ``control_plane_check``, so that importing it costs nothing.
 
-- ``validate_site(site, spec) -> list[(path, message)]``: its own option checks; ``path`` is
-  relative to the site entry, e.g. ``("options", "instance_type")`` or ``("region",)``.
-- (cloud providers) ``build_site(...)``: the Pulumi resources of one site; see ``deplat.stacks``.
-- ``classify_error(text) -> ErrorClass``: suspended / forbidden / transient / fatal.
+Using a provider::
 
-Adding a provider: one file here plus its tests, and its name in ``PROVIDERS``.
+    from deplat.providers import provider_of, get, names
+
+    provider = provider_of(site)                 # the site's HostingProvider
+    if provider.capabilities.runs_locally: ...   # never ``site.provider == "local"``
+    provider.classify_error(text)                # an ErrorClass
+    provider.check_credentials(site, secrets)    # (ok, reason), no network
+    provider.control_plane_check(site, spec, secrets, timeout)  # (ok, reason, ErrorClass | None)
+    get("aws")                                   # by name; KeyError listing the valid names
+    names()                                      # ("aws", "gcp", "hcloud", "local")
+
+Capabilities (``provider.capabilities``): ``runs_locally`` (processes on loopback under deplat's
+supervisor; no account, no Pulumi), ``pulumi_program`` (sites are Pulumi stacks built by
+``build_site``), ``has_vm`` (a VM booted with the bootstrap), ``object_storage`` (a backup bucket).
+A site's driver (up, destroy, status, restart, archive state...) comes from
+``deplat.sites.driver_for(spec, site, secrets)``, chosen by these capabilities.
+
+Adding a provider: one module here plus its tests, nothing else. See ``base`` for the hooks.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
-from types import ModuleType
+import pkgutil
 from typing import TYPE_CHECKING, Any
+
+from deplat.providers.base import (
+    Capabilities,
+    ErrorRow,
+    HostingProvider,
+    OptionProblems,
+    classify_with,
+    sdk_plugin,
+    unknown_option_problems,
+)
 
 if TYPE_CHECKING:
     from deplat.spec.model import Site, Spec
 
-PROVIDERS = ("aws", "gcp", "hcloud", "local")
+__all__ = [
+    "Capabilities",
+    "ErrorRow",
+    "HostingProvider",
+    "OptionProblems",
+    "classify_with",
+    "get",
+    "names",
+    "option_problems",
+    "provider_of",
+    "registry",
+    "sdk_plugin",
+    "unknown_option_problems",
+]
 
-OptionProblems = list[tuple[tuple[Any, ...], str]]
+_NOT_PROVIDERS = frozenset({"base"})
 
 
-def get(name: str) -> ModuleType:
-    """The provider module for ``name``; a ``KeyError`` names the valid ones."""
-    if name not in PROVIDERS:
-        raise KeyError(f"unknown provider '{name}'; known: {', '.join(PROVIDERS)}")
-    return importlib.import_module(f"deplat.providers.{name}")
+@functools.cache
+def registry() -> dict[str, HostingProvider]:
+    """Every provider found in this package's ``__path__``, by name, sorted."""
+    found: dict[str, HostingProvider] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name in _NOT_PROVIDERS:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        provider = getattr(module, "provider", None)
+        if not isinstance(provider, HostingProvider):
+            raise TypeError(f"{module.__name__} exposes no `provider` (a HostingProvider instance)")
+        if provider.name != info.name:
+            raise TypeError(f"{module.__name__}: provider.name is '{provider.name}', not '{info.name}'")
+        found[provider.name] = provider
+    return dict(sorted(found.items()))
+
+
+def names() -> tuple[str, ...]:
+    return tuple(registry())
+
+
+def get(name: str) -> HostingProvider:
+    """The provider called ``name``; a ``KeyError`` names the valid ones."""
+    try:
+        return registry()[str(name)]
+    except KeyError:
+        raise KeyError(f"unknown provider '{name}'; known: {', '.join(names())}") from None
+
+
+def provider_of(site: Site) -> HostingProvider:
+    """The provider of ``site``."""
+    return get(site.provider.value)
 
 
 def option_problems(site: Site, spec: Spec) -> OptionProblems:
-    module = get(site.provider.value)
-    validate = getattr(module, "validate_site", None)
-    return list(validate(site, spec)) if validate else []
+    return provider_of(site).validate_site(site, spec)
 
 
-def unknown_option_problems(site: Site, known: tuple[str, ...]) -> OptionProblems:
-    """One problem per key of ``site.options`` that the provider does not know, listing the known ones."""
-    import difflib
-
-    problems: OptionProblems = []
-    for key in site.options:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(
-                (
-                    ("options", key),
-                    f"unknown option '{key}' for {site.provider.value} sites{hint}; "
-                    f"known: {', '.join(known)}",
-                )
-            )
-    return problems
-
-
-def classify_with(table: list[tuple[str, str]], text: str, default: str = "fatal") -> str:
-    """The class of the first ``(regex, class)`` row of ``table`` that matches ``text``
-    (case-insensitive, first match wins, so put the most specific rows first)."""
-    import re
-
-    for pattern, kind in table:
-        if re.search(pattern, text, re.IGNORECASE):
-            return kind
-    return default
-
-
-def sdk_plugin(sdk: str) -> tuple[str, str]:
-    """(plugin name, version) from an installed provider SDK's ``pulumi-plugin.json``, read
-    without importing the SDK. Raises ``LookupError`` when the SDK is not installed."""
-    import importlib.util
-    import json
-    from pathlib import Path
-
-    spec = importlib.util.find_spec(sdk)
-    if spec is None or not spec.submodule_search_locations:
-        raise LookupError(f"the Python package {sdk} is not installed (pip install {sdk.replace('_', '-')})")
-    meta = json.loads((Path(spec.submodule_search_locations[0]) / "pulumi-plugin.json").read_text())
-    return str(meta["name"]), str(meta["version"])
+def __getattr__(attr: str) -> Any:
+    if attr == "PROVIDERS":  # computed on first use: discovery imports every provider module
+        return names()
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

@@ -22,14 +22,26 @@ from configparser import ConfigParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deplat.providers import OptionProblems, classify_with, sdk_plugin, unknown_option_problems
+from pydantic import Field
+
+from deplat.errors import ErrorClass
+from deplat.providers.base import (
+    Capabilities,
+    ControlPlane,
+    ErrorRow,
+    HostingProvider,
+    OptionProblems,
+    ProviderOptions,
+    classify_with,
+    sdk_plugin,
+    status_class,
+)
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
     from deplat.spec.model import Site, Spec
     from deplat.stacks.site import SiteContext
 
-OPTIONS = ("ami", "ssh_cidrs", "ssh_public_key", "volume_type")
 SIZES: dict[str, str] = {"small": "t3.small", "medium": "t3.medium", "large": "t3.large"}
 VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1", "standard")
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
@@ -42,33 +54,65 @@ UBUNTU_OWNER = "099720109477"  # Canonical
 DATA_DEVICE_NAME = "/dev/sdf"
 USER_DATA_LIMIT = 16 * 1024  # EC2: 16 KB of user data before base64 (here: the gzip bytes)
 
-# (regex over a provider or engine error, class); the first match wins, so suspension comes first.
-ERROR_SIGNATURES: list[tuple[str, str]] = [
-    (r"\bBlocked\b: |currently blocked and not recognized as a valid account", "suspended"),
-    (r"AccountSuspended|account (has been|is) suspended", "suspended"),
-    (r"AllAccessDisabled|All access to this object has been disabled", "suspended"),
-    # returned for accounts that are suspended or not yet verified ("You are not subscribed")
-    (r"\bOptInRequired\b", "suspended"),
-    (r"\bUnauthorizedOperation\b|\bAuthFailure\b|InvalidClientTokenId|SignatureDoesNotMatch", "forbidden"),
-    (
-        r"\bAccessDenied(Exception)?\b|ExpiredToken|no valid credential sources|NoCredentialProviders",
-        "forbidden",
+_EC2_ERRORS = "EC2 API error codes, docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html"
+_COMMON_ERRORS = "AWS common errors, docs.aws.amazon.com/AWSEC2/latest/APIReference/CommonErrors.html"
+_S3_ERRORS = "S3 error responses, docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html"
+_GO_SDK = "aws-sdk-go-v2 and the Pulumi AWS provider's transport errors (net/http, crypto/tls)"
+# (regex over a provider or engine error, class, source); the first match wins, so suspension comes first.
+ERROR_TABLE: tuple[ErrorRow, ...] = (
+    ErrorRow(
+        r"\bBlocked\b: |currently blocked and not recognized as a valid account",
+        ErrorClass.SUSPENDED,
+        "STS/IAM answer for a suspended account (AWS Account Management: account suspension)",
     ),
-    (r"RequestLimitExceeded|\bThrottling(Exception)?\b|TooManyRequests|\bSlowDown\b", "transient"),
-    (r"InsufficientInstanceCapacity|\bInternalError\b|ServiceUnavailable|RequestTimeout", "transient"),
-    (r"StatusCode: 5\d\d|connection reset|i/o timeout|TLS handshake timeout|no such host", "transient"),
-]
+    ErrorRow(r"AccountSuspended|account (has been|is) suspended", ErrorClass.SUSPENDED, _COMMON_ERRORS),
+    ErrorRow(
+        r"AllAccessDisabled|All access to this object has been disabled", ErrorClass.SUSPENDED, _S3_ERRORS
+    ),
+    # returned for accounts that are suspended or not yet verified ("You are not subscribed")
+    ErrorRow(r"\bOptInRequired\b", ErrorClass.SUSPENDED, _COMMON_ERRORS),
+    ErrorRow(
+        r"\bUnauthorizedOperation\b|\bAuthFailure\b|InvalidClientTokenId|SignatureDoesNotMatch",
+        ErrorClass.FORBIDDEN,
+        _COMMON_ERRORS,
+    ),
+    ErrorRow(
+        r"\bAccessDenied(Exception)?\b|ExpiredToken|no valid credential sources|NoCredentialProviders",
+        ErrorClass.FORBIDDEN,
+        _COMMON_ERRORS + "; Pulumi AWS provider's credential errors",
+    ),
+    ErrorRow(
+        r"RequestLimitExceeded|\bThrottling(Exception)?\b|TooManyRequests|\bSlowDown\b",
+        ErrorClass.TRANSIENT,
+        _COMMON_ERRORS,
+    ),
+    ErrorRow(r"InsufficientInstanceCapacity", ErrorClass.TRANSIENT, _EC2_ERRORS),
+    ErrorRow(r"\bInternalError\b|ServiceUnavailable|RequestTimeout", ErrorClass.TRANSIENT, _COMMON_ERRORS),
+    ErrorRow(
+        r"StatusCode: 5\d\d|connection reset|i/o timeout|TLS handshake timeout|no such host",
+        ErrorClass.TRANSIENT,
+        _GO_SDK,
+    ),
+)
 
 # (HTTP status or None, regex on the body): an answer meaning "AWS suspended this account".
-SUSPENSION_SIGNATURES: list[tuple[int | None, str]] = [
+SUSPENSION_SIGNATURES: tuple[tuple[int | None, str], ...] = (
     (403, r"<Code>AllAccessDisabled</Code>|All access to this object has been disabled"),
     (None, r"currently blocked and not recognized as a valid account"),
     (None, r"\bAccountSuspended\b"),
-]
+)
+
+
+class AwsOptions(ProviderOptions):
+    ami: str | None = Field(None, description="AMI id (default: the newest Canonical Ubuntu 24.04 image)")
+    ssh_cidrs: list[str] | None = Field(None, description="CIDR blocks allowed to reach SSH (port 22)")
+    ssh_public_key: str | None = Field(None, description="an OpenSSH public key for the VM's default user")
+    volume_type: str | None = Field(None, description="EBS volume type: " + ", ".join(VOLUME_TYPES))
 
 
 def validate_site(site: Site, spec: Spec) -> OptionProblems:
-    problems = unknown_option_problems(site, OPTIONS)
+    """AWS's own checks of a site (its options' names and types are checked by ``AwsOptions``)."""
+    problems: OptionProblems = []
     if site.region is None:
         problems.append(((), "an aws site needs a region, e.g. region: eu-central-1"))
     elif not REGION_RE.match(site.region):
@@ -281,9 +325,9 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
     }
 
 
-def classify_error(text: str) -> str:
+def classify_error(text: str) -> ErrorClass:
     """suspended / forbidden / transient / fatal, from an AWS or engine error message."""
-    return classify_with(ERROR_SIGNATURES, text)
+    return classify_with(ERROR_TABLE, text)
 
 
 def plugin() -> tuple[str, str]:
@@ -387,7 +431,7 @@ def _ec2_client(profile: str | None, region: str, timeout: float) -> Any:
 
 def control_plane_check(
     site: Site, spec: Spec | None = None, secrets: SecretStore | None = None, timeout: float = 5.0
-) -> tuple[bool, str, str | None]:
+) -> ControlPlane:
     """Does EC2 still accept the site's credentials? ``(ok, reason, error class)``; one API call.
 
     Credentials as for Pulumi: ``credentials.profile``, else the standard AWS chain (env, profiles).
@@ -397,7 +441,7 @@ def control_plane_check(
     """
     found, why = check_credentials(site, secrets)
     if not found:
-        return False, f"no credentials: {why}", "forbidden"
+        return False, f"no credentials: {why}", ErrorClass.FORBIDDEN
     import botocore.exceptions as bce
 
     region = site.region or os.environ.get("AWS_REGION") or CONTROL_PLANE_DEFAULT_REGION
@@ -409,16 +453,69 @@ def control_plane_check(
         code, message = str(error.get("Code", "")), str(error.get("Message", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         text = f"EC2 answered {status} {code}: {message}"
-        kind = classify_error(f"{code}: {message}")
-        if kind == "fatal" and status in (401, 403):
-            kind = "forbidden"
-        elif kind == "fatal" and isinstance(status, int) and (status == 429 or status >= 500):
-            kind = "transient"
+        kind = status_class(classify_error(f"{code}: {message}"), status if isinstance(status, int) else None)
         return False, text, kind
     except (bce.NoCredentialsError, bce.PartialCredentialsError, bce.ProfileNotFound) as exc:
-        return False, f"no credentials: {exc}", "forbidden"
+        return False, f"no credentials: {exc}", ErrorClass.FORBIDDEN
     except (bce.ConnectionError, bce.HTTPClientError) as exc:
-        return False, f"EC2 did not answer ({type(exc).__name__}): {exc}", "transient"
+        return False, f"EC2 did not answer ({type(exc).__name__}): {exc}", ErrorClass.TRANSIENT
     except bce.BotoCoreError as exc:
         return False, f"{type(exc).__name__}: {exc}", classify_error(str(exc))
     return True, f"EC2 accepts the credentials (region {region})", None
+
+
+def mock_outputs(typ: str, name: str, n: int) -> dict[str, Any]:
+    """What EC2 and S3 would compute, as placeholders (documentation-range addresses)."""
+    if typ == "aws:ec2/eip:Eip":
+        return {"publicIp": f"192.0.2.{n % 250 + 1}", "allocationId": f"eipalloc-{n:017x}"}
+    if typ == "aws:s3/bucket:Bucket":
+        return {"bucket": f"{name}-{n:07x}", "arn": f"arn:aws:s3:::{name}-{n:07x}"}
+    if typ == "aws:ec2/keyPair:KeyPair":
+        return {"keyName": f"{name}-{n:07x}"}
+    return {}
+
+
+class AwsProvider(HostingProvider):
+    name = "aws"
+    title = "Amazon Web Services (EC2)"
+    capabilities = Capabilities(runs_locally=False, pulumi_program=True, has_vm=True, object_storage=True)
+    Options = AwsOptions
+    ERROR_TABLE = ERROR_TABLE
+    SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
+
+    def site_problems(self, site: Site, spec: Spec) -> OptionProblems:
+        return validate_site(site, spec)
+
+    def check_credentials(
+        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
+    ) -> tuple[bool, str]:
+        return check_credentials(site, secrets)
+
+    def control_plane_check(
+        self, site: Site, spec: Spec, secrets: SecretStore | None, timeout: float
+    ) -> ControlPlane:
+        return control_plane_check(site, spec, secrets, timeout)
+
+    def build_site(self, ctx: SiteContext) -> dict[str, Any]:
+        return build_site(ctx)
+
+    def provider_config(
+        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
+    ) -> dict[str, tuple[str, bool]]:
+        return provider_config(site, secrets)
+
+    def plugins(self) -> list[tuple[str, str]]:
+        return plugins()
+
+    def mock_outputs(self, typ: str, name: str, n: int) -> dict[str, Any]:
+        return mock_outputs(typ, name, n)
+
+    def mock_call(self, token: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        if token == "aws:ec2/getAmi:getAmi":  # the newest image: its name pattern stands in for its id
+            filters = args.get("filters") or [{}]
+            pattern = (filters[0].get("values") or ["an image"])[0]
+            return {"id": f"<newest {pattern}>", "imageId": f"<newest {pattern}>"}
+        return {}
+
+
+provider = AwsProvider()

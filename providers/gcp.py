@@ -22,15 +22,27 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deplat.providers import OptionProblems, classify_with, sdk_plugin, unknown_option_problems
+from pydantic import Field
+
+from deplat.errors import ErrorClass
 from deplat.providers.aws import cidr_problems, user_data_problems
+from deplat.providers.base import (
+    Capabilities,
+    ControlPlane,
+    ErrorRow,
+    HostingProvider,
+    OptionProblems,
+    ProviderOptions,
+    classify_with,
+    sdk_plugin,
+    status_class,
+)
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
     from deplat.spec.model import Site, Spec
     from deplat.stacks.site import SiteContext
 
-OPTIONS = ("project", "network", "image", "disk_type", "ssh_cidrs", "ssh_public_key")
 SIZES: dict[str, str] = {"small": "e2-small", "medium": "e2-medium", "large": "e2-standard-2"}
 DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced")
 REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d{1,2}$")
@@ -40,28 +52,69 @@ ARM_TYPE_RE = re.compile(r"^(t2a|c4a|a4x)-")  # Ampere / Axion machine families
 DATA_DEVICE_NAME = "data"
 USER_DATA_LIMIT = 256 * 1024  # one metadata value
 
-ERROR_SIGNATURES: list[tuple[str, str]] = [
-    (
-        r"billing account .{0,80}(disabled|closed|absent)|has billing disabled|billing (is )?not enabled",
-        "suspended",
+_BILLING = "Cloud Billing, disabling billing: cloud.google.com/billing/docs/how-to/modify-project"
+_GOOGLE_ERRORS = "Google API error model and Compute Engine errors, cloud.google.com/apis/design/errors"
+_GO_NET = "the Pulumi google provider's transport errors (Go net/http, crypto/tls)"
+ERROR_TABLE: tuple[ErrorRow, ...] = (
+    ErrorRow(
+        "billing account .{0,80}(disabled|closed|absent)|has billing disabled|billing (is )?not enabled",
+        ErrorClass.SUSPENDED,
+        _BILLING,
     ),
-    (r"requires billing to be enabled|BILLING_DISABLED|\baccountDisabled\b", "suspended"),
-    (r"USER_PROJECT_DENIED|CONSUMER_SUSPENDED|project .{0,80}(has been|is) suspended", "suspended"),
-    (r"PERMISSION_DENIED|\bforbidden\b|Error 403|Required '[^']+' permission", "forbidden"),
-    (r"could not find default credentials|UNAUTHENTICATED|invalid_grant|Error 401", "forbidden"),
-    (r"RATE_LIMIT_EXCEEDED|rateLimitExceeded|userRateLimitExceeded|Error 429", "transient"),
-    (r"\bUNAVAILABLE\b|backendError|internalError|Error 50[0234]|ZONE_RESOURCE_POOL_EXHAUSTED", "transient"),
-    (r"connection reset|i/o timeout|TLS handshake timeout|operation timed out", "transient"),
-]
+    ErrorRow(
+        "requires billing to be enabled|BILLING_DISABLED|\\baccountDisabled\\b",
+        ErrorClass.SUSPENDED,
+        _BILLING,
+    ),
+    ErrorRow(
+        "USER_PROJECT_DENIED|CONSUMER_SUSPENDED|project .{0,80}(has been|is) suspended",
+        ErrorClass.SUSPENDED,
+        _GOOGLE_ERRORS,
+    ),
+    ErrorRow(
+        "PERMISSION_DENIED|\\bforbidden\\b|Error 403|Required '[^']+' permission",
+        ErrorClass.FORBIDDEN,
+        _GOOGLE_ERRORS,
+    ),
+    ErrorRow(
+        "could not find default credentials|UNAUTHENTICATED|invalid_grant|Error 401",
+        ErrorClass.FORBIDDEN,
+        _GOOGLE_ERRORS,
+    ),
+    ErrorRow(
+        "RATE_LIMIT_EXCEEDED|rateLimitExceeded|userRateLimitExceeded|Error 429",
+        ErrorClass.TRANSIENT,
+        _GOOGLE_ERRORS,
+    ),
+    ErrorRow(
+        "\\bUNAVAILABLE\\b|backendError|internalError|Error 50[0234]|ZONE_RESOURCE_POOL_EXHAUSTED",
+        ErrorClass.TRANSIENT,
+        _GOOGLE_ERRORS,
+    ),
+    ErrorRow(
+        "connection reset|i/o timeout|TLS handshake timeout|operation timed out",
+        ErrorClass.TRANSIENT,
+        _GO_NET,
+    ),
+)
 
-SUSPENSION_SIGNATURES: list[tuple[int | None, str]] = [
+SUSPENSION_SIGNATURES: tuple[tuple[int | None, str], ...] = (
     (403, r"billing account for the owning project is disabled|\baccountDisabled\b|USER_PROJECT_DENIED"),
     (None, r"project .{0,80}has been suspended|CONSUMER_SUSPENDED"),
-]
+)
+
+
+class GcpOptions(ProviderOptions):
+    project: str | None = Field(None, description="the GCP project id (required)")
+    network: str | None = Field(None, description="VPC network (default: default)")
+    image: str | None = Field(None, description="boot image (default: Ubuntu 24.04 LTS)")
+    disk_type: str | None = Field(None, description="persistent disk type: " + ", ".join(DISK_TYPES))
+    ssh_cidrs: list[str] | None = Field(None, description="CIDR blocks allowed to reach SSH (port 22)")
+    ssh_public_key: str | None = Field(None, description="an OpenSSH public key for the VM's default user")
 
 
 def validate_site(site: Site, spec: Spec) -> OptionProblems:
-    problems = unknown_option_problems(site, OPTIONS)
+    problems: OptionProblems = []
     project = site.options.get("project")
     if project is None:
         problems.append((("options",), "a gcp site needs options.project (the GCP project id)"))
@@ -200,9 +253,9 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
     }
 
 
-def classify_error(text: str) -> str:
+def classify_error(text: str) -> ErrorClass:
     """suspended / forbidden / transient / fatal, from a GCP or engine error message."""
-    return classify_with(ERROR_SIGNATURES, text)
+    return classify_with(ERROR_TABLE, text)
 
 
 def plugin() -> tuple[str, str]:
@@ -396,7 +449,7 @@ def _google_error_text(response: Any) -> str:
 
 def control_plane_check(
     site: Site, spec: Spec | None = None, secrets: SecretStore | None = None, timeout: float = 5.0
-) -> tuple[bool, str, str | None]:
+) -> ControlPlane:
     """Does Compute Engine still accept the site's credentials? ``(ok, reason, error class)``.
 
     One read-only call: ``GET {GOOGLE_COMPUTE_CUSTOM_ENDPOINT}projects/{project}?fields=name``.
@@ -413,7 +466,7 @@ def control_plane_check(
 
     project = str(site.options.get("project") or "")
     if not project:
-        return False, f"site {site.name} has no options.project", "fatal"
+        return False, f"site {site.name} has no options.project", ErrorClass.FATAL
     spec_dir = spec.base_dir if spec is not None else None
     endpoint = os.environ.get("GOOGLE_COMPUTE_CUSTOM_ENDPOINT") or DEFAULT_COMPUTE_ENDPOINT
     token: str | None = None
@@ -421,7 +474,7 @@ def control_plane_check(
         try:
             token, where = _access_token(site, secrets, spec_dir, client)
             if token is None:
-                return False, f"no credentials: {where}", "forbidden"
+                return False, f"no credentials: {where}", ErrorClass.FORBIDDEN
             response = client.get(
                 f"{endpoint.rstrip('/')}/projects/{project}",
                 params={"fields": "name"},
@@ -429,23 +482,70 @@ def control_plane_check(
             )
         except (httpx.TransportError, google.auth.exceptions.TransportError) as exc:
             reason = f"Google API did not answer ({type(exc).__name__}): {exc}"
-            return False, _scrub(reason, token), "transient"
+            return False, _scrub(reason, token), ErrorClass.TRANSIENT
         except (OSError, ValueError) as exc:  # an unreadable or malformed key file
-            return False, f"unusable credentials: {type(exc).__name__}: {exc}", "forbidden"
+            return False, f"unusable credentials: {type(exc).__name__}: {exc}", ErrorClass.FORBIDDEN
         except google.auth.exceptions.GoogleAuthError as exc:
             text = f"{type(exc).__name__}: {exc}"
             kind = classify_error(text)
-            return False, _scrub(text, token), "forbidden" if kind == "fatal" else kind
+            return False, _scrub(text, token), ErrorClass.FORBIDDEN if kind is ErrorClass.FATAL else kind
     if response.status_code == 200:
         return True, f"Compute Engine accepts the credentials for project {project}", None
     text = _google_error_text(response)
     kind = classify_error(text)
-    if kind == "fatal" and response.status_code in (401, 403):
-        kind = "forbidden"
-    elif kind == "fatal" and (response.status_code == 429 or response.status_code >= 500):
-        kind = "transient"
+    kind = status_class(kind, response.status_code)
     return False, _scrub(text, token), kind
 
 
 def _scrub(text: str, token: str | None) -> str:
     return text.replace(token, "***") if token else text
+
+
+def mock_outputs(typ: str, name: str, n: int) -> dict[str, Any]:
+    """What Compute Engine and Cloud Storage would compute, as placeholders."""
+    if typ == "gcp:compute/address:Address":
+        return {"address": f"192.0.2.{n % 250 + 1}", "selfLink": f"mock://addresses/{name}"}
+    if typ == "gcp:storage/bucket:Bucket":
+        return {"name": f"{name}-{n:07x}", "url": f"gs://{name}-{n:07x}"}
+    if typ.startswith("gcp:compute/"):
+        return {"selfLink": f"mock://{typ.split('/')[1].split(':')[0]}/{name}"}
+    return {}
+
+
+class GcpProvider(HostingProvider):
+    name = "gcp"
+    title = "Google Cloud (Compute Engine)"
+    capabilities = Capabilities(runs_locally=False, pulumi_program=True, has_vm=True, object_storage=True)
+    Options = GcpOptions
+    ERROR_TABLE = ERROR_TABLE
+    SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
+
+    def site_problems(self, site: Site, spec: Spec) -> OptionProblems:
+        return validate_site(site, spec)
+
+    def check_credentials(
+        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
+    ) -> tuple[bool, str]:
+        return check_credentials(site, secrets, spec_dir=spec_dir)
+
+    def control_plane_check(
+        self, site: Site, spec: Spec, secrets: SecretStore | None, timeout: float
+    ) -> ControlPlane:
+        return control_plane_check(site, spec, secrets, timeout)
+
+    def build_site(self, ctx: SiteContext) -> dict[str, Any]:
+        return build_site(ctx)
+
+    def provider_config(
+        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
+    ) -> dict[str, tuple[str, bool]]:
+        return provider_config(site, secrets, spec_dir=spec_dir)
+
+    def plugins(self) -> list[tuple[str, str]]:
+        return plugins()
+
+    def mock_outputs(self, typ: str, name: str, n: int) -> dict[str, Any]:
+        return mock_outputs(typ, name, n)
+
+
+provider = GcpProvider()

@@ -20,24 +20,30 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deplat.providers import OptionProblems, classify_with, sdk_plugin, unknown_option_problems
+from pydantic import Field
+
+from deplat.errors import ErrorClass
 from deplat.providers.aws import cidr_problems, user_data_problems
+from deplat.providers.base import (
+    Capabilities,
+    ControlPlane,
+    ErrorRow,
+    HostingProvider,
+    OptionProblems,
+    ProviderOptions,
+    classify_with,
+    sdk_plugin,
+    status_class,
+)
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
     from deplat.spec.model import Site, Spec
     from deplat.stacks.site import SiteContext
 
-OPTIONS = (
-    "image",
-    "ssh_cidrs",
-    "ssh_public_key",
-    "bucket_location",
-    "s3_access_key_secret",
-    "s3_secret_key_secret",
-)
 SIZES: dict[str, str] = {"small": "cx22", "medium": "cx32", "large": "cx42"}
 LOCATIONS = ("fsn1", "nbg1", "hel1", "ash", "hil", "sin")
 OBJECT_STORAGE_LOCATIONS = ("fsn1", "nbg1", "hel1")
@@ -49,24 +55,62 @@ DEFAULT_S3_KEYS = ("HCLOUD_S3_ACCESS_KEY", "HCLOUD_S3_SECRET_KEY")
 
 # hcloud-go formats API errors as "<message> (<code>)"; the codes are those of the Hetzner Cloud API
 # reference. The API has no code of its own for a blocked account: its texts are matched instead.
-ERROR_SIGNATURES: list[tuple[str, str]] = [
-    (r"account (is|has been) (blocked|locked|suspended|disabled)", "suspended"),
-    (r"\(unauthorized\)|unable to authenticate|\(forbidden\)|insufficient permissions", "forbidden"),
-    (r"\(token_readonly\)|\btoken\b.*invalid", "forbidden"),
-    # "locked" as an error *code* means "another action is running on this item": retry later
-    (r"\(locked\)|is locked \(there is already an action running\)|\(conflict\)", "transient"),
-    (r"rate_limit_exceeded|\(server_error\)|\(service_error\)|\(maintenance\)", "transient"),
-    (r"\(resource_unavailable\)|\(unavailable\)|\(timeout\)", "transient"),
-    (r"connection reset|i/o timeout|TLS handshake timeout|status code 5\d\d", "transient"),
-]
+_HCLOUD_CODES = "Hetzner Cloud API reference, error codes, docs.hetzner.cloud/#errors"
+_HCLOUD_TEXTS = "Hetzner's texts for a blocked or locked account (support answers quoted in hcloud-go issues)"
+_GO_NET = "hcloud-go's transport errors (Go net/http, crypto/tls)"
+ERROR_TABLE: tuple[ErrorRow, ...] = (
+    ErrorRow(
+        "account (is|has been) (blocked|locked|suspended|disabled)", ErrorClass.SUSPENDED, _HCLOUD_TEXTS
+    ),
+    ErrorRow(
+        "\\(unauthorized\\)|unable to authenticate|\\(forbidden\\)|insufficient permissions",
+        ErrorClass.FORBIDDEN,
+        _HCLOUD_CODES,
+    ),
+    ErrorRow("\\(token_readonly\\)|\\btoken\\b.*invalid", ErrorClass.FORBIDDEN, _HCLOUD_CODES),
+    ErrorRow(
+        "\\(locked\\)|is locked \\(there is already an action running\\)|\\(conflict\\)",
+        ErrorClass.TRANSIENT,
+        _HCLOUD_CODES,
+    ),
+    ErrorRow(
+        "rate_limit_exceeded|\\(server_error\\)|\\(service_error\\)|\\(maintenance\\)",
+        ErrorClass.TRANSIENT,
+        _HCLOUD_CODES,
+    ),
+    ErrorRow(
+        "\\(resource_unavailable\\)|\\(unavailable\\)|\\(timeout\\)", ErrorClass.TRANSIENT, _HCLOUD_CODES
+    ),
+    ErrorRow(
+        "connection reset|i/o timeout|TLS handshake timeout|status code 5\\d\\d",
+        ErrorClass.TRANSIENT,
+        _GO_NET,
+    ),
+)
 
-SUSPENSION_SIGNATURES: list[tuple[int | None, str]] = [
+SUSPENSION_SIGNATURES: tuple[tuple[int | None, str], ...] = (
     (None, r"account (is|has been) (blocked|locked|suspended)"),
-]
+)
+
+
+class HcloudOptions(ProviderOptions):
+    image: str | None = Field(None, description="server image (default: ubuntu-24.04)")
+    ssh_cidrs: list[str] | None = Field(None, description="CIDR blocks allowed to reach SSH (port 22)")
+    ssh_public_key: str | None = Field(None, description="an OpenSSH public key for root")
+    bucket_location: str | None = Field(
+        None,
+        description="Object Storage location of the backup bucket: " + ", ".join(OBJECT_STORAGE_LOCATIONS),
+    )
+    s3_access_key_secret: str | None = Field(
+        None, description=f"secret holding the Object Storage access key (default {DEFAULT_S3_KEYS[0]})"
+    )
+    s3_secret_key_secret: str | None = Field(
+        None, description=f"secret holding the Object Storage secret key (default {DEFAULT_S3_KEYS[1]})"
+    )
 
 
 def validate_site(site: Site, spec: Spec) -> OptionProblems:
-    problems = unknown_option_problems(site, OPTIONS)
+    problems: OptionProblems = []
     if site.region is None:
         problems.append(((), f"an hcloud site needs a region (a Hetzner location: {', '.join(LOCATIONS)})"))
     elif site.region not in LOCATIONS:
@@ -237,9 +281,9 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
     }
 
 
-def classify_error(text: str) -> str:
+def classify_error(text: str) -> ErrorClass:
     """suspended / forbidden / transient / fatal, from a Hetzner or engine error message."""
-    return classify_with(ERROR_SIGNATURES, text)
+    return classify_with(ERROR_TABLE, text)
 
 
 def plugin() -> tuple[str, str]:
@@ -289,7 +333,7 @@ def _api_error_text(response: Any) -> str:
 
 def control_plane_check(
     site: Site, spec: Spec | None = None, secrets: SecretStore | None = None, timeout: float = 5.0
-) -> tuple[bool, str, str | None]:
+) -> ControlPlane:
     """Does the Hetzner Cloud API still accept the site's token? ``(ok, reason, error class)``.
 
     One read-only call: ``GET {HCLOUD_ENDPOINT}/servers?per_page=1`` with the token named by
@@ -303,7 +347,7 @@ def control_plane_check(
     name = token_name(site)
     token = _lookup(name, secrets, os.environ)
     if token is None:
-        return False, f"no credentials: {name} is not set (Hetzner Cloud API token)", "forbidden"
+        return False, f"no credentials: {name} is not set (Hetzner Cloud API token)", ErrorClass.FORBIDDEN
     endpoint = (os.environ.get("HCLOUD_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     try:
         response = httpx.get(
@@ -314,14 +358,64 @@ def control_plane_check(
         )
     except httpx.TransportError as exc:
         reason = f"Hetzner Cloud API did not answer ({type(exc).__name__}): {exc}"
-        return False, reason.replace(token, "***"), "transient"
+        return False, reason.replace(token, "***"), ErrorClass.TRANSIENT
     if response.status_code == 200:
         return True, f"Hetzner Cloud API accepts {name}", None
     text = _api_error_text(response)
     kind = classify_error(text)
-    if kind == "fatal" and response.status_code in (401, 403):
-        kind = "forbidden"
-    elif kind == "fatal" and (response.status_code == 429 or response.status_code >= 500):
-        kind = "transient"
+    kind = status_class(kind, response.status_code)
     reason = f"Hetzner Cloud API answered {response.status_code}: {text}"
     return False, reason.replace(token, "***"), kind
+
+
+def mock_outputs(typ: str, name: str, n: int) -> dict[str, Any]:
+    """What the Hetzner Cloud API and Object Storage would compute, as placeholders."""
+    if typ == "hcloud:index/primaryIp:PrimaryIp":
+        return {"ipAddress": f"2001:db8::{n:x}" if "ipv6" in name else f"192.0.2.{n % 250 + 1}"}
+    if typ == "hcloud:index/server:Server":
+        return {"ipv4Address": f"192.0.2.{n % 250 + 1}", "ipv6Address": f"2001:db8::{n:x}"}
+    if typ == "aws:s3/bucket:Bucket":
+        return {"bucket": f"{name}-{n:07x}", "arn": f"arn:aws:s3:::{name}-{n:07x}"}
+    return {}
+
+
+class HcloudProvider(HostingProvider):
+    name = "hcloud"
+    title = "Hetzner Cloud"
+    capabilities = Capabilities(runs_locally=False, pulumi_program=True, has_vm=True, object_storage=True)
+    Options = HcloudOptions
+    ERROR_TABLE = ERROR_TABLE
+    SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
+
+    def site_problems(self, site: Site, spec: Spec) -> OptionProblems:
+        return validate_site(site, spec)
+
+    def secret_names(self, site: Site) -> list[str]:
+        return secret_names(site)
+
+    def check_credentials(
+        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
+    ) -> tuple[bool, str]:
+        return check_credentials(site, secrets)
+
+    def control_plane_check(
+        self, site: Site, spec: Spec, secrets: SecretStore | None, timeout: float
+    ) -> ControlPlane:
+        return control_plane_check(site, spec, secrets, timeout)
+
+    def build_site(self, ctx: SiteContext) -> dict[str, Any]:
+        return build_site(ctx)
+
+    def provider_config(
+        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
+    ) -> dict[str, tuple[str, bool]]:
+        return provider_config(site, secrets)
+
+    def plugins(self) -> list[tuple[str, str]]:
+        return plugins()
+
+    def mock_outputs(self, typ: str, name: str, n: int) -> dict[str, Any]:
+        return mock_outputs(typ, name, n)
+
+
+provider = HcloudProvider()

@@ -2,24 +2,62 @@
 
 Each local site has its own loopback address (``options.address``, default ``127.0.0.<10+n>``),
 so that several sites can run the same ports side by side and DNS can point at one of them.
-The supervisor that runs the services lives in ``deplat.local``.
+Its sites run no Pulumi program: ``deplat.local`` supervises their processes.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deplat.spec.model import Provider
+from pydantic import Field
+
+from deplat.errors import ErrorClass
+from deplat.providers.base import (
+    Capabilities,
+    ControlPlane,
+    ErrorRow,
+    HostingProvider,
+    OptionProblems,
+    ProviderOptions,
+)
 
 if TYPE_CHECKING:
+    from deplat.secrets import SecretStore
     from deplat.spec.model import Site, Spec
 
-OPTIONS = ("address",)
+NAME = "local"
+
+
+class LocalOptions(ProviderOptions):
+    address: str | None = Field(
+        None, description="loopback address the site's services bind to (default 127.0.0.<10+n>)"
+    )
+
 
 # What a suspended local "provider" answers (``deplat.failover.faults``): (HTTP status or None, body regex)
-SUSPENSION_SIGNATURES: list[tuple[int | None, str]] = [(403, r"AccountSuspended")]
+SUSPENSION_SIGNATURES: tuple[tuple[int | None, str], ...] = ((403, r"AccountSuspended"),)
+
+# Text of a local site's failures, first match wins: the same words a cloud provider module uses.
+_WORDS = "deplat.failover.faults (the drill's fault injector) and deplat.local's own messages"
+ERROR_TABLE: tuple[ErrorRow, ...] = (
+    ErrorRow(r"AccountSuspended|account (is )?suspended", ErrorClass.SUSPENDED, _WORDS),
+    ErrorRow(
+        r"AccessDenied|Forbidden|\b403\b|Permission denied|credentials refused", ErrorClass.FORBIDDEN, _WORDS
+    ),
+    ErrorRow(
+        r"Connection refused|timed out|Timeout|temporarily|Address already in use|is busy"
+        r"|did not answer|stopped answering|Resource temporarily unavailable",
+        ErrorClass.TRANSIENT,
+        "errno texts of ECONNREFUSED, ETIMEDOUT, EADDRINUSE, EAGAIN (Python's OSError.strerror)",
+    ),
+)
+
+
+def is_local(site: Site) -> bool:
+    return site.provider.value == NAME
 
 
 def address(site: Site, spec: Spec) -> str:
@@ -27,38 +65,8 @@ def address(site: Site, spec: Spec) -> str:
     explicit = site.options.get("address")
     if explicit:
         return str(explicit)
-    local = [s.name for s in spec.sites if s.provider is Provider.local]
+    local = [s.name for s in spec.sites if is_local(s)]
     return f"127.0.0.{10 + local.index(site.name) + 1}"
-
-
-def validate_site(site: Site, spec: Spec) -> list[tuple[tuple[Any, ...], str]]:
-    problems: list[tuple[tuple[Any, ...], str]] = []
-    for key in site.options:
-        if key not in OPTIONS:
-            problems.append((("options", key), f"unknown option '{key}' for a local site; known: address"))
-    raw = site.options.get("address")
-    if raw is not None:
-        try:
-            ip = ipaddress.ip_address(str(raw))
-        except ValueError:
-            problems.append((("options", "address"), f"'{raw}' is not an IP address"))
-        else:
-            if not ip.is_loopback:
-                problems.append(
-                    (("options", "address"), f"'{raw}' is not a loopback address (127.0.0.0/8 or ::1)")
-                )
-    mine = address(site, spec)
-    for other in spec.sites:
-        if (
-            other.name != site.name
-            and other.provider is Provider.local
-            and address(other, spec) == mine
-            and spec.sites.index(other) < spec.sites.index(site)
-        ):
-            problems.append(
-                (("options", "address"), f"address {mine} is already used by site '{other.name}'")
-            )
-    return problems
 
 
 def provider_state_path(spec: Spec, site: str) -> Path:
@@ -72,48 +80,74 @@ def provider_state_path(spec: Spec, site: str) -> Path:
     return local_site_dir(spec, site) / "provider.json"
 
 
-def control_plane_check(site: Site, spec: Spec) -> tuple[bool, str, str | None]:
-    """Are this site's "credentials" still accepted? (ok, reason, error class)."""
-    import json
+class LocalProvider(HostingProvider):
+    name = NAME
+    title = "this machine (loopback)"
+    capabilities = Capabilities(runs_locally=True, pulumi_program=False, has_vm=False, object_storage=False)
+    Options = LocalOptions
+    ERROR_TABLE = ERROR_TABLE
+    SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
 
-    path = provider_state_path(spec, site.name)
-    try:
-        state = str(json.loads(path.read_text(encoding="utf-8")).get("state", "active"))
-    except FileNotFoundError:
-        state = "active"
-    except (OSError, ValueError, AttributeError) as exc:
-        return False, f"local control plane unreadable: {exc}", "transient"
-    if state == "active":
-        return True, "credentials accepted (local)", None
-    if state == "suspended":
-        return False, "account suspended (AccountSuspended)", "suspended"
-    if state == "forbidden":
-        return False, "credentials refused (AccessDenied)", "forbidden"
-    return False, f"control plane unavailable (state {state})", "transient"
+    def site_problems(self, site: Site, spec: Spec) -> OptionProblems:
+        problems: OptionProblems = []
+        raw = site.options.get("address")
+        if raw is not None:
+            try:
+                ip = ipaddress.ip_address(str(raw))
+            except ValueError:
+                problems.append((("options", "address"), f"'{raw}' is not an IP address"))
+            else:
+                if not ip.is_loopback:
+                    problems.append(
+                        (("options", "address"), f"'{raw}' is not a loopback address (127.0.0.0/8 or ::1)")
+                    )
+        mine = address(site, spec)
+        for other in spec.sites:
+            if other.name == site.name:
+                break
+            if is_local(other) and address(other, spec) == mine:
+                problems.append(
+                    (("options", "address"), f"address {mine} is already used by site '{other.name}'")
+                )
+        return problems
+
+    def address(self, site: Site, spec: Spec) -> str:
+        return address(site, spec)
+
+    def check_credentials(
+        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
+    ) -> tuple[bool, str]:
+        """A local site needs no account: always ``(True, "no credentials needed")``."""
+        return True, "no credentials needed"
+
+    def control_plane_check(
+        self, site: Site, spec: Spec, secrets: SecretStore | None = None, timeout: float = 5.0
+    ) -> ControlPlane:
+        """Are this site's "credentials" still accepted? Reads the fault injector's file."""
+        path = provider_state_path(spec, site.name)
+        try:
+            state = str(json.loads(path.read_text(encoding="utf-8")).get("state", "active"))
+        except FileNotFoundError:
+            state = "active"
+        except (OSError, ValueError, AttributeError) as exc:
+            return False, f"local control plane unreadable: {exc}", ErrorClass.TRANSIENT
+        if state == "active":
+            return True, "credentials accepted (local)", None
+        if state == "suspended":
+            return False, "account suspended (AccountSuspended)", ErrorClass.SUSPENDED
+        if state == "forbidden":
+            return False, "credentials refused (AccessDenied)", ErrorClass.FORBIDDEN
+        return False, f"control plane unavailable (state {state})", ErrorClass.TRANSIENT
+
+    def plan_notes(self, site: Site, spec: Spec) -> tuple[dict[str, Any], list[str]]:
+        count = sum(1 for svc in spec.services.values() if svc.local is not None)
+        where = address(site, spec)
+        return {"ipv4": [where]}, [
+            f"runs {count} process{'es' * (count != 1)} on {where} (no Pulumi program)"
+        ]
 
 
-# Text of a local site's failures, first match wins: the same words a cloud provider module uses.
-_ERROR_PATTERNS: list[tuple[str, str]] = [
-    ("suspended", r"AccountSuspended|account (is )?suspended"),
-    ("forbidden", r"AccessDenied|Forbidden|\b403\b|[Pp]ermission denied|credentials refused"),
-    (
-        "transient",
-        r"[Cc]onnection refused|timed out|[Tt]imeout|temporarily|[Aa]ddress already in use|is busy"
-        r"|did not answer|stopped answering|[Rr]esource temporarily unavailable",
-    ),
-]
-
-
-def classify_error(text: str) -> str:
-    """``suspended`` / ``forbidden`` / ``transient`` / ``fatal`` for an error seen on a local site."""
-    import re
-
-    for error_class, pattern in _ERROR_PATTERNS:
-        if re.search(pattern, text):
-            return error_class
-    return "fatal"
-
-
-def check_credentials(site: Site, secrets: object = None) -> tuple[bool, str]:
-    """A local site needs no account: always ``(True, "no credentials needed")``."""
-    return True, "no credentials needed"
+provider = LocalProvider()
+classify_error = provider.classify_error
+check_credentials = provider.check_credentials
+control_plane_check = provider.control_plane_check

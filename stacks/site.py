@@ -3,7 +3,7 @@
 ``program(spec, site, secrets)`` returns the inline program the engine hands to the Automation API.
 It builds a ``SiteContext`` (everything a provider needs, already decided: names, labels, the ports
 to open, the data volume's size, the bootstrap) and asks the site's provider module to create its
-resources with ``build_site(ctx)``, which returns the site's outputs:
+resources with its ``HostingProvider.build_site(ctx)``, which returns the site's outputs:
 
 - ``ipv4``: the static public IPv4 address; ``ipv6``: the static IPv6 address (Hetzner only);
 - ``url``: ``https://<first domain name>`` (None when no service has a public port);
@@ -134,10 +134,12 @@ class SiteContext:
 
 def build(spec: Spec, site: Site, secrets: SecretStore | None) -> dict[str, Any]:
     """Create the site's resources (inside a running Pulumi program) and return its outputs."""
-    from deplat.providers import get
+    from deplat.providers import provider_of
 
     ctx = SiteContext(spec, site, secrets)
-    outputs: Mapping[str, Any] = get(site.provider.value).build_site(ctx)
+    outputs: Mapping[str, Any] | None = provider_of(site).build_site(ctx)
+    if outputs is None:
+        raise InputError(f"{site.provider.value} sites have no Pulumi program")
     return {k: v for k, v in outputs.items() if v is not None}
 
 

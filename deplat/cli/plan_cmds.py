@@ -66,7 +66,7 @@ def _preview(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
     from deplat.plan import plan_offline
 
     try:
-        from deplat.engine.api import preview_sites
+        from deplat.operations import preview_sites
     except ImportError:
         raise InputError(
             "a real preview needs the deplat engine and the Pulumi SDK, which could not be loaded",

@@ -70,8 +70,8 @@ def _finish(
 def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) -> None:
     from deplat import operations
     from deplat.cli.render.sites import SiteBoard, preview_table
-    from deplat.engine.api import changes_anything, preview_sites
     from deplat.events import discard
+    from deplat.operations import changes_anything, preview_sites
 
     spec = G.spec()
     secrets = _secrets(spec)

@@ -91,9 +91,9 @@ def check_backend(spec: Spec) -> Check:
 
 def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
     from deplat.engine import driver
-    from deplat.engine.driver import required_plugins, with_spec_dir
+    from deplat.engine.driver import required_plugins
 
-    cloud = [s for s in spec.sites if s.provider.value != "local"]
+    cloud = [s for s in spec.sites if driver.site_provider(s).capabilities.pulumi_program]
     checks: list[Check] = []
     cli, path = check_cli()
     if cloud or not cli.ok:
@@ -107,14 +107,15 @@ def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
             checks.append(Check("plugins", False, f"could not list plugins: {exc}"))
     seen: set[str] = set()
     for site in cloud:
-        try:
-            module = driver.provider_module(site)
-        except (KeyError, ImportError) as exc:
-            checks.append(Check(f"provider {site.provider.value}", False, str(exc)))
-            continue
+        provider = driver.site_provider(site)
         if plugins is not None and site.provider.value not in seen:
             seen.add(site.provider.value)
-            for name, version in required_plugins(module):
+            try:
+                wanted = required_plugins(provider)
+            except LookupError as exc:  # the provider's SDK is not installed
+                checks.append(Check(f"provider {site.provider.value}", False, str(exc)))
+                continue
+            for name, version in wanted:
                 ok = (name, version) in plugins
                 missing = f"v{version} not installed (the first `up` downloads it)"
                 hint = (
@@ -123,13 +124,11 @@ def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
                 checks.append(
                     Check(f"plugin {name}", ok, f"v{version} installed" if ok else missing, hint, False)
                 )
-        check = getattr(module, "check_credentials", None)
-        if check is not None:
-            try:
-                ok, reason = with_spec_dir(check, spec)(site, secrets)
-            except Exception as exc:
-                ok, reason = False, f"check failed: {type(exc).__name__}: {exc}"
-            checks.append(Check(f"credentials {site.name}", bool(ok), secrets.masker.text(str(reason))))
+        try:
+            ok, reason = provider.check_credentials(site, secrets, spec_dir=spec.base_dir)
+        except Exception as exc:
+            ok, reason = False, f"check failed: {type(exc).__name__}: {exc}"
+        checks.append(Check(f"credentials {site.name}", bool(ok), secrets.masker.text(str(reason))))
     checks.append(check_backend(spec))
     return checks
 

@@ -10,34 +10,33 @@ the user must fix before anything can run (no ``pulumi`` CLI, no passphrase) are
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import time
 from collections.abc import Callable
 from datetime import UTC
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from deplat.engine import locks, passphrase
 from deplat.engine import workspace as wsp
 from deplat.engine.errors import HINTS, EngineFailure, classify
 from deplat.engine.events import EventTranslator
-from deplat.errors import DeplatError, InputError
+from deplat.errors import DeplatError, ErrorClass, InputError
 from deplat.events import Emit, Event, discard
 from deplat.secrets import MASK
-from deplat.sites import Addresses, SiteResult, SiteStatus
+from deplat.site_results import Addresses, SiteResult, SiteStatus
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
 
+    from deplat.providers.base import HostingProvider
     from deplat.secrets import SecretStore
     from deplat.spec.model import Site, Spec
 
 
-def provider_module(site: Site) -> ModuleType:
-    from deplat import providers
+def site_provider(site: Site) -> HostingProvider:
+    """The site's provider (a seam: engine tests put a stand-in provider here)."""
+    from deplat.providers import provider_of
 
-    return providers.get(site.provider.value)
+    return provider_of(site)
 
 
 def site_program(spec: Spec, site: Site, secrets: SecretStore) -> Callable[[], None]:
@@ -190,27 +189,21 @@ class PulumiDriver:
     def _passphrase(self) -> str:
         return passphrase.resolve(self.spec, self.secrets)
 
-    def _classifier(self, site: Site) -> Callable[[str], str] | None:
+    def _classifier(self, site: Site) -> Callable[[str], ErrorClass] | None:
         try:
-            return getattr(provider_module(site), "classify_error", None)
-        except (KeyError, ImportError):
+            return site_provider(site).classify_error
+        except KeyError:
             return None
 
     def _provider_config(self, site: Site) -> dict[str, tuple[str, bool]]:
-        make = getattr(provider_module(site), "provider_config", None)
-        if make is None:
-            return {}
-        config = dict(with_spec_dir(make, self.spec)(site, self.secrets))
+        config = dict(site_provider(site).provider_config(site, self.secrets, spec_dir=self.spec.base_dir))
         for value, secret in config.values():
             if secret:
                 self.secrets.masker.add(str(value))
         return config
 
     def _check_credentials(self, site: Site) -> None:
-        check = getattr(provider_module(site), "check_credentials", None)
-        if check is None:
-            return
-        ok, reason = with_spec_dir(check, self.spec)(site, self.secrets)
+        ok, reason = site_provider(site).check_credentials(site, self.secrets, spec_dir=self.spec.base_dir)
         if not ok:
             hint = "see `deplat doctor`; credentials come from the provider's usual sources or the spec"
             raise _SiteFailed(EngineFailure("credentials", self._mask(str(reason)), hint))
@@ -240,7 +233,7 @@ class PulumiDriver:
             )
 
     def _ensure_plugin(self, stack: auto.Stack, site: Site, emit: Emit) -> None:
-        wanted = required_plugins(provider_module(site))
+        wanted = required_plugins(site_provider(site))
         if not wanted:
             return
         ws = stack.workspace
@@ -262,24 +255,9 @@ class PulumiDriver:
         return shown
 
 
-def required_plugins(module: ModuleType) -> list[tuple[str, str]]:
-    """(name, version without "v") of every plugin a provider's sites need: ``plugins()`` or ``plugin()``."""
-    if hasattr(module, "plugins"):
-        listed = list(module.plugins())
-    elif hasattr(module, "plugin"):
-        listed = [module.plugin()]
-    else:
-        listed = []
-    return [(str(name), str(version).lstrip("v")) for name, version in listed]
-
-
-def with_spec_dir(fn: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
-    """Pass ``spec_dir`` to provider hooks that take it (relative credential files live beside the spec)."""
-    try:
-        takes = "spec_dir" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        takes = False
-    return functools.partial(fn, spec_dir=spec.base_dir) if takes else fn
+def required_plugins(provider: HostingProvider) -> list[tuple[str, str]]:
+    """(name, version without "v") of every plugin a provider's sites need."""
+    return [(str(name), str(version).lstrip("v")) for name, version in provider.plugins()]
 
 
 def _remember(secrets: SecretStore, value: Any) -> None:

@@ -231,7 +231,7 @@ class LocalDriver:
         role = self._role(site)
         state = sitestate.read_state(site_dir)
         if state is None:
-            return SiteStatus(site.name, "local", role, exists=False, running=False)
+            return SiteStatus(site.name, site.provider.value, role, exists=False, running=False)
         sup_pid = sitestate.supervisor_pid(site_dir)
         live = self._live_services(site_dir) if sup_pid else None
         services: dict[str, Any] = {}
@@ -257,7 +257,7 @@ class LocalDriver:
         )
         return SiteStatus(
             site.name,
-            "local",
+            site.provider.value,
             role,
             exists=True,
             running=running,

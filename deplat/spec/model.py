@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
@@ -38,11 +38,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Provider(StrEnum):
-    aws = "aws"
-    gcp = "gcp"
-    hcloud = "hcloud"
-    local = "local"
+def _hosting_providers() -> dict[str, str]:
+    from deplat import providers
+
+    return {name: name for name in providers.names()}
+
+
+if TYPE_CHECKING:
+
+    class Provider(StrEnum):
+        """A hosting provider's name; the members are those ``deplat.providers`` finds."""
+
+else:
+    # one member per provider module in ``deplat.providers``: adding a module adds a member
+    Provider = StrEnum("Provider", _hosting_providers(), module=__name__)
 
 
 class Role(StrEnum):
@@ -132,7 +141,26 @@ class Credentials(Strict):
     secret: SecretName | None = Field(None, description="secret holding a token (e.g. HCLOUD_TOKEN)")
 
 
+def _site_schema(schema: dict[str, Any]) -> None:
+    """Each provider's ``options`` model, chosen by ``provider``: editors check and document them."""
+    from deplat import providers
+
+    rules = []
+    for name, provider in providers.registry().items():
+        options = provider.Options.model_json_schema(mode="validation")
+        options.pop("title", None)
+        rules.append(
+            {
+                "if": {"properties": {"provider": {"const": name}}},
+                "then": {"properties": {"options": options}},
+            }
+        )
+    schema["allOf"] = rules
+
+
 class Site(Strict):
+    model_config = ConfigDict(json_schema_extra=_site_schema)
+
     name: Name
     provider: Provider
     role: Role

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from deplat.providers import provider_of
 from deplat.secrets import MASK, SecretStore, secret_names
-from deplat.spec.model import Provider, Spec
+from deplat.spec.model import Spec
 
 
 def resolved(spec: Spec, store: SecretStore | None = None) -> dict[str, Any]:
     store = store or SecretStore(spec)
     doc = spec.model_dump(mode="json")
     for site, out in zip(spec.sites, doc["sites"], strict=True):
-        if site.provider is Provider.local:
-            from deplat.providers import local
-
-            out["address"] = local.address(site, spec)
+        where = provider_of(site).address(site, spec)
+        if where is not None:
+            out["address"] = where
     doc["primary"] = spec.primary.name
     doc["secrets"] = {
         name: (f"{MASK} (set)" if store.get(name) else "(not set)") for name in secret_names(spec)

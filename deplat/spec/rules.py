@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from deplat.spec.model import Provider, Role, Spec
+from deplat.providers import provider_of
+from deplat.spec.model import Role, Spec
 
 if TYPE_CHECKING:
     from deplat.spec.loader import Reporter
@@ -44,7 +45,9 @@ def _roles(spec: Spec, report: Reporter) -> None:
             f"only the primary '{primary.name}' is declared: add a warm or cold standby on "
             "another provider, else failing over is impossible",
         )
-    elif primary.provider is not Provider.local and all(s.provider is primary.provider for s in others):
+    elif not provider_of(primary).capabilities.runs_locally and all(
+        s.provider is primary.provider for s in others
+    ):
         report.at(
             ("sites",),
             f"every standby is on '{primary.provider.value}', like the primary: when that provider "
@@ -102,7 +105,7 @@ def _services(spec: Spec, report: Reporter) -> None:
 
 
 def _local_sites(spec: Spec, report: Reporter) -> None:
-    local = [i for i, s in enumerate(spec.sites) if s.provider is Provider.local]
+    local = [i for i, s in enumerate(spec.sites) if provider_of(s).capabilities.runs_locally]
     if not local:
         return
     for svc_name, svc in spec.services.items():

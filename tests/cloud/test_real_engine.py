@@ -18,7 +18,6 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,6 +26,7 @@ from deplat import operations
 from deplat.cli import run
 from deplat.engine import driver as driver_mod
 from deplat.engine import passphrase, workspace
+from deplat.providers.base import HostingProvider
 from deplat.secrets import SecretStore
 from deplat.spec import load_spec
 
@@ -68,16 +68,18 @@ def no_resource_sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pulumi_pa
 
         return run_it
 
-    module = SimpleNamespace(
-        classify_error=lambda text: "fatal",
-        check_credentials=lambda site, secrets: (True, "none needed"),
-        plugins=lambda: [],
-        provider_config=lambda site, secrets: {
-            "check:greeting": ("hello", False),
-            "check:token": (TOKEN, True),
-        },
-    )
-    monkeypatch.setattr(driver_mod, "provider_module", lambda site: module)
+    class NoResourceProvider(HostingProvider):
+        """A provider whose program registers nothing: the real engine runs without a cloud."""
+
+        name = "check"
+
+        def provider_config(
+            self, site: Any, secrets: Any = None, *, spec_dir: Any = None
+        ) -> dict[str, tuple[str, bool]]:
+            return {"check:greeting": ("hello", False), "check:token": (TOKEN, True)}
+
+    module = NoResourceProvider()
+    monkeypatch.setattr(driver_mod, "site_provider", lambda site: module)
     monkeypatch.setattr(driver_mod, "site_program", program)
     spec = load_spec(path)
     yield spec
@@ -104,7 +106,7 @@ def test_real_cli_stands_up_reads_and_destroys_sites(no_resource_sites: Any) -> 
 
 
 def test_real_cli_preview_changes_nothing(no_resource_sites: Any) -> None:
-    from deplat.engine.api import preview_sites
+    from deplat.operations import preview_sites
 
     spec = no_resource_sites
     previews = preview_sites(spec, ["check-a"], SecretStore(spec))

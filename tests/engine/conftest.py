@@ -13,13 +13,13 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from deplat.engine import driver as driver_mod
 from deplat.engine import passphrase, workspace
+from deplat.providers.base import HostingProvider
 from deplat.spec import load_spec
 from deplat.spec.model import Spec
 
@@ -111,38 +111,50 @@ def _classify(text: str) -> str:
     return "fatal"
 
 
-def stand_in_provider(name: str) -> SimpleNamespace:
-    """What a provider module exposes to the engine, reduced to what the tests need."""
-    versions = {"aws": "7.51.1", "hcloud": "1.43.3", "gcp": "10.2.0"}
+class StandInProvider(HostingProvider):
+    """A provider as the engine sees it, reduced to what the tests need (no cloud SDK, no plugin
+    lookup); tests may replace its hooks on the instance."""
 
-    def provider_config(site: Any, secrets: Any) -> dict[str, tuple[str, bool]]:
-        if name == "aws":
+    versions: ClassVar[dict[str, str]] = {"aws": "7.51.1", "hcloud": "1.43.3", "gcp": "10.2.0"}
+
+    def __init__(self, name: str) -> None:
+        self.stand_in_for = name
+
+    def classify_error(self, text: str) -> Any:
+        return _classify(text)
+
+    def plugins(self) -> list[tuple[str, str]]:
+        return [(self.stand_in_for, self.versions[self.stand_in_for])]
+
+    def provider_config(
+        self, site: Any, secrets: Any = None, *, spec_dir: Path | None = None
+    ) -> dict[str, tuple[str, bool]]:
+        if self.stand_in_for == "aws":
             return {"aws:region": (site.region, False)}
-        if name == "hcloud":
+        if self.stand_in_for == "hcloud":
             return {
                 "hcloud:token": (secrets.require(site.credentials.secret or "HCLOUD_TOKEN", "hcloud"), True)
             }
         return {"gcp:project": (site.options.get("project", ""), False), "gcp:region": (site.region, False)}
 
-    def check_credentials(site: Any, secrets: Any) -> tuple[bool, str]:
-        if name == "hcloud":
+    def check_credentials(
+        self, site: Any, secrets: Any = None, *, spec_dir: Path | None = None
+    ) -> tuple[bool, str]:
+        if self.stand_in_for == "hcloud":
             secret = site.credentials.secret or "HCLOUD_TOKEN"
             return (True, f"token from {secret}") if secrets.get(secret) else (False, f"{secret} is not set")
         return True, "standard sources"
 
-    return SimpleNamespace(
-        classify_error=_classify,
-        check_credentials=check_credentials,
-        plugin=lambda: (name, versions[name]),
-        provider_config=provider_config,
-    )
+
+def stand_in_provider(name: str) -> StandInProvider:
+    return StandInProvider(name)
 
 
 @pytest.fixture
-def stand_ins(monkeypatch: pytest.MonkeyPatch) -> dict[str, SimpleNamespace]:
-    """Stand-in provider modules and an empty site program (the fake CLI never runs programs)."""
+def stand_ins(monkeypatch: pytest.MonkeyPatch) -> dict[str, StandInProvider]:
+    """Stand-in providers and an empty site program (the fake CLI never runs programs)."""
     modules = {n: stand_in_provider(n) for n in ("aws", "hcloud", "gcp")}
-    monkeypatch.setattr(driver_mod, "provider_module", lambda site: modules[site.provider.value])
+    monkeypatch.setattr(driver_mod, "site_provider", lambda site: modules[site.provider.value])
     monkeypatch.setattr(driver_mod, "site_program", lambda spec, site, secrets: lambda: None)
     return modules
 

@@ -108,7 +108,7 @@ def test_config_is_set_from_the_spec_and_secret_values_never_become_arguments(
     assert HCLOUD_TOKEN not in stack_yaml.read_text()
     assert "secure" in yaml.safe_load(stack_yaml.read_text())["config"]["hcloud:token"]
     # every run sets the config again, and keys the spec no longer produces are dropped
-    stand_ins["aws"].provider_config = lambda site, secrets: {"aws:profile": ("shop", False)}
+    stand_ins["aws"].provider_config = lambda site, secrets, spec_dir=None: {"aws:profile": ("shop", False)}
     up(cloud_spec, fake_pulumi, ["aws-a"])
     config = yaml.safe_load(
         (cloud_spec.base_dir / ".deplat" / "pulumi" / "aws-a" / "Pulumi.aws-a.yaml").read_text()
@@ -254,7 +254,7 @@ def test_refresh_reads_what_exists(cloud_spec: Spec, fake_pulumi: FakePulumi, st
 
 
 def test_preview_makes_no_changes(cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict) -> None:
-    from deplat.engine.api import changes_anything, preview_sites
+    from deplat.operations import changes_anything, preview_sites
 
     previews = preview_sites(cloud_spec, ["aws-a", "hc-b"], SecretStore(cloud_spec))
     assert [p.changes for p in previews] == [{"create": 4}, {"create": 4}]
@@ -267,7 +267,7 @@ def test_preview_makes_no_changes(cloud_spec: Spec, fake_pulumi: FakePulumi, sta
 def test_a_driver_bug_in_one_site_is_reported_not_raised(
     cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict
 ) -> None:
-    def broken(site: object, secrets: object) -> dict:
+    def broken(site: object, secrets: object, spec_dir: object = None) -> dict:
         raise ZeroDivisionError("boom")
 
     stand_ins["aws"].provider_config = broken

@@ -239,7 +239,7 @@ import sys
 from deplat.engine import driver
 from tests.engine.conftest import stand_in_provider
 modules = {n: stand_in_provider(n) for n in ("aws", "hcloud", "gcp")}
-driver.provider_module = lambda site: modules[site.provider.value]
+driver.site_provider = lambda site: modules[site.provider.value]
 driver.site_program = lambda spec, site, secrets: lambda: None
 from deplat.cli import main
 main(sys.argv[1:])

@@ -313,29 +313,30 @@ def test_control_plane_reason_is_masked_and_bounded(tmp_path: Path, monkeypatch:
     secrets = SecretStore(spec, environ={"TOKEN": "s3cr3t-value"})
     assert secrets.get("TOKEN") == "s3cr3t-value"
 
-    def leaky(site: object, spec: object) -> tuple[bool, str]:
-        return False, "token s3cr3t-value was refused"
+    def leaky(*args: object) -> tuple[bool, str, str]:
+        return False, "token s3cr3t-value was refused", "fatal"
 
-    monkeypatch.setattr(local, "control_plane_check", leaky, raising=False)
+    monkeypatch.setattr(local.provider, "control_plane_check", leaky)
     ok, reason, error_class = control_plane.check(spec, "site-a", secrets, 1.0)
     assert (ok, error_class) == (False, "fatal")
     assert "s3cr3t-value" not in reason and "********" in reason
 
-    def hung(site: object) -> tuple[bool, str]:
+    def hung(*args: object) -> tuple[bool, str, None]:
         time.sleep(2)
-        return True, "late"
+        return True, "late", None
 
-    monkeypatch.setattr(local, "control_plane_check", hung, raising=False)
+    monkeypatch.setattr(local.provider, "control_plane_check", hung)
     start = time.monotonic()
     assert control_plane.check(spec, "site-a", secrets, 0.2)[2] == "timeout"
     assert time.monotonic() - start < 1.0
 
-    def broken(site: object) -> tuple[bool, str]:
+    def broken(*args: object) -> tuple[bool, str, None]:
         raise RuntimeError("AccountSuspended: the account s3cr3t-value is blocked")
 
-    monkeypatch.setattr(local, "control_plane_check", broken, raising=False)
-    ok, reason, _ = control_plane.check(spec, "site-a", secrets, 1.0)
+    monkeypatch.setattr(local.provider, "control_plane_check", broken)
+    ok, reason, error_class = control_plane.check(spec, "site-a", secrets, 1.0)
     assert not ok and "RuntimeError" in reason and "s3cr3t-value" not in reason
+    assert error_class == "suspended"  # the provider's own table classified its exception
 
 
 def test_provider_without_control_plane_check_is_not_checked(
@@ -344,7 +345,10 @@ def test_provider_without_control_plane_check_is_not_checked(
     from deplat.providers import local
 
     spec = write_spec(tmp_path, {"web": 18000}, loopback_address(), loopback_address())
-    monkeypatch.delattr(local, "control_plane_check")
+    from deplat.providers.base import HostingProvider
+
+    base_check = HostingProvider.control_plane_check.__get__(local.provider)
+    monkeypatch.setattr(local.provider, "control_plane_check", base_check)
     assert control_plane.check(spec, "site-a", None, 1.0) == (True, "not checked", None)
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from deplat import providers
+from deplat.errors import ErrorClass
 
 # (provider, message as the provider or the Pulumi engine shows it, class)
 CASES = [
@@ -102,12 +103,14 @@ def test_classify_error_from_real_messages(provider: str, text: str, kind: str) 
     assert providers.get(provider).classify_error(text) == kind
 
 
-@pytest.mark.parametrize("provider", ["aws", "gcp", "hcloud"])
-def test_error_signatures_are_valid_regexes_of_known_classes(provider: str) -> None:
+@pytest.mark.parametrize("provider", ["aws", "gcp", "hcloud", "local"])
+def test_error_table_rows_are_valid_regexes_with_a_class_and_a_source(provider: str) -> None:
     module = providers.get(provider)
-    for pattern, kind in module.ERROR_SIGNATURES:
-        re.compile(pattern)
-        assert kind in {"suspended", "forbidden", "transient", "fatal"}
+    assert module.ERROR_TABLE
+    for row in module.ERROR_TABLE:
+        re.compile(row.pattern)
+        assert isinstance(row.error_class, ErrorClass) and row.error_class is not ErrorClass.FATAL
+        assert len(row.source) > 10, f"{provider}: the row {row.pattern!r} does not say where it comes from"
     for status, pattern in module.SUSPENSION_SIGNATURES:
         re.compile(pattern)
         assert status is None or 100 <= status <= 599

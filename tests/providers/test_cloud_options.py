@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from deplat.errors import SpecError
@@ -206,7 +208,6 @@ def test_portable_and_native_sizes_are_accepted() -> None:
     ],
 )
 def test_portable_sizes_map_to_native_types(provider: str, sizes: tuple[str, str, str]) -> None:
-    from deplat import providers
 
-    module = providers.get(provider)
+    module = importlib.import_module(f"deplat.providers.{provider}")
     assert (module.SIZES["small"], module.SIZES["medium"], module.SIZES["large"]) == sizes

@@ -16,6 +16,9 @@ from deplat.spec.loader import load_spec
 from tests.support.fake_api import FakeApi, fake_api
 
 ROOT = Path(__file__).resolve().parents[2]
+# A bound, not a wait: a check that succeeds returns as soon as moto answers. moto's first EC2 call
+# loads its EC2 backend (seconds on a busy machine); the fixture makes it before any test runs.
+MOTO_BOUND = 30.0
 SITE = load_spec(ROOT / "examples/cloud/deplat.yaml").site("aws-fra")  # credentials.profile: guestbook
 ENV_SITE = SITE.model_copy(update={"credentials": SITE.credentials.model_copy(update={"profile": None})})
 AWS_ENV = (
@@ -97,7 +100,7 @@ def test_valid_env_keys_are_accepted_by_ec2(
 ) -> None:
     aws_env.setenv("AWS_ACCESS_KEY_ID", authenticating_moto["id"])
     aws_env.setenv("AWS_SECRET_ACCESS_KEY", authenticating_moto["secret"])
-    ok, reason, kind = aws.control_plane_check(ENV_SITE, None, None, 2.0)
+    ok, reason, kind = aws.control_plane_check(ENV_SITE, None, None, MOTO_BOUND)
     assert (ok, kind) == (True, None) and "eu-central-1" in reason
 
 
@@ -110,13 +113,13 @@ def test_the_site_profile_supplies_the_keys(
     )
     aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIAENVNOTUSED00000")  # an explicit profile wins over env keys
     aws_env.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
-    assert aws.control_plane_check(SITE, None, None, 2.0)[::2] == (True, None)
+    assert aws.control_plane_check(SITE, None, None, MOTO_BOUND)[::2] == (True, None)
 
 
 def test_unknown_keys_are_forbidden(authenticating_moto: dict[str, str], aws_env: pytest.MonkeyPatch) -> None:
     aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIAREVOKED000000000")
     aws_env.setenv("AWS_SECRET_ACCESS_KEY", "revoked-secret-value")
-    ok, reason, kind = aws.control_plane_check(ENV_SITE, None, None, 2.0)
+    ok, reason, kind = aws.control_plane_check(ENV_SITE, None, None, MOTO_BOUND)
     assert (ok, kind) == (False, "forbidden") and "AuthFailure" in reason
     assert "revoked-secret-value" not in reason
 
@@ -172,7 +175,7 @@ def test_ec2_error_answers_are_classified_by_the_aws_table(
     scripted_ec2: FakeApi, status: int, code: str, message: str, expected: str
 ) -> None:
     scripted_ec2.answer(status, _ec2_error(code, message), content_type="text/xml")
-    ok, reason, kind = aws.control_plane_check(ENV_SITE, None, None, 2.0)
+    ok, reason, kind = aws.control_plane_check(ENV_SITE, None, None, MOTO_BOUND)
     assert (ok, kind) == (False, expected) and code in reason and str(status) in reason
     [request] = scripted_ec2.requests  # one attempt: botocore's retries are off
     assert request.method == "POST" and b"Action=DescribeRegions" in request.body
@@ -197,7 +200,7 @@ def test_rotated_profile_keys_are_picked_up(
     credentials.write_text(
         "[guestbook]\naws_access_key_id = AKIAOLDKEY0000000000\naws_secret_access_key = old\n"
     )
-    assert aws.control_plane_check(SITE, None, None, 2.0)[::2] == (False, "forbidden")
+    assert aws.control_plane_check(SITE, None, None, MOTO_BOUND)[::2] == (False, "forbidden")
     credentials.write_text(
         f"[guestbook]\naws_access_key_id = {authenticating_moto['id']}\n"
         f"aws_secret_access_key = {authenticating_moto['secret']}\n"
@@ -206,4 +209,4 @@ def test_rotated_profile_keys_are_picked_up(
     os.utime(
         credentials, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000)
     )  # a rewrite in the same tick
-    assert aws.control_plane_check(SITE, None, None, 2.0)[::2] == (True, None)
+    assert aws.control_plane_check(SITE, None, None, MOTO_BOUND)[::2] == (True, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,10 +24,9 @@ DEVICES = {
 
 def _rendered(spec: Spec, provider: str) -> tuple[str, str]:
     """(bootstrap text, the provider's data device) for the provider's site in the spec."""
-    from deplat import providers
 
     site_name, volume_id = DEVICES[provider]
-    device = providers.get(provider).data_device(volume_id)
+    device = importlib.import_module(f"deplat.providers.{provider}").data_device(volume_id)
     return render(spec, spec.site(site_name), ProviderBits(device), SECRETS), device
 
 

@@ -118,7 +118,7 @@ def test_cli_plan_unknown_site_is_exit_2_naming_the_known_ones(
 def test_cli_plan_online_runs_a_preview_of_cloud_sites(
     cloud: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import deplat.engine.api as api
+    import deplat.operations as api
 
     seen: list[Any] = []
 
@@ -136,7 +136,7 @@ def test_cli_plan_online_runs_a_preview_of_cloud_sites(
 def test_cli_plan_online_without_the_engine_points_at_offline(
     cloud: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "deplat.engine.api", None)  # import fails
+    monkeypatch.setitem(sys.modules, "deplat.operations", None)  # import fails
     assert run(["--no-color", "-f", str(cloud), "plan"]) == 2
     err = capsys.readouterr().err
     assert "deplat plan --offline" in err

@@ -37,7 +37,7 @@ def test_real_preview_of_an_example_cloud_site(site_name: str, tmp_path: Path) -
     ok, reason = providers.get(site.provider.value).check_credentials(site, secrets)
     if not ok:
         pytest.skip(f"no credentials for {site_name}: {reason}")
-    from deplat.engine.api import preview_sites
+    from deplat.operations import preview_sites
 
     [result] = preview_sites(spec, [site], secrets)
     assert result.ok, result.error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
@@ -170,13 +171,12 @@ def _volume_id(run: Any, provider: str) -> str:
 
 @pytest.mark.parametrize("provider", SITES)
 def test_user_data_is_the_rendered_bootstrap_and_secret(spec: Spec, provider: str) -> None:
-    from deplat import providers
 
     secrets = store(spec)
     run = run_site(spec, SITES[provider], secrets)
     secret, text = _user_data(run, provider)
     assert secret
-    module = providers.get(provider)
+    module = importlib.import_module(f"deplat.providers.{provider}")
     ctx = SiteContext(spec, spec.site(SITES[provider]), secrets)
     assert text == ctx.bootstrap(module.data_device(_volume_id(run, provider)))
     assert "SHOP_DB_PASSWORD=pw-Secret-Value-1" in text
@@ -280,9 +280,10 @@ def test_program_exports_the_site_outputs(spec: Spec, monkeypatch: pytest.Monkey
 
     exported: dict[str, Any] = {}
     monkeypatch.setattr(pulumi, "export", lambda k, v: exported.__setitem__(k, v))
+    from deplat import providers
     from deplat.plan import PlanMocks
 
-    pulumi.runtime.set_mocks(PlanMocks(), project="shop", stack="aws-a", preview=False)
+    pulumi.runtime.set_mocks(PlanMocks(providers.get("aws")), project="shop", stack="aws-a", preview=False)
 
     @pulumi.runtime.test
     def go() -> None:
