@@ -43,7 +43,7 @@ from deplat.local.runs import BASE_ENV_KEYS, site_outputs, site_runs
 from deplat.local.supervisor import config_hash
 from deplat.paths import local_site_dir
 from deplat.providers.local import address
-from deplat.sites import Addresses, SiteResult, SiteStatus
+from deplat.site_results import Addresses, SiteResult, SiteStatus
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
