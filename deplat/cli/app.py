@@ -1,8 +1,12 @@
 """The Typer app, its global options, and the one place errors become messages and exit codes.
 
 Global options (``-f/--file``, ``--json``, ``--verbose``, ``--no-color``) may be written anywhere on
-the command line: ``main`` moves them in front of the subcommand before Typer parses.
-Exit codes: 0 ok, 1 the operation failed, 2 bad input or usage.
+the command line: ``main`` moves them in front of the subcommand before Typer parses, and every
+subcommand's help lists them. Exit codes: 0 ok, 1 the operation failed, 2 bad input or usage,
+130 interrupted (Ctrl-C).
+
+Help is click's plain formatter (through Typer, ``rich_markup_mode=None``): it fits the terminal and
+costs no import of rich's Markdown and traceback machinery, so ``deplat --help`` starts fast.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import sys
 import traceback
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,15 +26,26 @@ from deplat import __version__
 from deplat.cli import render
 from deplat.errors import DeplatError, InputError
 
+if TYPE_CHECKING:
+    from deplat.spec.model import Spec
+
+# Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
 app = typer.Typer(
     name="deplat",
     help="Keep a web app online when a hosting provider cuts it off.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,  # tracebacks only with --verbose; locals may hold credentials
-    context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    rich_markup_mode=None,
 )
+
+
+def examples(*lines: str) -> str:
+    """A help epilog listing example command lines, kept as written (click's ``\\b`` marker)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 @dataclass
@@ -41,7 +57,7 @@ class Globals:
     console: Console = field(default_factory=render.make_console)
     err_console: Console = field(default_factory=lambda: render.make_console(stderr=True))
 
-    def spec(self):
+    def spec(self) -> Spec:
         from deplat.spec import load_spec
 
         return load_spec(self.file)
@@ -56,22 +72,39 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(
+    epilog=examples(
+        "deplat up -f examples/guestbook/deplat.yaml --yes",
+        "deplat status --json",
+        "deplat COMMAND --help",
+    )
+)
 def root(
-    file: Annotated[Path, typer.Option("-f", "--file", help="The app spec.", show_default=True)] = Path(
-        "deplat.yaml"
-    ),
+    file: Annotated[
+        Path, typer.Option("-f", "--file", metavar="FILE", help="The app spec.", show_default=True)
+    ] = Path("deplat.yaml"),
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show tracebacks and debug detail.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colors in output.")] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
-    """deplat: one spec, several providers, one-command failover."""
+    """Keep a web app online when a hosting provider cuts it off: one spec, several sites,
+    one-command failover."""
     G.file, G.json, G.verbose, G.no_color = file, json_out, verbose, no_color
     G.console = render.make_console(no_color=no_color)
     G.err_console = render.make_console(no_color=no_color, stderr=True)
+
+
+@app.command(epilog=examples("deplat version", "deplat version --json"))
+def version() -> None:
+    """Show deplat's version (and Python's)."""
+    python = ".".join(map(str, sys.version_info[:3]))
+    if G.json:
+        render.print_json({"ok": True, "version": __version__, "python": python})
+    else:
+        G.console.print(f"deplat {__version__} (Python {python})")
 
 
 def interactive() -> bool:
@@ -94,12 +127,15 @@ def confirm(question: str, yes: bool) -> None:
 
 _FLAGS = {"--json", "--verbose", "--no-color"}
 _VALUED = {"-f", "--file"}
+# Commands with an own ``-f`` (``logs -f`` follows, as ``tail -f`` does): there the spec is ``--file``.
+OWN_SHORT_F = {"logs"}
 
 
 def hoist_globals(argv: list[str]) -> list[str]:
     """Move global options written after a subcommand in front of it."""
     front: list[str] = []
     rest: list[str] = []
+    command: str | None = None
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -108,15 +144,84 @@ def hoist_globals(argv: list[str]) -> list[str]:
             break
         if arg in _FLAGS:
             front.append(arg)
+        elif arg == "-f" and command in OWN_SHORT_F:
+            rest.append(arg)
         elif arg in _VALUED and i + 1 < len(argv):
             front += [arg, argv[i + 1]]
             i += 1
         elif arg.startswith("--file="):
             front.append(arg)
         else:
+            if command is None and not arg.startswith("-"):
+                command = arg
             rest.append(arg)
         i += 1
     return front + rest
+
+
+# ------------------------------------------------------------------ the click command tree
+
+
+def _global_records(ctx: Any, command: Any) -> list[tuple[str, str]]:
+    root_cmd = build()
+    records = []
+    for param in root_cmd.params:
+        if param.name not in ("file", "json_out", "verbose", "no_color"):
+            continue
+        record = param.get_help_record(ctx)
+        if record is None:
+            continue
+        names, help_text = record
+        if param.name == "file" and command.name in OWN_SHORT_F:
+            names = names.replace("-f, ", "")
+        records.append((names, help_text))
+    return records
+
+
+def _with_global_options(command: Any) -> None:
+    """Show the global options in this subcommand's help, in their own section."""
+    own = type(command).format_options
+
+    def format_options(ctx: Any, formatter: Any) -> None:
+        own(command, ctx, formatter)
+        with formatter.section("Global options (anywhere on the line)"):
+            formatter.write_dl(_global_records(ctx, command))
+
+    command.format_options = format_options
+
+
+def _polish(command: Any, root: bool) -> None:
+    for param in command.params:
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            continue
+        if param.metavar is None:  # Typer shows <str>, <int range>; people read NAME, SECONDS
+            param.metavar = (param.name or "value").rstrip("_").upper()
+    if not root:
+        _with_global_options(command)
+    for sub in getattr(command, "commands", {}).values():
+        _polish(sub, root=False)
+
+
+# The order `deplat --help` lists commands in: a newcomer's path first; others follow as registered.
+ORDER = (
+    "init", "validate", "show", "schema", "plan", "up", "status", "logs", "doctor", "refresh",
+    "destroy", "dns", "failover", "rejoin", "watch", "drill", "version",
+)  # fmt: skip
+
+
+@cache
+def build() -> Any:
+    """The click command tree Typer builds from ``app``, with deplat's help conventions applied."""
+    command = typer.main.get_command(app)
+    _polish(command, root=True)
+    commands = getattr(command, "commands", {})
+    rank = {name: i for i, name in enumerate(ORDER)}
+    ordered = sorted(commands.items(), key=lambda item: rank.get(item[0], len(ORDER)))
+    commands.clear()
+    commands.update(ordered)
+    return command
 
 
 # Recent Typer vendors its own click; older ones raise click's exceptions. Catch both.
@@ -135,21 +240,33 @@ except ImportError:  # pragma: no cover - depends on the Typer version
 
 def main(argv: list[str] | None = None) -> None:
     args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
-    sys.exit(run(args))
+    code = run(args)
+    if code == INTERRUPTED:
+        # A second Ctrl-C stops at once: do not wait for site threads still winding down.
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def run(args: list[str]) -> int:
     """Run the CLI on ``args`` and return the exit code (the one error handler)."""
     try:
-        result = app(args=args, prog_name="deplat", standalone_mode=False)
+        result = build().main(args=args, prog_name="deplat", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
-    except _ABORT:
-        G.err_console.print("aborted")
-        return 1
+    except SystemExit as exc:  # e.g. Typer's --show-completion exits from its callback
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except _ABORT:  # Ctrl-C (or end of input) at a prompt
+        G.err_console.print("interrupted: nothing done")
+        return INTERRUPTED
     except _USAGE as exc:
-        exc.show()  # type: ignore[union-attr]
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
         return 2
     except DeplatError as exc:
         if G.verbose:
@@ -159,8 +276,8 @@ def run(args: list[str]) -> int:
         render.print_error(G.err_console, exc)
         return exc.exit_code
     except KeyboardInterrupt:
-        G.err_console.print("interrupted")
-        return 1
+        G.err_console.print("stopped (second Ctrl-C): sites may be left mid-change; run the command again")
+        return INTERRUPTED
     except Exception as exc:  # a bug: one line, the traceback only on request
         if G.verbose:
             traceback.print_exc()

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from deplat.cli import render
-from deplat.cli.app import G, app
+from deplat.cli.app import G, app, examples
 from deplat.errors import InputError
 
 dns_app = typer.Typer(
@@ -24,11 +24,14 @@ dns_app = typer.Typer(
 app.add_typer(dns_app, name="dns")
 
 TimeoutOpt = Annotated[
-    float, typer.Option("--timeout", min=0.1, max=120, help="Seconds each DNS provider may take.")
+    float,
+    typer.Option(
+        "--timeout", metavar="SECONDS", min=0.1, max=120, help="Seconds each DNS provider may take."
+    ),
 ]
 
 
-@dns_app.command()
+@dns_app.command(epilog=examples("deplat dns status", "deplat dns status --json"))
 def status(timeout: TimeoutOpt = 5.0) -> None:
     """What each DNS provider serves now for each name, and where they disagree."""
     from deplat.cli.render import dns as render_dns
@@ -48,7 +51,7 @@ def status(timeout: TimeoutOpt = 5.0) -> None:
         raise typer.Exit(1)
 
 
-@dns_app.command()
+@dns_app.command(epilog=examples("deplat dns sync", "deplat dns sync --timeout 10"))
 def sync(timeout: TimeoutOpt = 5.0) -> None:
     """Make every DNS provider serve the current primary's addresses (at the spec's TTL)."""
     from deplat.cli.render import dns as render_dns
@@ -68,12 +71,19 @@ def sync(timeout: TimeoutOpt = 5.0) -> None:
         raise typer.Exit(1)
 
 
-@dns_app.command()
+@dns_app.command(
+    epilog=examples(
+        "deplat dns ttl --lower --to 30   # a day before a planned move", "deplat dns ttl --restore"
+    )
+)
 def ttl(
     lower: Annotated[bool, typer.Option("--lower", help="Lower the TTL ahead of a planned move.")] = False,
     restore: Annotated[bool, typer.Option("--restore", help="Back to the spec's domain.ttl.")] = False,
     to: Annotated[
-        int | None, typer.Option("--to", min=1, max=86400, help="The low TTL in seconds (default 30).")
+        int | None,
+        typer.Option(
+            "--to", metavar="SECONDS", min=1, max=86400, help="The low TTL in seconds (default 30)."
+        ),
     ] = None,
     timeout: TimeoutOpt = 5.0,
 ) -> None:

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from deplat.cli import render
-from deplat.cli.app import G, app, confirm
+from deplat.cli.app import G, app, confirm, examples
 from deplat.errors import InputError
-from deplat.events import Event
+from deplat.events import Event, EventKind
 
 MODES = ("suspended", "refused", "blackhole", "slow")
 
@@ -32,11 +32,22 @@ def _live(event: Event) -> None:
     render_failover.print_event(G.err_console, event)
 
 
-@app.command()
+@app.command(
+    options_metavar="--to SITE [OPTIONS]",
+    epilog=examples(
+        "deplat failover --to local-b",
+        "deplat failover --to hetzner-fsn --yes --json",
+        "deplat failover --resume          # after a crash, continue from the journal",
+    ),
+)
 def failover(
-    to: Annotated[str | None, typer.Option("--to", help="The site that takes over.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="SITE", help="The site that takes over. [required unless --resume]"),
+    ] = None,
     from_: Annotated[
-        str | None, typer.Option("--from", help="The site being left (default: the current primary).")
+        str | None,
+        typer.Option("--from", metavar="SITE", help="The site being left (default: the current primary)."),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Go on even if the target is not ready.")] = False,
@@ -70,14 +81,20 @@ def failover(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog=examples("deplat watch", "deplat watch --for 3600 --json > watch.jsonl"))
 def watch(
     max_seconds: Annotated[
         float | None,
-        typer.Option("--for", min=0.001, help="Stop after this many seconds (default: until SIGTERM)."),
+        typer.Option(
+            "--for",
+            metavar="SECONDS",
+            min=0.001,
+            help="Stop after this many seconds (default: until SIGTERM).",
+        ),
     ] = None,
     log: Annotated[
-        Path | None, typer.Option("--log", help="Timeline log file (default .deplat/watch.log).")
+        Path | None,
+        typer.Option("--log", metavar="FILE", help="Timeline log file (default .deplat/watch.log)."),
     ] = None,
 ) -> None:
     """Probe every site, back up the primary, fail over by itself (when failover.auto); stop with SIGTERM."""
@@ -106,7 +123,7 @@ def watch(
                 f"cannot start the front door on {door.address}: {exc.strerror or exc}",
                 hint="set DEPLAT_FRONT_DOOR=ADDRESS to another loopback address",
             ) from None
-        emit(Event("watch.frontdoor", f"front door at {', '.join(door.urls)}"))
+        emit(Event(EventKind.WATCH_FRONTDOOR, f"front door at {', '.join(door.urls)}"))
     previous = {
         sig: signal.signal(sig, lambda s, f: watcher.stop(signal.Signals(s).name))
         for sig in (signal.SIGTERM, signal.SIGINT)
@@ -122,7 +139,7 @@ def watch(
         G.console.print(f"stopped after {summary.cycles} cycles; primary {summary.primary}")
 
 
-@app.command()
+@app.command(epilog=examples("deplat drill", "deplat drill --mode blackhole --json"))
 def drill(
     site: Annotated[
         str | None, typer.Option("--site", help="The site to suspend (default: the primary).")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from deplat.cli import render
-from deplat.cli.app import G, app
+from deplat.cli.app import G, app, examples
 from deplat.errors import InputError
 
 if TYPE_CHECKING:
@@ -16,7 +16,12 @@ if TYPE_CHECKING:
     from deplat.spec.model import Site, Spec
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "deplat plan --offline -f examples/cloud/deplat.yaml  # no pulumi, no keys",
+        "deplat plan --site aws-fra",
+    )
+)
 def plan(
     site: Annotated[
         list[str] | None,

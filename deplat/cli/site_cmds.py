@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from deplat.cli import render
-from deplat.cli.app import G, app, confirm, interactive
+from deplat.cli.app import G, app, confirm, examples, interactive
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
@@ -111,25 +111,31 @@ def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) 
     _finish(operation, results, selection.roles, selection.skipped)
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "deplat up --yes",
+        "deplat up --site local-b --yes     # only this site (cold sites too)",
+        "deplat -f examples/guestbook/deplat.yaml up --yes",
+    )
+)
 def up(site: SiteOpt = None, yes: YesOpt = False, clear_locks: LocksOpt = False) -> None:
     """Stand the app up on its sites: preview, confirm, then every site in parallel."""
     _run("up", site, yes, clear_locks)
 
 
-@app.command()
+@app.command(epilog=examples("deplat destroy --yes", "deplat destroy --site local-c --yes"))
 def destroy(site: SiteOpt = None, yes: YesOpt = False, clear_locks: LocksOpt = False) -> None:
     """Take sites down: every resource of each site is deleted (asks first)."""
     _run("destroy", site, yes, clear_locks)
 
 
-@app.command()
+@app.command(epilog=examples("deplat refresh", "deplat refresh --site aws-fra --clear-locks"))
 def refresh(site: SiteOpt = None, clear_locks: LocksOpt = False) -> None:
     """Read what really exists on each site into deplat's state."""
     _run("refresh", site, True, clear_locks)
 
 
-@app.command()
+@app.command(epilog=examples("deplat status", "deplat status --site local-a --json"))
 def status(site: SiteOpt = None) -> None:
     """Per site: role, whether it is deployed and running, last update, outputs."""
     from deplat import operations
@@ -144,7 +150,7 @@ def status(site: SiteOpt = None) -> None:
         G.console.print(status_table(statuses))
 
 
-@app.command()
+@app.command(epilog=examples("deplat doctor", "deplat doctor --json", "deplat doctor --install-pulumi"))
 def doctor(
     install_pulumi: Annotated[
         bool, typer.Option("--install-pulumi", help="Download and install the pulumi CLI (asks first).")

@@ -10,10 +10,10 @@ import typer
 import yaml
 
 from deplat.cli import render
-from deplat.cli.app import G, app
+from deplat.cli.app import G, app, examples
 
 
-@app.command()
+@app.command(epilog=examples("deplat validate", "deplat validate -f examples/cloud/deplat.yaml --json"))
 def validate() -> None:
     """Check the spec: every problem at once, each with file, line and column."""
     spec = G.spec()
@@ -35,7 +35,7 @@ def validate() -> None:
     )
 
 
-@app.command()
+@app.command(epilog=examples("deplat schema -o deplat.schema.json"))
 def schema(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")
@@ -53,7 +53,7 @@ def schema(
             G.err_console.print(f"wrote {output}")
 
 
-@app.command()
+@app.command(epilog=examples("deplat init", "deplat init --cloud -f cloud.yaml"))
 def init(
     local: Annotated[bool, typer.Option("--local", help="Sites on this machine (default).")] = False,
     cloud: Annotated[bool, typer.Option("--cloud", help="Sites on AWS, Hetzner and GCP.")] = False,
@@ -71,7 +71,7 @@ def init(
         G.console.print(f"wrote {path}; next: deplat validate -f {path}")
 
 
-@app.command()
+@app.command(epilog=examples("deplat show", "deplat show --json"))
 def show() -> None:
     """Print the resolved spec: defaults filled in, secrets masked."""
     from deplat.spec.resolve import resolved
