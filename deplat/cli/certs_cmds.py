@@ -14,10 +14,10 @@ from typing import Annotated
 import typer
 
 from deplat.cli import render
-from deplat.cli.app import G, app, interactive
+from deplat.cli.app import G, app, examples, interactive
 
 
-@app.command()
+@app.command(epilog=examples("deplat certs", "deplat certs --check --json", "deplat certs --renew"))
 def certs(
     renew: Annotated[bool, typer.Option("--renew", help="Renew now, even when not due.")] = False,
     check: Annotated[

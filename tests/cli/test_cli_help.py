@@ -58,6 +58,7 @@ def test_every_command_lists_the_global_options_and_examples(
     globals_section = text.split("Global options", 1)[1]
     for option in ("--file FILE", "--json", "--verbose", "--no-color"):
         assert option in globals_section, f"{' '.join(path)}: {option} missing"
+    assert "Examples:" in text, f"deplat {' '.join(path)}: give it @app.command(epilog=examples(...))"
     examples = text.split("Examples:", 1)[1]
     assert f"deplat {' '.join(path)}" in examples
 
