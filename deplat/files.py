@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from deplat.errors import FilesystemError
+from deplat.errors import FilesystemError, InputError
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -130,6 +130,57 @@ def read_json(path: Path, default: Any = None) -> Any:
         ) from exc
     except OSError as exc:
         raise filesystem_error(exc, path) from exc
+
+
+def read_small_file(path: Path, limit: int, shown: str | None = None) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``limit`` bytes (symlinks followed).
+
+    Input files (a spec, a secrets file) are read through this so that a hostile or mistaken path
+    fails at once with one message: a FIFO would block forever and ``/dev/zero`` never ends, so the
+    file type is checked on the open descriptor before reading, and at most ``limit + 1`` bytes are
+    ever read. ``FileNotFoundError`` is raised as is (callers decide what a missing file means);
+    everything else is an ``InputError`` naming ``shown`` (default: the path)."""
+    name = shown or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a directory, not a file") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{name}: is {_file_kind(info.st_mode)}, not a regular file")
+        if info.st_size > limit:
+            raise InputError(f"{name}: is {info.st_size} bytes; the limit is {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:  # st_size can lie (/proc, a file still growing): count what is read
+            chunk = os.read(fd, min(65536, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise InputError(f"{name}: is more than {limit} bytes, the limit")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((words for test, words in kinds if test(mode)), "not a regular file")
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from deplat.errors import InputError, Problem, SpecError
+from deplat.files import read_small_file
 from deplat.spec.model import Spec
 from deplat.spec.positions import PathT, Positions, YamlSyntaxError, parse
 
@@ -32,8 +33,20 @@ def format_path(path: PathT) -> str:
     return out
 
 
+# A message echoes parts of the input; hostile input must not turn one line into megabytes.
+MAX_MESSAGE = 300
+
+
+def clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 30]}... ({len(text) - limit + 30} more characters)"
+
+
 class Reporter:
-    """Collects problems for one file, placing each by its path in the document."""
+    """Collects problems for one file, placing each by its path in the document. Messages (which
+    may echo values from the file) are clipped to ``MAX_MESSAGE`` characters."""
 
     def __init__(self, file: str, positions: Positions) -> None:
         self.file = file
@@ -42,25 +55,31 @@ class Reporter:
 
     def at(self, path: PathT, message: str, *, key: bool = False) -> None:
         line, col = self.positions.of_key(path) if key else self.positions.of_value(path)
-        self.problems.append(Problem(self.file, line, col, format_path(path), message))
+        where = clip(format_path(path), 120)
+        self.problems.append(Problem(self.file, line, col, where, clip(message)))
+
+
+# A spec is a few kilobytes; anything near this is a mistake (or hostile) and is refused unread.
+MAX_SPEC_BYTES = 1024 * 1024
 
 
 def load_spec(path: str | Path = DEFAULT_FILE) -> Spec:
-    """Read, parse and validate a spec file. Raises ``SpecError`` listing every problem."""
+    """Read, parse and validate a spec file. Raises ``SpecError`` listing every problem.
+
+    Only a regular file of at most ``MAX_SPEC_BYTES`` is read (a FIFO or ``/dev/zero`` is refused
+    before reading), so bad input fails at once with one message."""
     file = Path(path)
     shown = str(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = read_small_file(file, MAX_SPEC_BYTES, shown)
     except FileNotFoundError:
         raise InputError(
             f"{shown}: no such file", hint="create one with `deplat init --local`, or pass -f FILE"
         ) from None
-    except IsADirectoryError:
-        raise InputError(f"{shown}: is a directory, not a spec file") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{shown}: cannot read: {exc.strerror}") from None
     spec = load_text(text, shown)
     spec._source = file.resolve()
     return spec
@@ -71,10 +90,12 @@ def load_text(text: str, file: str = DEFAULT_FILE) -> Spec:
     try:
         data, positions, yaml_problems = parse(text)
     except YamlSyntaxError as exc:
-        raise SpecError([Problem(file, exc.line, exc.column, "", exc.message)]) from None
+        raise SpecError([Problem(file, exc.line, exc.column, "", clip(exc.message))]) from None
     report = Reporter(file, positions)
     for yp in yaml_problems:
-        report.problems.append(Problem(file, yp.line, yp.column, format_path(yp.path), yp.message))
+        report.problems.append(
+            Problem(file, yp.line, yp.column, clip(format_path(yp.path), 120), clip(yp.message))
+        )
     if not isinstance(data, dict):
         what = "an empty file" if data is None else f"a {type(data).__name__}"
         report.at((), f"a spec is a mapping of keys (app, services, domain, sites, ...), not {what}")

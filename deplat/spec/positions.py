@@ -4,6 +4,11 @@
 the document (``("services", "web", "ports", 0)``) to the line and column of that node, so that
 validation errors can name ``deplat.yaml:12:9``. Duplicate keys, which YAML loaders silently
 accept (the last one wins), are reported as problems here.
+
+Aliases are checked before any Python object is built: a few hundred bytes of nested aliases (an
+"alias bomb") expand to billions of values, which later code that copies or prints the data would
+materialise. A document may use at most ``MAX_ALIASES`` aliases, expand to at most ``MAX_VALUES``
+values, nest at most ``MAX_DEPTH`` levels and never contain itself through an alias.
 """
 
 from __future__ import annotations
@@ -50,6 +55,11 @@ class YamlSyntaxError(Exception):
         self.line, self.column, self.message = line, column, message
 
 
+# A real spec has a few hundred values and a handful of aliases; these limits are far above that.
+MAX_ALIASES = 1000
+MAX_VALUES = 50_000
+MAX_DEPTH = 64
+
 # libyaml's parser when PyYAML has it (same nodes and marks, several times faster).
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -63,6 +73,7 @@ def parse(text: str) -> tuple[Any, Positions, list[YamlProblem]]:
     positions = Positions()
     problems: list[YamlProblem] = []
     try:
+        _check_shape(text)
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
@@ -86,6 +97,54 @@ def parse(text: str) -> tuple[Any, Positions, list[YamlProblem]]:
         raise YamlSyntaxError(1, 1, f"invalid YAML: {exc.__class__.__name__}: {exc}") from exc
     _index(node, (), positions, problems, set())
     return data, positions, problems
+
+
+def _check_shape(text: str) -> None:
+    """Refuse a document that nests too deeply, has too many aliases or values, or contains itself.
+
+    One pass over the parser's events, before any node is composed (libyaml composes recursively in
+    C, so a very deep document would crash it) and stopping at the first limit crossed. An alias
+    counts as the values its anchor expands to, so nested aliases are measured as they expand."""
+    loader = _Loader(text)
+    expanded: dict[str, int] = {}  # anchor -> values it expands to, once its node has ended
+    opened: list[tuple[str | None, int]] = []  # open collections: (anchor, total when it started)
+    total = aliases = 0
+
+    def refuse(event: yaml.Event, message: str) -> YamlSyntaxError:
+        mark = event.start_mark
+        return YamlSyntaxError(mark.line + 1, mark.column + 1, f"invalid YAML: {message}")
+
+    try:
+        while (event := loader.get_event()) is not None:
+            if isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    raise refuse(event, f"more than {MAX_ALIASES} aliases; write the values out")
+                if event.anchor not in expanded:
+                    if any(anchor == event.anchor for anchor, _ in opened):
+                        raise refuse(event, f"the alias *{event.anchor} refers to a node that contains it")
+                    continue  # an unknown anchor: the composer reports it
+                total += expanded[event.anchor]
+            elif isinstance(event, yaml.ScalarEvent):
+                total += 1
+                if event.anchor:
+                    expanded[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                total += 1
+                opened.append((event.anchor, total - 1))
+                if len(opened) > MAX_DEPTH:
+                    raise refuse(event, f"nested more than {MAX_DEPTH} levels deep")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, started = opened.pop()
+                if anchor:
+                    expanded[anchor] = total - started
+            if total > MAX_VALUES:
+                raise refuse(
+                    event,
+                    f"more than {MAX_VALUES} values (counting what aliases repeat); a spec needs far fewer",
+                )
+    finally:
+        loader.dispose()
 
 
 def _index(
