@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deplat.errors import InputError
+from deplat.files import read_small_file
 
 if TYPE_CHECKING:
     from deplat.spec.model import Spec
@@ -20,13 +21,24 @@ if TYPE_CHECKING:
 MASK = "********"
 
 
+# A secrets file holds a few lines; a bigger one is a wrong path (or hostile) and is refused unread.
+MAX_SECRETS_BYTES = 256 * 1024
+
+
 def read_secrets_file(path: Path) -> dict[str, str]:
-    """``NAME=value`` lines; blank lines and ``#`` comments are skipped; quotes are stripped."""
+    """``NAME=value`` lines; blank lines and ``#`` comments are skipped; quotes are stripped.
+
+    Only a regular file is read (a FIFO or a device is refused, never waited on), of at most
+    ``MAX_SECRETS_BYTES``; a missing file holds no values."""
     values: dict[str, str] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        raw = read_small_file(path, MAX_SECRETS_BYTES, f"secrets file {path}")
     except FileNotFoundError:
         return values
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"secrets file {path}: not UTF-8 text (at byte {exc.start})") from None
     for number, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -66,7 +78,9 @@ class SecretStore:
         self._file: dict[str, str] = {}
         self._file_path: Path | None = None
         if spec is not None and spec.secrets_file:
-            self._file_path = (spec.base_dir / spec.secrets_file).resolve()
+            from deplat.spec.filepaths import resolve
+
+            self._file_path = resolve(spec, spec.secrets_file)
             self._file = read_secrets_file(self._file_path)
         self.masker = Masker()
 

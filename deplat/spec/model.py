@@ -100,7 +100,11 @@ class LocalRun(Strict):
 
     command: list[str] = Field(min_length=1, description="argv; placeholders {host} {port} {data_dir} {site}")
     env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = Field(None, description="working directory, relative to the spec file")
+    cwd: str | None = Field(
+        None,
+        description="working directory, relative to the spec's folder and inside it; never absolute: "
+        "a local site rehearses the app that ships with the spec, on any machine",
+    )
 
 
 class Service(Strict):
@@ -137,7 +141,11 @@ class Credentials(Strict):
     (AWS profiles and env, GOOGLE_APPLICATION_CREDENTIALS, HCLOUD_TOKEN)."""
 
     profile: str | None = Field(None, description="AWS profile name")
-    file: str | None = Field(None, description="credentials file (e.g. a GCP service-account JSON)")
+    file: str | None = Field(
+        None,
+        description="credentials file (e.g. a GCP service-account JSON); relative to the spec's folder "
+        "and inside it, or absolute (credentials belong outside the project, e.g. ~/.config/gcloud/)",
+    )
     secret: SecretName | None = Field(None, description="secret holding a token (e.g. HCLOUD_TOKEN)")
 
 
@@ -194,7 +202,9 @@ class Backups(Strict):
     keep: int = Field(24, ge=1, le=10000, description="backups kept per service")
     store: str = Field(
         ".deplat/backups",
-        description="where backups go: a directory (relative to the spec) or, later, an object-storage URL",
+        description="where backups go: an object-storage URL (s3://BUCKET/PREFIX) or a directory, "
+        "relative to the spec's folder and inside it, or absolute (backups belong on another disk), "
+        "never a system folder",
     )
 
 
@@ -203,12 +213,19 @@ class Passphrase(Strict):
     PULUMI_CONFIG_PASSPHRASE, else a prompt."""
 
     env: SecretName | None = None
-    file: str | None = None
+    file: str | None = Field(
+        None,
+        description="file holding the passphrase; relative to the spec's folder and inside it, or "
+        "absolute (a passphrase belongs outside the project, e.g. /run/secrets/)",
+    )
 
 
 class State(Strict):
     backend: str = Field(
-        ".deplat/state", description="a directory (the embedded file backend) or any Pulumi backend URL"
+        ".deplat/state",
+        description="any Pulumi backend URL, or a directory (the embedded file backend): relative to "
+        "the spec's folder and inside it, or absolute (state may live on a disk that is backed up), "
+        "never a system folder",
     )
     passphrase: Passphrase = Field(default_factory=Passphrase)
 
@@ -249,7 +266,9 @@ class Spec(Strict):
     state: State = Field(default_factory=State)
     certificates: Certificates = Field(default_factory=Certificates)
     secrets_file: str | None = Field(
-        None, description="file of NAME=value lines holding secret values (keep it out of git)"
+        None,
+        description="file of NAME=value lines holding secret values (keep it out of git): relative to "
+        "the spec's folder and inside it, or absolute (secrets belong outside the project)",
     )
 
     _source: Path | None = PrivateAttr(None)

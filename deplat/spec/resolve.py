@@ -1,6 +1,7 @@
 """The resolved spec: every default filled in, derived facts added, secrets shown only masked.
 
-What ``deplat show`` prints. Secret values are never included: only whether each is set.
+What ``deplat show`` prints. Secret values are never included: only whether each is set. Every file
+path the spec names is listed resolved under ``paths``, those outside the spec's folder marked.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 
 from deplat.providers import provider_of
 from deplat.secrets import MASK, SecretStore, secret_names
+from deplat.spec import filepaths
 from deplat.spec.model import Spec
 
 
@@ -25,4 +27,5 @@ def resolved(spec: Spec, store: SecretStore | None = None) -> dict[str, Any]:
     }
     if spec.source:
         doc["source"] = str(spec.source)
+    doc["paths"] = filepaths.resolved(spec)
     return doc

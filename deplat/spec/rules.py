@@ -21,6 +21,7 @@ def check(spec: Spec, report: Reporter) -> None:
     _domain(spec, report)
     _services(spec, report)
     _local_sites(spec, report)
+    _paths(spec, report)
     _provider_options(spec, report)
 
 
@@ -117,6 +118,13 @@ def _local_sites(spec: Spec, report: Reporter) -> None:
             )
         if svc.local is not None and not svc.ports:
             report.at(("services", svc_name, "local"), "a local service needs at least one port")
+
+
+def _paths(spec: Spec, report: Reporter) -> None:
+    from deplat.spec import filepaths
+
+    for where, message in filepaths.problems(spec):
+        report.at(where, message)
 
 
 def _provider_options(spec: Spec, report: Reporter) -> None:
