@@ -7,13 +7,13 @@ file, fsync, rename), so a crash never leaves it half-written.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deplat.files import write_json_atomic
+from deplat.errors import FilesystemError
+from deplat.files import read_json, write_json_atomic
 from deplat.paths import home
 from deplat.spec.model import Spec
 
@@ -40,19 +40,27 @@ def active_path(spec: Spec) -> Path:
 
 
 def load_active(spec: Spec) -> Active:
+    """The active set; the spec's primary when none is saved. A corrupt ``active.json`` (not JSON,
+    or not the shape deplat writes) raises ``FilesystemError`` naming the file and the fix."""
     path = active_path(spec)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    data = read_json(path)
+    if data is None:
         return Active(primary=spec.primary.name)
+    fenced = data.get("fenced", {}) if isinstance(data, dict) else None
+    history = data.get("history", []) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(fenced, dict) or not isinstance(history, list):
+        raise FilesystemError(
+            f"{path} is corrupt: not the active set deplat writes",
+            hint=f"move {path} aside and rerun (the spec's primary is then taken as the serving site)",
+        )
     names = {s.name for s in spec.sites}
     if data.get("primary") not in names:  # the spec changed under us: the spec wins
         return Active(primary=spec.primary.name)
     return Active(
         primary=data["primary"],
-        fenced={k: v for k, v in data.get("fenced", {}).items() if k in names},
+        fenced={k: v for k, v in fenced.items() if k in names},
         last_failover_at=data.get("last_failover_at"),
-        history=list(data.get("history", [])),
+        history=list(history),
     )
 
 

@@ -11,6 +11,7 @@ costs no import of rich's Markdown and traceback machinery, so ``deplat --help``
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from rich.markup import escape
 
 from deplat import __version__
 from deplat.cli import render
-from deplat.errors import DeplatError, InputError
+from deplat.errors import DeplatError, FilesystemError, InputError
+from deplat.files import filesystem_error
 
 if TYPE_CHECKING:
     from deplat.spec.model import Spec
@@ -269,16 +271,14 @@ def run(args: list[str]) -> int:
             show()
         return 2
     except DeplatError as exc:
-        if G.verbose:
-            traceback.print_exc()
-        if G.json:
-            render.print_json(render.error_document(exc))
-        render.print_error(G.err_console, exc)
-        return exc.exit_code
+        return _report(exc)
     except KeyboardInterrupt:
         G.err_console.print("stopped (second Ctrl-C): sites may be left mid-change; run the command again")
         return INTERRUPTED
     except Exception as exc:  # a bug: one line, the traceback only on request
+        local = filesystem_cause(exc)
+        if local is not None:  # not a bug: the local disk is full, read-only or not ours
+            return _report(local)
         if G.verbose:
             traceback.print_exc()
         G.err_console.print(
@@ -286,3 +286,35 @@ def run(args: list[str]) -> int:
             + ("" if G.verbose else " (run with --verbose for the traceback)")
         )
         return 1
+
+
+def _report(exc: DeplatError) -> int:
+    if G.verbose:
+        traceback.print_exc()
+    if G.json:
+        render.print_json(render.error_document(exc))
+    render.print_error(G.err_console, exc)
+    return exc.exit_code
+
+
+# What a local file system says when it is full, read-only or not ours to write.
+_FILESYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def filesystem_cause(exc: BaseException) -> FilesystemError | None:
+    """A ``FilesystemError`` when ``exc`` (or what caused it) is an OSError of a full, read-only or
+    forbidden local file system that escaped the code that hit it; None for anything else."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _FILESYSTEM_ERRNOS:
+            where = current.filename or "a local file"
+            if current.errno in (errno.EACCES, errno.EPERM):
+                return FilesystemError(
+                    f"permission denied on {where}",
+                    hint="check the owner and mode of it and its folder",
+                )
+            return filesystem_error(current, where)
+        current = current.__cause__ or current.__context__
+    return None
