@@ -52,11 +52,14 @@ class Reporter:
         self.file = file
         self.positions = positions
         self.problems: list[Problem] = []
+        self._seen: set[Problem] = set()
 
     def at(self, path: PathT, message: str, *, key: bool = False) -> None:
         line, col = self.positions.of_key(path) if key else self.positions.of_value(path)
-        where = clip(format_path(path), 120)
-        self.problems.append(Problem(self.file, line, col, where, clip(message)))
+        problem = Problem(self.file, line, col, clip(format_path(path), 120), clip(message))
+        if problem not in self._seen:  # two checks that find the same thing say it once
+            self._seen.add(problem)
+            self.problems.append(problem)
 
 
 # A spec is a few kilobytes; anything near this is a mistake (or hostile) and is refused unread.

@@ -79,6 +79,8 @@ def parse(text: str) -> tuple[Any, Positions, list[YamlProblem]]:
             node = loader.get_single_node()
             if node is None:
                 return None, positions, problems
+            # Indexed before constructing: merge keys (``<<: *x``) are flattened into the node then.
+            _index(node, (), positions, problems, set())
             data = loader.construct_document(node)
         finally:
             loader.dispose()
@@ -95,7 +97,6 @@ def parse(text: str) -> tuple[Any, Positions, list[YamlProblem]]:
     except (ValueError, TypeError, RecursionError) as exc:
         # The YAML constructors can fail on odd input (e.g. unhashable keys, huge nesting).
         raise YamlSyntaxError(1, 1, f"invalid YAML: {exc.__class__.__name__}: {exc}") from exc
-    _index(node, (), positions, problems, set())
     return data, positions, problems
 
 

@@ -118,6 +118,25 @@ def _local_sites(spec: Spec, report: Reporter) -> None:
             )
         if svc.local is not None and not svc.ports:
             report.at(("services", svc_name, "local"), "a local service needs at least one port")
+    _local_addresses(spec, report)
+
+
+def _local_addresses(spec: Spec, report: Reporter) -> None:
+    """Each local site needs its own loopback address: one pass, the first site keeps it."""
+    from deplat.providers.local import addresses
+
+    taken: dict[str, str] = {}  # address -> the first site on it
+    by_site = addresses(spec)
+    for i, site in enumerate(spec.sites):
+        mine = by_site.get(site.name)
+        if mine is None:
+            continue
+        if mine in taken:
+            report.at(
+                ("sites", i, "options", "address"), f"address {mine} is already used by site '{taken[mine]}'"
+            )
+        else:
+            taken[mine] = site.name
 
 
 def _paths(spec: Spec, report: Reporter) -> None:
