@@ -45,6 +45,27 @@ def filesystem_error(exc: OSError, path: Path | str) -> FilesystemError:
     return FilesystemError(f"cannot write {path}: {exc.strerror or exc}")
 
 
+# Errors that mean the local file system is full or read-only: never the provider's, never a bug.
+_FULL_OR_READ_ONLY = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def local_filesystem_cause(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc`` (itself, or what caused it) when a local file system is full,
+    read-only or refuses a file (permission denied on a named path); None otherwise. So a caller
+    that catches broad errors can tell the user to fix the disk rather than retry the provider."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and (
+            current.errno in _FULL_OR_READ_ONLY
+            or (current.errno in (errno.EACCES, errno.EPERM) and current.filename is not None)
+        ):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) as an owner-only folder; tighten it if it exists and is ours."""
     try:

@@ -26,7 +26,7 @@ from rich.markup import escape
 from deplat import __version__
 from deplat.cli import render
 from deplat.errors import DeplatError, FilesystemError, InputError
-from deplat.files import filesystem_error
+from deplat.files import filesystem_error, local_filesystem_cause
 
 if TYPE_CHECKING:
     from deplat.spec.model import Spec
@@ -297,24 +297,19 @@ def _report(exc: DeplatError) -> int:
     return exc.exit_code
 
 
-# What a local file system says when it is full, read-only or not ours to write.
-_FILESYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-
-
 def filesystem_cause(exc: BaseException) -> FilesystemError | None:
     """A ``FilesystemError`` when ``exc`` (or what caused it) is an OSError of a full, read-only or
     forbidden local file system that escaped the code that hit it; None for anything else."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in _FILESYSTEM_ERRNOS:
-            where = current.filename or "a local file"
-            if current.errno in (errno.EACCES, errno.EPERM):
-                return FilesystemError(
-                    f"permission denied on {where}",
-                    hint="check the owner and mode of it and its folder",
-                )
-            return filesystem_error(current, where)
-        current = current.__cause__ or current.__context__
-    return None
+    cause = local_filesystem_cause(exc)
+    if cause is None:
+        return None
+    if cause.errno in (errno.EACCES, errno.EPERM):
+        return FilesystemError(
+            f"permission denied on {cause.filename}", hint="check the owner and mode of it and its folder"
+        )
+    if cause.filename is None:  # a write() names no file
+        return FilesystemError(f"a local disk failed: {cause.strerror}", hint=_UNNAMED_HINT)
+    return filesystem_error(cause, cause.filename)
+
+
+_UNNAMED_HINT = "free some space, or remount it read-write, and rerun (--verbose shows where)"

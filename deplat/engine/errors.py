@@ -23,6 +23,7 @@ WORDS = {
     "passphrase": "wrong passphrase",
     "plugin": "provider plugin missing",
     "credentials": "credentials missing or refused",
+    "filesystem": "local file system",
 }
 
 # (pattern over the CLI's text, class, what to tell the user). Order matters: first match wins.
@@ -81,6 +82,8 @@ HINTS = {
     "suspended": "the provider refuses this account: fail over with `deplat failover`",
     "forbidden": "the provider refuses this account: fail over with `deplat failover`",
     "transient": "retry later; the provider reported a temporary error",
+    "filesystem": "a local disk is full or read-only, or a file is not yours: fix it (the message names "
+    "the path) and rerun",
 }
 
 

@@ -34,9 +34,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deplat.errors import DeplatError
+from deplat.errors import DeplatError, ErrorClass, FilesystemError
 from deplat.events import Emit, Event, discard
-from deplat.files import write_json_atomic
+from deplat.files import local_filesystem_cause, write_json_atomic
 from deplat.local import control, sitestate
 from deplat.local.health import Check, probe
 from deplat.local.runs import BASE_ENV_KEYS, site_outputs, site_runs
@@ -96,9 +96,9 @@ class LocalDriver:
                 )
         except DeplatError as exc:
             reason = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-            return self._failed(site, "up", reason, started, "fatal")
+            return self._failed(site, "up", reason, started, _os_error_class(exc, "fatal"))
         except (OSError, TimeoutError, control.ControlError) as exc:
-            return self._failed(site, "up", str(exc), started, "transient")
+            return self._failed(site, "up", str(exc), started, _os_error_class(exc))
         if not reply.get("ok"):
             return self._failed(site, "up", f"supervisor refused: {reply.get('error')}", started, "fatal")
         changes = {k: v for k, v in reply.get("changes", {}).items() if v}
@@ -127,7 +127,7 @@ class LocalDriver:
                 count = len(state.get("services", {})) if state else 0
                 self._remove_site_files(site_dir)
         except (OSError, TimeoutError) as exc:
-            return self._failed(site, "destroy", str(exc), started, "transient")
+            return self._failed(site, "destroy", str(exc), started, _os_error_class(exc))
         if purge:
             shutil.rmtree(site_dir, ignore_errors=True)
         changes = {"delete": count} if count else {}
@@ -156,7 +156,7 @@ class LocalDriver:
                     state["updated_at"] = time.time()
                     write_json_atomic(sitestate.state_path(site_dir), state)
             except (OSError, TimeoutError) as exc:
-                return self._failed(site, "refresh", str(exc), started, "transient")
+                return self._failed(site, "refresh", str(exc), started, _os_error_class(exc))
             changes = {"same": len(services) - len(stale), "update": len(stale)}
         changes = {k: v for k, v in changes.items() if v}
         emit(Event("site.op", "refreshed", site=site.name, data={"changes": changes}))
@@ -489,3 +489,10 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(data.splitlines()[-lines:])
+
+
+def _os_error_class(exc: BaseException, otherwise: str = ErrorClass.TRANSIENT) -> str:
+    """A full or read-only disk is the local file system's problem, not a reason to retry."""
+    if isinstance(exc, FilesystemError) or local_filesystem_cause(exc) is not None:
+        return ErrorClass.FILESYSTEM
+    return otherwise
