@@ -2,9 +2,9 @@
 
 A relative path is relative to the spec's folder and must stay inside it: ``../../etc/x`` is refused
 (judged on the words, so a symlink the user made inside the folder is followed as they meant).
-An absolute path (``/...`` or ``~/...``) is allowed only where the field's description says why;
-never under ``/proc``, ``/sys`` or ``/dev`` (pseudo files, not files anyone keeps), and a folder
-deplat writes into is never a system folder. ``deplat show`` lists every path resolved, marking
+An absolute path (``/...`` or ``~/...``) is allowed: each field's description says why it makes
+sense there. Never under ``/proc``, ``/sys`` or ``/dev`` (pseudo files, not files anyone keeps), and
+a folder deplat writes into is never a system folder. ``deplat show`` lists every path resolved, marking
 those outside the spec's folder.
 """
 
@@ -29,7 +29,6 @@ class PathField:
 
     where: PathT  # the field's place in the spec, e.g. ("backups", "store")
     value: str
-    absolute_ok: bool  # may it be absolute? (the field's description says why)
     writes: bool  # does deplat write into it?
 
 
@@ -38,19 +37,19 @@ def fields(spec: Spec) -> list[PathField]:
     out: list[PathField] = []
     for name, svc in spec.services.items():
         if svc.local is not None and svc.local.cwd is not None:
-            out.append(PathField(("services", name, "local", "cwd"), svc.local.cwd, False, False))
+            out.append(PathField(("services", name, "local", "cwd"), svc.local.cwd, False))
     if spec.secrets_file is not None:
-        out.append(PathField(("secrets_file",), spec.secrets_file, True, False))
+        out.append(PathField(("secrets_file",), spec.secrets_file, False))
     if spec.state.passphrase.file is not None:
-        out.append(PathField(("state", "passphrase", "file"), spec.state.passphrase.file, True, False))
+        out.append(PathField(("state", "passphrase", "file"), spec.state.passphrase.file, False))
     if "://" not in spec.state.backend:
-        out.append(PathField(("state", "backend"), spec.state.backend, True, True))
+        out.append(PathField(("state", "backend"), spec.state.backend, True))
     if "://" not in spec.backups.store:
-        out.append(PathField(("backups", "store"), spec.backups.store, True, True))
+        out.append(PathField(("backups", "store"), spec.backups.store, True))
     for section, items in (("sites", spec.sites), ("dns", spec.dns)):
         for i, item in enumerate(items):
             if item.credentials.file is not None:
-                out.append(PathField((section, i, "credentials", "file"), item.credentials.file, True, False))
+                out.append(PathField((section, i, "credentials", "file"), item.credentials.file, False))
     return out
 
 
@@ -79,8 +78,6 @@ def problem(field: PathField) -> str | None:
     if not value.strip():
         return "is empty"
     if is_absolute(value):
-        if not field.absolute_ok:
-            return f"'{value}' is absolute; write a path relative to the spec's folder, inside it"
         absolute = os.path.normpath(os.path.expanduser(value))
         pseudo = _under(absolute, PSEUDO)
         if pseudo:
@@ -91,8 +88,10 @@ def problem(field: PathField) -> str | None:
         return None
     relative = os.path.normpath(value)
     if relative == ".." or relative.startswith("../"):
-        fix = " (or an absolute path, which `deplat show` lists)" if field.absolute_ok else ""
-        return f"'{value}' leads outside the spec's folder; keep it inside{fix}"
+        return (
+            f"'{value}' leads outside the spec's folder; keep it inside "
+            "(or an absolute path, which `deplat show` lists)"
+        )
     return None
 
 

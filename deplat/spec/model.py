@@ -102,8 +102,8 @@ class LocalRun(Strict):
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = Field(
         None,
-        description="working directory, relative to the spec's folder and inside it; never absolute: "
-        "a local site rehearses the app that ships with the spec, on any machine",
+        description="working directory, relative to the spec's folder and inside it, or absolute (the "
+        "app's code may be a checkout of its own beside the spec's)",
     )
 
 

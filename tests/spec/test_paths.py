@@ -60,12 +60,13 @@ def problems(path: Path) -> list[str]:
         (
             "",
             "../../..",
-            "services.web.local.cwd: '../../..' leads outside the spec's folder; keep it inside",
+            "services.web.local.cwd: '../../..' leads outside the spec's folder; keep it inside "
+            "(or an absolute path, which `deplat show` lists)",
         ),
         (
             "",
-            "/srv/app",
-            "services.web.local.cwd: '/srv/app' is absolute; write a path relative to the spec's folder, inside it",
+            "/proc/1/cwd",
+            "services.web.local.cwd: '/proc/1/cwd' is under /proc, which holds the kernel's pseudo files, not yours",
         ),
         (
             "state:\n  backend: /\n",
@@ -79,7 +80,7 @@ def problems(path: Path) -> list[str]:
         "secrets-in-proc",
         "secrets-escapes",
         "cwd-escapes",
-        "cwd-absolute",
+        "cwd-in-proc",
         "state-root",
     ],
 )
