@@ -109,6 +109,10 @@ class ProjectPaths:
         """A named lock file, e.g. ``lock("operation")``."""
         return self.home / "locks" / f"{name}.lock"
 
+    def lock_holders(self, name: str) -> Path:
+        """Who holds the lock ``name``: one JSON file per holder (pid, command) in this folder."""
+        return self.home / "locks" / f"{name}.holders"
+
 
 def paths(spec: Spec) -> ProjectPaths:
     return ProjectPaths.of(spec)
