@@ -1,12 +1,14 @@
 """Fault injection: make a LOCAL site behave like a suspended or broken provider, for drills and tests.
 
-``apply(mode)`` stops the site's real services (their data is kept) and puts stand-ins on the
-site's address, on every port its services expose (public ports and health-check ports):
+``apply(mode)`` stops the site's real services (their data is kept) and, for some modes, puts
+stand-ins on the site's address, on every port its services expose (public and health-check ports):
 
-- ``suspended``: every request gets HTTP 403 with an ``AccountSuspended`` body, and the local
-  "provider control plane" (``.deplat/local/<site>/provider.json``) says ``suspended``, so every
-  control-plane call fails too — the shape of a cloud account cut off by its provider;
-- ``refused``: nothing listens (connections are refused);
+- ``suspended``: what a real cloud does to a suspended account: its VMs stop (nothing listens, so
+  connections are refused) and its API refuses every call: the local "provider control plane"
+  (``.deplat/local/<site>/provider.json``) says ``suspended``. No cloud answers HTTP 403 pages from
+  a suspended account's VMs, so neither does this; detection tells ``suspended`` from ``down`` by
+  the control-plane check, as it must on a real provider;
+- ``refused``: nothing listens (connections are refused), the control plane is fine;
 - ``blackhole``: connections are accepted and never answered (clients see read timeouts);
 - ``slow``: the answer is a 200, but only after ``slow_delay`` seconds (longer than any probe's
   timeout).
@@ -38,7 +40,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from deplat.errors import InputError, OperationFailed
 
@@ -48,12 +50,9 @@ if TYPE_CHECKING:
 
 Mode = Literal["suspended", "refused", "blackhole", "slow"]
 MODES: tuple[str, ...] = get_args(Mode)
-SUSPENDED_BODY = (
-    b'{"error": "AccountSuspended", "message": "The account that owns this site has been suspended. '
-    b"Contact your provider's support.\"}"
-)
+LISTENING = ("blackhole", "slow")  # modes with stand-ins on the site's ports
 MAX_HELD = 256  # connections a blackhole holds at once; the oldest is dropped beyond that
-MAX_WORKERS = 64  # connections answered at once by a suspended or slow stand-in
+MAX_WORKERS = 64  # connections answered at once by a slow stand-in
 BIND_WAIT = 5.0  # seconds to wait for a stopped service to release its port
 
 
@@ -70,12 +69,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         stand_in: StandIn = self.server
-        if stand_in.mode == "suspended":
-            self._send(403, SUSPENDED_BODY)
-        else:  # slow: the real answer, too late
-            if stand_in.stopping.wait(stand_in.slow_delay):
-                return
-            self._send(200, b'{"ok": true, "slow": true}')
+        if stand_in.stopping.wait(stand_in.slow_delay):  # slow: the real answer, too late
+            return
+        self._send(200, b'{"ok": true, "slow": true}')
 
     def _send(self, status: int, body: bytes) -> None:
         self.send_response(status)
@@ -136,7 +132,7 @@ class StandIn:
 
     def _serve(self, conn: socket.socket, peer: Any) -> None:
         try:
-            _Handler(conn, peer, self)
+            _Handler(conn, peer, cast(Any, self))
         except OSError:
             pass  # the client went away, or stop() cut the connection
         finally:
@@ -237,7 +233,7 @@ class FaultInjector:
             self._stop_services()
             self._stopped_services = True
         self._set_provider_state("suspended" if mode == "suspended" else None)
-        if mode != "refused":
+        if mode in LISTENING:
             try:
                 for port in self.ports:
                     self._stand_ins.append(StandIn(self.address, port, mode, self.slow_delay))

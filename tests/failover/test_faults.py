@@ -7,6 +7,7 @@ import random
 import socket
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,7 +75,7 @@ def injector(tmp_path: Path) -> Iterator[FaultInjector]:
 
 
 EXPECTED = {
-    "suspended": (Health.suspended, "suspended"),
+    "suspended": (Health.suspended, "refused"),  # the VM stops; the control plane says why
     "refused": (Health.down, "refused"),
     "blackhole": (Health.down, "timeout"),
     "slow": (Health.down, "timeout"),
@@ -91,16 +92,25 @@ def test_each_mode_is_classified_by_a_real_probe(injector: FaultInjector, mode: 
     assert result.seconds < TIMEOUT + 0.5
 
 
-def test_suspended_answers_403_and_fails_the_control_plane(injector: FaultInjector) -> None:
+def test_suspended_site_stops_answering_and_its_control_plane_refuses(injector: FaultInjector) -> None:
     injector.apply("suspended")
     port = injector.ports[0]
-    with pytest.raises(urllib.error.HTTPError) as info:
+    with pytest.raises(urllib.error.URLError) as info:  # no HTTP answer at all, as from a stopped VM
         urllib.request.urlopen(f"http://{injector.address}:{port}/anything", timeout=2)
-    assert info.value.code == 403
-    assert b"AccountSuspended" in info.value.read()
+    assert not isinstance(info.value, urllib.error.HTTPError)
+    assert isinstance(info.value.reason, ConnectionRefusedError)
     assert provider_state(injector.spec, "site-a")["state"] == "suspended"
     result = probe(injector.spec, injector)
+    assert result.health is Health.suspended  # told from "down" by the control plane only
     assert result.control_plane == (False, "account suspended (AccountSuspended)")
+    assert all(c.error_class != "suspended" for c in result.checks)
+
+
+def test_refused_is_down_not_suspended_while_the_control_plane_answers(injector: FaultInjector) -> None:
+    injector.apply("refused")
+    result = probe(injector.spec, injector)
+    assert result.health is Health.down
+    assert result.control_plane is not None and result.control_plane[0] is True
 
 
 def test_clear_brings_back_an_active_control_plane_and_frees_the_ports(injector: FaultInjector) -> None:
@@ -127,7 +137,7 @@ def test_a_mode_change_cuts_held_connections(injector: FaultInjector) -> None:
         conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: gb.test\r\n\r\n")
         time.sleep(0.1)  # let the stand-in accept it
         start = time.monotonic()
-        injector.apply("suspended")
+        injector.apply("slow")
         conn.settimeout(2)
         try:
             data = conn.recv(1024)
@@ -135,8 +145,6 @@ def test_a_mode_change_cuts_held_connections(injector: FaultInjector) -> None:
             data = b""
         assert data == b""  # closed, not answered by the new mode over the old connection
         assert time.monotonic() - start < 2
-    result = probe(injector.spec, injector)
-    assert result.health is Health.suspended
 
 
 def test_clear_is_bounded_while_slow_answers_are_pending(injector: FaultInjector) -> None:
