@@ -98,6 +98,7 @@ def watch(
     ] = None,
 ) -> None:
     """Probe every site, back up the primary, fail over by itself (when failover.auto); stop with SIGTERM."""
+    from deplat import oplock
     from deplat.cli.render import failover as render_failover
     from deplat.failover import frontdoor
     from deplat.failover.watch import Watcher
@@ -129,7 +130,9 @@ def watch(
         for sig in (signal.SIGTERM, signal.SIGINT)
     }
     try:
-        summary = watcher.run(max_seconds=max_seconds)
+        # shared: watchers run side by side; a drill (which runs its own) holds it exclusively
+        with oplock.hold(spec, "watch", "deplat watch", shared=True, hint="wait for the drill to finish"):
+            summary = watcher.run(max_seconds=max_seconds)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -139,7 +142,34 @@ def watch(
         G.console.print(f"stopped after {summary.cycles} cycles; primary {summary.primary}")
 
 
-@app.command(epilog=examples("deplat drill", "deplat drill --mode blackhole --json"))
+def _resolver(value: str | None) -> tuple[str, int] | None:
+    """ADDRESS, ADDRESS:PORT or [IPv6]:PORT."""
+    if value is None:
+        return None
+    import ipaddress
+
+    host, port = value, "53"
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    try:
+        ipaddress.ip_address(host)
+        return host, int(port)
+    except ValueError:
+        raise InputError(
+            f"--resolver {value}: expected ADDRESS[:PORT]", hint="e.g. --resolver 127.0.0.1:5353"
+        ) from None
+
+
+@app.command(
+    epilog=examples(
+        "deplat drill",
+        "deplat drill --max-rto 30 --max-rpo 5 --junit drill.xml   # a CI gate: exit 1 over budget",
+        "deplat drill --mode blackhole --json",
+    )
+)
 def drill(
     site: Annotated[
         str | None, typer.Option("--site", help="The site to suspend (default: the primary).")
@@ -151,17 +181,62 @@ def drill(
         Path | None,
         typer.Option("--report", help="Write the Markdown report here (default .deplat/drills/)."),
     ] = None,
+    max_rto: Annotated[
+        float | None,
+        typer.Option("--max-rto", min=0.001, help="Fail (exit 1) when the RTO is longer (seconds)."),
+    ] = None,
+    max_rpo: Annotated[
+        float | None,
+        typer.Option("--max-rpo", min=0.001, help="Fail (exit 1) when the RPO is longer (seconds)."),
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Also write the result as JUnit XML (for CI).")
+    ] = None,
+    suspend_at: Annotated[
+        str,
+        typer.Option(
+            "--suspend-at",
+            help="random: at a random point of the backup cycle; after-backup: right after one (best case).",
+        ),
+    ] = "random",
+    stay: Annotated[
+        bool, typer.Option("--stay", help="Leave the primary on the new site (default: move it back).")
+    ] = False,
+    resolver: Annotated[
+        str | None,
+        typer.Option(
+            "--resolver",
+            help="Resolve the app's names through this caching resolver (ADDRESS[:PORT]) to measure the "
+            "RTO users behind one see.",
+        ),
+    ] = None,
 ) -> None:
     """Rehearse losing the primary on local sites: timeline, detection time, RTO, RPO, data check."""
+    import sys
+
     from deplat.cli.render import failover as render_failover
-    from deplat.failover.drill import run_drill
+    from deplat.failover.drill import DrillOptions, run_drill
 
     if mode not in MODES:
         raise InputError(f"unknown --mode '{mode}'", hint=f"one of: {', '.join(MODES)}")
+    if suspend_at not in ("random", "after-backup"):
+        raise InputError(f"unknown --suspend-at '{suspend_at}'", hint="random or after-backup")
+    options = DrillOptions(
+        site=site,
+        mode=mode,
+        suspend_at=suspend_at.replace("-", "_"),
+        max_rto=max_rto,
+        max_rpo=max_rpo,
+        stay=stay,
+        resolver=_resolver(resolver),
+        report=report,
+        junit=junit,
+        command=" ".join(["deplat", *sys.argv[1:]])[:200],
+    )
     spec = G.spec()
     secrets = _secrets(spec)
     emit = _live if not G.json else (lambda e: None)
-    result = run_drill(spec, secrets, site=site, mode=mode, emit=emit, report=report)
+    result = run_drill(spec, secrets, options, emit=emit)
     if G.json:
         render.print_json(result.to_dict())
     else:

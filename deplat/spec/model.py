@@ -250,6 +250,35 @@ class Certificates(Strict):
     )
 
 
+class Drill(Strict):
+    """How ``deplat drill`` checks the app's own data, and the budgets it is held to.
+
+    A drill always compares fingerprints of every stateful service's data before the suspension
+    and on the new primary after the failover. It writes nothing into the app unless ``write`` is
+    set. Commands run on this machine in the spec's folder; ``{url}`` (where the app answers from
+    this machine now: the front door, or the serving site's address), ``{host}`` (the app's first
+    name, to send as the Host header) and ``{token}`` (one per drill) in an argument are replaced,
+    and the same values are in the environment as DEPLAT_DRILL_URL, DEPLAT_DRILL_HOST and
+    DEPLAT_DRILL_TOKEN.
+    """
+
+    write: list[str] | None = Field(
+        None, min_length=1, description="argv run before the suspension: writes marks through the app"
+    )
+    check: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="argv run after the failover: exit 0 when the app serves what users wrote",
+    )
+    timeout: PositiveSeconds = Field(30.0, description="seconds each command may take")
+    max_rto: PositiveSeconds | None = Field(
+        None, description="budget: the drill fails when the RTO is longer (deplat drill --max-rto)"
+    )
+    max_rpo: PositiveSeconds | None = Field(
+        None, description="budget: the drill fails when the RPO is longer (deplat drill --max-rpo)"
+    )
+
+
 class Spec(Strict):
     """deplat.yaml, v1."""
 
@@ -265,6 +294,7 @@ class Spec(Strict):
     backups: Backups = Field(default_factory=Backups)
     state: State = Field(default_factory=State)
     certificates: Certificates = Field(default_factory=Certificates)
+    drill: Drill = Field(default_factory=Drill)
     secrets_file: str | None = Field(
         None,
         description="file of NAME=value lines holding secret values (keep it out of git): relative to "

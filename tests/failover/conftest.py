@@ -21,6 +21,11 @@ from tests.support.bind import bind_factory, bind_server  # noqa: F401 (fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 GUESTBOOK = ROOT / "examples" / "guestbook"
+# The guestbook's own drill check (examples/guestbook/drill_check.py), as its deplat.yaml declares it.
+GUESTBOOK_DRILL = {
+    "write": ["python3", str(GUESTBOOK / "drill_check.py"), "write", "{url}", "{host}", "{token}"],
+    "check": ["python3", str(GUESTBOOK / "drill_check.py"), "check", "{url}", "{host}", "{token}"],
+}
 
 
 def free_tcp_port(host: str) -> int:
@@ -42,6 +47,7 @@ def guestbook_doc(
     min_interval: float = 0.0,
     auto: bool = True,
     dns: list[dict[str, Any]] | None = None,
+    drill: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     sites = [
         {
@@ -90,6 +96,7 @@ def guestbook_doc(
             "min_interval": min_interval,
         },
         "backups": {"interval": backups, "keep": 20},
+        **({"drill": drill} if drill is not None else {}),
     }
 
 

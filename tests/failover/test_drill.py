@@ -6,24 +6,33 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from deplat.events import Recorder
-from deplat.failover.drill import run_drill
+from deplat.events import EventKind, Recorder
+from deplat.failover.drill import DrillOptions, run_drill
 from deplat.state import load_active
+from tests.failover.conftest import GUESTBOOK_DRILL
 
 pytestmark = pytest.mark.slow
+
+
+def entries(guestbook, site: str) -> list[str]:  # type: ignore[no-untyped-def]
+    import httpx
+
+    answer = httpx.get(guestbook.url(site, "/entries"), timeout=3, trust_env=False)
+    return [str(e["message"]) for e in answer.json()]
 
 
 @pytest.mark.parametrize("mode", ["suspended", "refused", "blackhole", "slow"])
 def test_drill_detects_each_failure_mode_and_moves_dns_and_data(guestbook, bind_server, mode: str) -> None:
     guestbook.env = bind_server.secret_env()
-    guestbook.write(dns=[bind_server.dns_entry("ns-a")])
+    guestbook.write(dns=[bind_server.dns_entry("ns-a")], drill=GUESTBOOK_DRILL)
     events = Recorder()
 
-    report = run_drill(guestbook.spec, guestbook.secrets(), mode=mode, emit=events)
+    report = run_drill(guestbook.spec, guestbook.secrets(), DrillOptions(mode=mode, stay=True), emit=events)
 
     assert report.ok, report.to_dict()
     assert report.switch == "dns"
@@ -32,55 +41,72 @@ def test_drill_detects_each_failure_mode_and_moves_dns_and_data(guestbook, bind_
     for name in guestbook.spec.domain.names:
         assert bind_server.query(name, "A") == [guestbook.address("site-b")]
     verdict = next(
-        e
-        for e in events.events
-        if e.kind == "watch.verdict" and e.site == "site-a" and e.data["state"] != "up"
+        e for e in events.of(EventKind.WATCH_VERDICT) if e.site == "site-a" and e.data["state"] != "up"
     )
+    # a suspended site is told from a down one by its control plane, not by an HTTP answer
     assert verdict.data["state"] == ("suspended" if mode == "suspended" else "down")
     assert report.detection_seconds is not None and report.detection_seconds > 0
     assert report.rto_seconds is not None and report.rto_seconds >= report.detection_seconds
     assert report.rpo_seconds is not None and report.rpo_seconds >= 0
-    # data written through the app before the suspension is served by the new site
-    assert report.data_check["guestbook"]["found"] == report.data_check["guestbook"]["written"] > 0
-    assert report.data_check["files"]["files_missing"] == []
+    # the app's own check read back what its write command wrote, through the new site
+    assert [(c.name, c.exit_code) for c in report.data_check.commands] == [("write", 0), ("check", 0)]
+    assert [(s.service, s.missing, s.changed) for s in report.data_check.services] == [("web", [], [])]
     names = [m.name for m in report.timeline]
     assert names == ["suspension", "detection", "decision", "DNS switched", "first healthy answer"]
     offsets = [m.offset for m in report.timeline]
     assert all(o is not None for o in offsets) and offsets == sorted(offsets)
-    assert load_active(guestbook.spec).primary == "site-b"
+    assert load_active(guestbook.spec).primary == "site-b"  # --stay
     assert Path(report.report_path or "").read_text().startswith("# Drill passed")
 
 
-def test_drill_cli_runs_with_the_front_door_when_the_spec_has_no_dns(guestbook, tmp_path: Path) -> None:
-    guestbook.write()
-    report_file = tmp_path / "drill.md"
+def test_drill_cli_gates_ci_on_budgets_and_writes_junit(guestbook, tmp_path: Path) -> None:
+    guestbook.write(drill={**GUESTBOOK_DRILL, "max_rpo": 60})
+    report_file, junit = tmp_path / "drill.md", tmp_path / "junit.xml"
     env = {k: v for k, v in os.environ.items() if k != "DEPLAT_FRONT_DOOR"}
+    command = [sys.executable, "-m", "deplat", "drill", "-f", str(guestbook.path), "--json"]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "deplat",
-            "drill",
-            "-f",
-            str(guestbook.path),
-            "--json",
-            "--report",
-            str(report_file),
-        ],
+        [*command, "--report", str(report_file), "--junit", str(junit), "--max-rto", "0.001"],
         capture_output=True,
         text=True,
         timeout=120,
         env=env,
     )
-    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert proc.returncode == 1, proc.stderr + proc.stdout  # over the RTO budget
     doc = json.loads(proc.stdout)
-    assert doc["ok"] is True
+    assert doc["ok"] is False
     assert doc["switch"] == "front_door"
     assert doc["url"] == f"http://{guestbook.net}.10:{guestbook.port}"
-    assert doc["data_check"]["guestbook"]["missing"] == []
-    assert doc["rto_seconds"] > 0
+    assert doc["rto_seconds"] > 0.001
+    assert doc["data_check"]["ok"] is True
+    assert {b["figure"]: b["ok"] for b in doc["budgets"]} == {"RTO": False, "RPO": True}
+    # the JUnit file: one suite, a case per verdict, the RTO case failed with the reason
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "4" and suite.get("failures") == "1"
+    failed = [c for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert [c.get("name") for c in failed] == ["RTO within 0.001 s"]
+    assert "over the budget" in (failed[0].find("failure").get("message") or "")  # type: ignore[union-attr]
     text = report_file.read_text()
-    assert "| detection |" in text and "first healthy answer" in text
+    assert "| detection (suspension -> the watcher's verdict) |" in text and "```mermaid" in text
+    assert "{'" not in text  # no Python dicts in the report
+    # the drill left the app as it found it: the primary is back on site-a
+    assert load_active(guestbook.spec).primary == "site-a"
+    assert doc["notes"][0].startswith("the primary moved back to site-a")
+
+
+def test_a_drill_without_declared_commands_writes_nothing_into_the_app(guestbook) -> None:
+    guestbook.write()
+    guestbook.up("site-a", "site-b")
+    before = entries(guestbook, "site-a")
+
+    report = run_drill(guestbook.spec, guestbook.secrets(), DrillOptions(suspend_at="after_backup"))
+
+    assert report.ok, report.to_dict()
+    assert report.data_check.commands == []
+    assert report.data_check.services[0].service == "web"
+    assert report.suspend_point is not None and report.suspend_point.how == "after_backup"
+    assert load_active(guestbook.spec).primary == "site-a"
+    assert entries(guestbook, "site-a") == before
+    assert report.changes == []  # sites were up, nothing written, primary moved back
 
 
 def test_drill_refuses_a_site_that_is_not_the_primary(guestbook) -> None:
@@ -88,4 +114,4 @@ def test_drill_refuses_a_site_that_is_not_the_primary(guestbook) -> None:
 
     guestbook.write()
     with pytest.raises(InputError, match="not the primary"):
-        run_drill(guestbook.spec, guestbook.secrets(), site="site-b")
+        run_drill(guestbook.spec, guestbook.secrets(), DrillOptions(site="site-b"))

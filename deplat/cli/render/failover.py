@@ -148,12 +148,36 @@ def print_drill(console: Console, report: DrillReport) -> None:
     def sec(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.2f}s"
 
+    budgets = {b.figure: b for b in report.budgets}
+
+    def budget(figure: str) -> str:
+        b = budgets.get(figure)
+        if b is None:
+            return ""
+        return f" [{'green' if b.ok else 'red'}](budget {b.limit:g}s)[/]"
+
     console.print(
-        f"detection {sec(report.detection_seconds)}   RTO {sec(report.rto_seconds)}   "
-        f"RPO {sec(report.rpo_seconds)}   data check "
-        + ("[green]ok[/]" if report.data_check.get("ok") else "[red]FAILED[/]")
+        f"detection {sec(report.detection_seconds)}   RTO {sec(report.rto_seconds)}{budget('RTO')}   "
+        f"RPO {sec(report.rpo_seconds)}{budget('RPO')}   data check "
+        + ("[green]ok[/]" if report.data_check.ok else "[red]FAILED[/]")
     )
+    if report.users is not None:
+        console.print(
+            f"users: {report.users.failed} of {report.users.requests} requests failed "
+            f"through {escape(report.users.via)}"
+        )
+    if report.suspend_point is not None:
+        console.print(f"[dim]suspended {escape(report.suspend_point.describe())}[/]")
+    for problem in report.problems:
+        console.print(f"[red]- {escape(problem)}[/]")
+    for change in report.changes:
+        console.print(f"[yellow]- left changed: {escape(change)}[/]")
     for note in report.notes:
         console.print(f"[dim]- {escape(note)}[/]")
-    if report.report_path:
-        console.print(f"report: {escape(report.report_path)}")
+    for label, path in (
+        ("report", report.report_path),
+        ("chart", report.chart_path),
+        ("junit", report.junit_path),
+    ):
+        if path:
+            console.print(f"{label}: {escape(path)}")
