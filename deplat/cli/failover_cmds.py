@@ -179,23 +179,31 @@ def drill(
     ] = "suspended",
     report: Annotated[
         Path | None,
-        typer.Option("--report", help="Write the Markdown report here (default .deplat/drills/)."),
+        typer.Option(
+            "--report", metavar="FILE", help="Write the Markdown report here (default .deplat/drills/)."
+        ),
     ] = None,
     max_rto: Annotated[
         float | None,
-        typer.Option("--max-rto", min=0.001, help="Fail (exit 1) when the RTO is longer (seconds)."),
+        typer.Option(
+            "--max-rto", min=0.001, metavar="SECONDS", help="Fail (exit 1) when the RTO is longer (seconds)."
+        ),
     ] = None,
     max_rpo: Annotated[
         float | None,
-        typer.Option("--max-rpo", min=0.001, help="Fail (exit 1) when the RPO is longer (seconds)."),
+        typer.Option(
+            "--max-rpo", min=0.001, metavar="SECONDS", help="Fail (exit 1) when the RPO is longer (seconds)."
+        ),
     ] = None,
     junit: Annotated[
-        Path | None, typer.Option("--junit", help="Also write the result as JUnit XML (for CI).")
+        Path | None,
+        typer.Option("--junit", metavar="FILE", help="Also write the result as JUnit XML (for CI)."),
     ] = None,
     suspend_at: Annotated[
         str,
         typer.Option(
             "--suspend-at",
+            metavar="random|after-backup",
             help="random: at a random point of the backup cycle; after-backup: right after one (best case).",
         ),
     ] = "random",
@@ -206,6 +214,7 @@ def drill(
         str | None,
         typer.Option(
             "--resolver",
+            metavar="ADDRESS[:PORT]",
             help="Resolve the app's names through this caching resolver (ADDRESS[:PORT]) to measure the "
             "RTO users behind one see.",
         ),
