@@ -200,7 +200,9 @@ class FaultInjector:
 
         self.spec = spec
         self.site = spec.site(site) if isinstance(site, str) else site
-        if self.site.provider.value != "local":
+        from deplat.providers import provider_of
+
+        if not provider_of(self.site).capabilities.runs_locally:
             raise InputError(
                 f"site '{self.site.name}' is a {self.site.provider.value} site: faults can only be "
                 "injected into local sites",
@@ -349,11 +351,12 @@ def clear_leftovers(spec: Spec) -> list[str]:
     A drill killed mid-way (``kill -9``) leaves its stand-ins gone with it but ``provider.json``
     behind, and the site would look suspended for good: a drill calls this before it starts.
     """
+    from deplat.providers import provider_of
     from deplat.providers.local import provider_state_path
 
     cleared = []
     for site in spec.sites:
-        if site.provider.value != "local":
+        if not provider_of(site).capabilities.runs_locally:
             continue
         path = provider_state_path(spec, site.name)
         if path.exists():

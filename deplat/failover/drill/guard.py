@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from deplat import oplock
 from deplat.errors import InputError
 from deplat.failover.faults import MODES
-from deplat.spec.model import Provider
+from deplat.providers import provider_of
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
@@ -37,8 +37,11 @@ def check_request(spec: Spec, active: Active, site: str, mode: str) -> None:
             f"a drill suspends the primary; {site} is not the primary ({active.primary} is)",
             hint=f"run `deplat drill` without --site, or with --site {active.primary}",
         )
-    if spec.site(site).provider is not Provider.local:
-        raise InputError(f"site {site} is a {spec.site(site).provider.value} site: drills run on local sites")
+    if not provider_of(spec.site(site)).capabilities.runs_locally:
+        raise InputError(
+            f"site {site} is a {spec.site(site).provider.value} site: drills run on local sites",
+            hint="rehearse on a spec whose sites are local (see examples/guestbook)",
+        )
     if not [s for s in spec.sites if s.name != site and s.name not in active.fenced]:
         raise InputError("no standby site to fail over to (every other site is fenced)")
 
