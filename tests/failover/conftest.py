@@ -48,6 +48,7 @@ def guestbook_doc(
     auto: bool = True,
     dns: list[dict[str, Any]] | None = None,
     drill: dict[str, Any] | None = None,
+    ttl: int = 60,
 ) -> dict[str, Any]:
     sites = [
         {
@@ -84,7 +85,7 @@ def guestbook_doc(
                 },
             }
         },
-        "domain": {"zone": "guestbook.test", "names": ["guestbook.test", "www.guestbook.test"], "ttl": 60},
+        "domain": {"zone": "guestbook.test", "names": ["guestbook.test", "www.guestbook.test"], "ttl": ttl},
         "sites": sites,
         "dns": dns or [],
         "failover": {

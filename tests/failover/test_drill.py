@@ -115,3 +115,29 @@ def test_drill_refuses_a_site_that_is_not_the_primary(guestbook) -> None:
     guestbook.write()
     with pytest.raises(InputError, match="not the primary"):
         run_drill(guestbook.spec, guestbook.secrets(), DrillOptions(site="site-b"))
+
+
+def test_through_a_caching_resolver_users_wait_for_the_ttl_and_the_report_says_so(
+    guestbook, bind_server, tmp_path: Path
+) -> None:
+    from tests.support.unbound import start_unbound
+
+    ttl = 4
+    guestbook.env = bind_server.secret_env()
+    guestbook.write(dns=[bind_server.dns_entry("ns-a")], ttl=ttl)
+    with start_unbound(
+        tmp_path / "unbound", zone="guestbook.test", upstream=(bind_server.host, bind_server.port)
+    ) as r:
+        options = DrillOptions(
+            mode="refused", stay=True, resolver=(r.host, r.port), suspend_at="after_backup"
+        )
+        report = run_drill(guestbook.spec, guestbook.secrets(), options)
+
+    assert report.ok, report.to_dict()
+    assert report.users is not None and report.users.resolver_caches
+    switched = next(m.offset for m in report.timeline if m.name == "DNS switched")
+    assert switched is not None and report.rto_seconds is not None
+    # the cache kept the old address after the switch, at most one TTL (plus a probe's slack)
+    assert switched <= report.rto_seconds <= switched + ttl + 1.5
+    text = Path(report.report_path or "").read_text()
+    assert "caching resolver" in text and f"TTL ({ttl} s)" in text and "deplat dns ttl --lower" in text

@@ -181,19 +181,20 @@ class _Rehearsal:
                 self.say("write", "the app's drill.write command ran", site)
             backup_at = self._wait_for_backup(time.time())
             delay = random.uniform(0, spec.backups.interval) if self.options.suspend_at == "random" else 0.0
-            time.sleep(delay)
+            resolver = self.options.resolver or dns_resolver(spec)
+            client = Client(
+                spec, site, policy.timeout, resolver, caching=self.options.resolver is not None
+            ).start()
+            client.asked.wait(2 * policy.timeout + 1)  # users were reaching the app (and caching its address)
+            time.sleep(max(0.0, backup_at + delay - time.time()))
             before = datacheck.fingerprint(spec, site)
-
             suspended_at = time.time()
+            client.count_from(suspended_at)
             injector.apply(self.options.mode)  # type: ignore[arg-type]
             report.suspend_point = SuspendPoint(
                 self.options.suspend_at, round(suspended_at - backup_at, 3), spec.backups.interval
             )
             self.say("suspend", f"{site} is now {self.options.mode}", site)
-            resolver = self.options.resolver or dns_resolver(spec)
-            client = Client(
-                spec, site, policy.timeout, resolver, caching=self.options.resolver is not None
-            ).start()
 
             if not _wait_for(lambda: timeline.failover_finished(self.seen(), WATCHER), timeout):
                 report.problems.append(f"no failover within {timeout:g} s")

@@ -50,6 +50,12 @@ class Client:
             where = "?" if resolver is None else f"{resolver[0]}#{resolver[1]}"
             via = f"DNS through {'a caching resolver' if caching else 'the nameserver'} at {where}"
         self.view = UsersView(via=via, resolver_caches=caching)
+        self.counting_from: float | None = None
+        self.asked = threading.Event()  # set after the first answer (or failure)
+
+    def count_from(self, at: float) -> None:
+        """Count requests and failures from ``at`` (the suspension) on."""
+        self.counting_from = at
 
     def start(self) -> Client:
         self.thread.start()
@@ -74,7 +80,6 @@ class Client:
             return
         with httpx.Client(trust_env=False, timeout=self.timeout) as client:
             while not self.stopped.is_set():
-                self.view.requests += 1
                 try:
                     site, problem = self._ask(client)
                 except httpx.TimeoutException:
@@ -84,6 +89,11 @@ class Client:
                 except (httpx.HTTPError, OSError, ValueError) as exc:
                     site, problem = None, type(exc).__name__
                 now = time.time()
+                self.asked.set()
+                if self.counting_from is None or now < self.counting_from:
+                    self.stopped.wait(POLL)
+                    continue
+                self.view.requests += 1
                 if problem is not None:
                     self._failed(problem, now)
                 elif site is not None and site != self.old:
