@@ -166,7 +166,7 @@ def _resolver(value: str | None) -> tuple[str, int] | None:
 @app.command(
     epilog=examples(
         "deplat drill",
-        "deplat drill --max-rto 30 --max-rpo 5 --junit drill.xml   # a CI gate: exit 1 over budget",
+        "deplat drill --max-rto 30 --max-rpo 5 --junit drill.xml",
         "deplat drill --mode blackhole --json",
     )
 )
