@@ -94,7 +94,11 @@ def test_the_cli_says_where_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
     spec = spec_file(tmp_path, "  store: ../../../../etc/x\n")
     assert run(["--json", "-f", str(spec), "validate"]) == 2
     [problem] = json.loads(capsys.readouterr().out)["problems"]
-    assert (problem["line"], problem["column"], problem["path"]) == (61, 10, "backups.store")
+    assert (problem["line"], problem["column"], problem["path"]) == (
+        len(GUESTBOOK.splitlines()) + 1,  # the appended line
+        10,
+        "backups.store",
+    )
 
 
 def test_allowed_absolute_paths_are_listed_by_show(
