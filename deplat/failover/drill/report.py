@@ -117,8 +117,8 @@ def _users(report: DrillReport) -> list[str]:
     if users is None:
         return ["- not measured"]
     lines = [
-        f"A client asked the app's health page every 50 ms through {users.via}, from the suspension "
-        "until the first healthy answer from another site.",
+        f"A client asked the app's health page every 50 ms via {users.via}, as users do; counted from "
+        "the suspension until the first healthy answer from another site.",
         "",
         f"- requests: {users.requests}, failed: {users.failed}",
     ]
@@ -127,8 +127,16 @@ def _users(report: DrillReport) -> list[str]:
             f"- failures from {_clock(users.first_failure_at)} to {_clock(users.last_failure_at)} UTC "
             f"({users.last_failure_at - users.first_failure_at:.2f} s)"
         )
-    lines += [f"- {what}: {count}" for what, count in sorted(users.failures.items(), key=lambda kv: -kv[1])]
+    lines += [
+        f"- {what}: {count} requests" for what, count in sorted(users.failures.items(), key=lambda kv: -kv[1])
+    ]
     if report.switch == "dns" and report.ttl is not None:
+        switched = next((m.offset for m in report.timeline if m.name == "DNS switched"), None)
+        if users.resolver_caches and switched is not None and report.rto_seconds is not None:
+            lines.append(
+                f"- users reached the new site {report.rto_seconds - switched:.2f} s after the DNS switch "
+                "(the cached old address had to expire)"
+            )
         if users.resolver_caches:
             lines.append(
                 f"- names came through a caching resolver that honours the records' TTL ({report.ttl} s): a "
