@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"deplat": "deplat", "providers": "deplat/providers", "stacks": "deplat/stacks"}
 
@@ -41,6 +43,7 @@ def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         return set(zf.namelist())
 
 
+@pytest.mark.slow
 def test_wheel_contains_every_source_module_under_the_deplat_namespace(wheel_names: set[str]) -> None:
     expected = {
         f"{target}/{path.relative_to(ROOT / source).as_posix()}"

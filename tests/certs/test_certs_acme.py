@@ -22,6 +22,8 @@ from deplat.spec.model import Spec
 from tests.support.bind import Bind
 from tests.support.pebble import Pebble
 
+pytestmark = pytest.mark.slow
+
 NAMES = ["guestbook.test", "www.guestbook.test"]
 PASSPHRASE = "correct horse battery staple"
 

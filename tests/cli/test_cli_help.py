@@ -89,6 +89,7 @@ def test_version_command_and_option_agree(capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().out == f"deplat {__version__}\n"
 
 
+@pytest.mark.slow
 def test_shell_completion_completes_commands_and_options() -> None:
     env = {**os.environ, "_DEPLAT_COMPLETE": "complete_bash", "COMP_WORDS": "deplat fai", "COMP_CWORD": "1"}
     done = subprocess.run(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from deplat.cli import run
 from tests.dns.fakes import closed_port, spec_with
+
+pytestmark = pytest.mark.slow
 
 NAMES = ["guestbook.test", "www.guestbook.test"]
 

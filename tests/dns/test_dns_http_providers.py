@@ -71,6 +71,7 @@ def outcomes(report: switch.SwitchReport) -> dict[str, tuple[str, str | None]]:
 # -- Cloud DNS -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_clouddns_switch_sends_one_change_deleting_the_exact_old_sets(gcp):
     seed_old(gcp)
     spec = spec_with([gcp_entry(gcp.url)])
@@ -113,6 +114,7 @@ def test_clouddns_refuses_a_stale_change_with_412(gcp):
     assert gcp.values("www.guestbook.test") == ["192.0.2.99"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "error_class"),
     [("suspended", "suspended"), ("unauthorized", "auth"), ("unavailable", "transient")],
@@ -146,6 +148,7 @@ def test_clouddns_token_never_appears_in_output(gcp):
     assert TOKEN not in json.dumps(report.to_dict())
 
 
+@pytest.mark.slow
 def test_clouddns_service_account_credentials_that_fail_are_auth(tmp_path):
     spec = spec_with(
         [{**gcp_entry("http://127.0.0.1:9"), "credentials": {"file": str(tmp_path / "missing.json")}}]
@@ -205,6 +208,7 @@ def test_hetzner_create_racing_another_writer_is_a_conflict(hetzner):
     assert hetzner.values("www") == ["192.0.2.99"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "error_class"),
     [("suspended", "suspended"), ("unauthorized", "auth"), ("unavailable", "transient")],
@@ -220,6 +224,7 @@ def test_hetzner_failures_are_classified_and_clouddns_still_switches(gcp, hetzne
     assert gcp.values("www.guestbook.test") == ["192.0.2.12", "2001:db8::12"]
 
 
+@pytest.mark.slow
 def test_api_that_never_answers_times_out_as_transient_without_delaying_others(gcp, hetzner):
     seed_old(gcp, hetzner)
     hetzner.mode = "blackhole"

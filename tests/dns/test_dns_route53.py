@@ -13,6 +13,8 @@ from deplat.secrets import SecretStore
 from deplat.sites import Addresses
 from tests.dns.fakes import closed_port, spec_with
 
+pytestmark = pytest.mark.slow
+
 OLD = Addresses(["192.0.2.11"])
 NEW = Addresses(["192.0.2.12"], ["2001:db8::12"])
 KEYS = {"AWS_KEYS": "AKIDEXAMPLE:c2VjcmV0LWtleS1mb3ItbW90bw"}
@@ -89,6 +91,7 @@ def entry(moto_url: str, zone_id: str, name: str = "r53", **extra: Any) -> dict[
     }
 
 
+@pytest.mark.slow
 def test_route53_switches_with_a_delete_of_the_exact_old_record_and_a_create(r53, moto_url):
     zone = make_zone(r53, {"guestbook.test": ["192.0.2.11"], "www.guestbook.test": ["192.0.2.11"]})
     spec = spec_with([entry(moto_url, zone)])
@@ -114,6 +117,7 @@ def test_route53_switches_with_a_delete_of_the_exact_old_record_and_a_create(r53
     assert served(r53, zone, "www.guestbook.test") == ["192.0.2.12", "2001:db8::12"]
 
 
+@pytest.mark.slow
 def test_route53_switch_then_already_then_conflict(r53, moto_url):
     zone = make_zone(r53, {"guestbook.test": ["192.0.2.11"], "www.guestbook.test": ["192.0.2.11"]})
     spec = spec_with([entry(moto_url, zone)])

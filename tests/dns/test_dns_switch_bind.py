@@ -38,6 +38,7 @@ def outcomes(report: switch.SwitchReport) -> dict[str, tuple[str, str | None]]:
     return {r.name: (r.outcome, r.error_class) for r in report.results}
 
 
+@pytest.mark.slow
 def test_switch_moves_every_name_from_old_to_new(bind_factory):
     ns = bind_factory(records=SERVING_OLD)
     spec = spec_with([ns.dns_entry("ns-a")])
@@ -54,6 +55,7 @@ def test_switch_moves_every_name_from_old_to_new(bind_factory):
     assert report.results[0].before["www.guestbook.test"].ipv4 == ["127.0.0.11"]
 
 
+@pytest.mark.slow
 def test_switch_writes_records_with_the_spec_ttl(bind_factory):
     ns = bind_factory(records=SERVING_OLD)
     spec = spec_with([ns.dns_entry("ns-a")], ttl=120)
@@ -64,6 +66,7 @@ def test_switch_writes_records_with_the_spec_ttl(bind_factory):
     assert answer.records["www.guestbook.test"].ttl == 120
 
 
+@pytest.mark.slow
 def test_switch_run_again_reports_already_and_writes_nothing(bind_factory):
     ns = bind_factory(records=SERVING_OLD)
     spec = spec_with([ns.dns_entry("ns-a")])
@@ -90,6 +93,7 @@ def test_switch_writes_nothing_on_cas_conflict(bind_factory):
     assert serves(ns) == ["127.0.0.99"]
 
 
+@pytest.mark.slow
 def test_conflict_on_one_name_writes_no_name_on_that_provider(bind_factory):
     ns = bind_factory(records={"guestbook.test": ["127.0.0.11"], "www.guestbook.test": ["127.0.0.99"]})
     spec = spec_with([ns.dns_entry("ns-a")])
@@ -100,6 +104,7 @@ def test_conflict_on_one_name_writes_no_name_on_that_provider(bind_factory):
     assert serves(ns, "guestbook.test") == ["127.0.0.11"]
 
 
+@pytest.mark.slow
 def test_switch_from_nothing_writes_only_where_there_are_no_records(bind_factory):
     empty = bind_factory()
     taken = bind_factory(records=SERVING_OLD)
@@ -124,6 +129,7 @@ def test_bind_refuses_a_stale_write_by_its_prerequisites(bind_factory):
     assert serves(ns) == ["127.0.0.99"]
 
 
+@pytest.mark.slow
 def test_wrong_tsig_key_fails_as_auth_and_the_other_provider_still_switches(bind_factory):
     good = bind_factory(records=SERVING_OLD)
     bad = bind_factory(records=SERVING_OLD, secret_name="BAD_TSIG_SECRET")
@@ -149,6 +155,7 @@ def test_unknown_tsig_key_name_fails_as_auth(bind_factory):
     assert "does not know TSIG key 'nobody'" in report.results[0].message
 
 
+@pytest.mark.slow
 def test_key_without_permission_is_refused_by_bind_as_forbidden(bind_factory):
     locked = bind_factory(records=SERVING_OLD, allow_update=False)
     good = bind_factory(records=SERVING_OLD)
@@ -161,6 +168,7 @@ def test_key_without_permission_is_refused_by_bind_as_forbidden(bind_factory):
     assert serves(locked) == ["127.0.0.11"]
 
 
+@pytest.mark.slow
 def test_server_down_fails_as_transient_and_others_switch(bind_factory):
     ns = bind_factory(records=SERVING_OLD)
     down = {
@@ -177,6 +185,7 @@ def test_server_down_fails_as_transient_and_others_switch(bind_factory):
     assert serves(ns) == ["127.0.0.12", "::12"]
 
 
+@pytest.mark.slow
 def test_frozen_bind_times_out_without_delaying_the_others(bind_factory):
     frozen = bind_factory(records=SERVING_OLD)
     a = bind_factory(records=SERVING_OLD)
@@ -202,6 +211,7 @@ def test_frozen_bind_times_out_without_delaying_the_others(bind_factory):
     assert serves(frozen) == ["127.0.0.11"]
 
 
+@pytest.mark.slow
 def test_the_switch_deadline_bounds_a_provider_that_never_answers(bind_factory):
     ns = bind_factory(records=SERVING_OLD)
     with fake_dns(None) as silent:
@@ -214,6 +224,7 @@ def test_the_switch_deadline_bounds_a_provider_that_never_answers(bind_factory):
     assert took < 0.5 + switch.GRACE + 0.3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("query_rcode", "update_rcode", "error_class", "text"),
     [
@@ -247,6 +258,7 @@ def test_a_server_that_is_not_authoritative_is_a_fatal_misconfiguration():
     assert "not authoritative" in (answer.error or "")
 
 
+@pytest.mark.slow
 def test_missing_tsig_secret_fails_that_provider_with_a_hint(bind_factory):
     ns = bind_factory(records=SERVING_OLD)
     spec = spec_with([ns.dns_entry("ns-a")])
@@ -258,6 +270,7 @@ def test_missing_tsig_secret_fails_that_provider_with_a_hint(bind_factory):
     assert serves(ns) == ["127.0.0.11"]
 
 
+@pytest.mark.slow
 def test_tsig_secret_never_appears_in_results_or_events(bind_factory):
     good = bind_factory(records=SERVING_OLD)
     bad = bind_factory(records=SERVING_OLD, secret_name="BAD_TSIG_SECRET")
@@ -272,6 +285,7 @@ def test_tsig_secret_never_appears_in_results_or_events(bind_factory):
     assert len(events.events) == 2
 
 
+@pytest.mark.slow
 def test_sync_writes_the_desired_records_whatever_is_served(bind_factory):
     ns = bind_factory(records={"www.guestbook.test": ["127.0.0.99", "::99"]})
     spec = spec_with([ns.dns_entry("ns-a")])
@@ -286,6 +300,7 @@ def test_sync_writes_the_desired_records_whatever_is_served(bind_factory):
     assert serves(ns, "guestbook.test") == ["127.0.0.12"]
 
 
+@pytest.mark.slow
 def test_ttl_lower_rewrites_the_same_records_with_a_low_ttl(bind_factory):
     ns = bind_factory(records=SERVING_OLD)
     spec = spec_with([ns.dns_entry("ns-a")])
@@ -301,6 +316,7 @@ def test_ttl_lower_rewrites_the_same_records_with_a_low_ttl(bind_factory):
     assert outcomes(switch.ttl_all(spec, secrets, 30)) == {"ns-a": ("already", None)}
 
 
+@pytest.mark.slow
 def test_read_all_reports_each_provider_and_where_they_disagree(bind_factory):
     a = bind_factory(records=SERVING_OLD)
     b = bind_factory(records={"guestbook.test": ["127.0.0.11"], "www.guestbook.test": ["127.0.0.12"]})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from deplat.dns.base import Deadline, backend_for
 from deplat.secrets import SecretStore
 from tests.dns.fakes import spec_with
@@ -54,6 +56,7 @@ def test_hetzner_sets_replaces_and_deletes_a_quoted_txt_record(hetzner):  # noqa
     assert hetzner.values("_acme-challenge.www") == []
 
 
+@pytest.mark.slow
 def test_route53_upserts_and_deletes_the_exact_txt_record(r53, moto_url):  # noqa: F811
     zone_id = make_zone(r53, {})
     dns = backend(entry(moto_url, zone_id), KEYS)

@@ -16,6 +16,8 @@ from deplat.spec.model import Spec
 from deplat.state import record_failover
 from tests.engine.conftest import HCLOUD_TOKEN, PASSPHRASE, FakePulumi
 
+pytestmark = pytest.mark.slow
+
 SECRETS = (PASSPHRASE, HCLOUD_TOKEN)
 
 

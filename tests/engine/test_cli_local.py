@@ -28,6 +28,8 @@ from deplat.state import record_failover
 from tests.engine.conftest import FakePulumi
 from tests.support.local_sites import GUESTBOOK, Guestbook, free_addresses, free_port, guestbook_data
 
+pytestmark = pytest.mark.slow
+
 Make = Callable[..., Guestbook]
 
 

@@ -38,6 +38,7 @@ def assert_no_secret(*texts: str) -> None:
             assert secret not in text
 
 
+@pytest.mark.slow
 def test_up_needs_yes_when_not_at_a_terminal(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
@@ -51,6 +52,7 @@ def test_up_needs_yes_when_not_at_a_terminal(
     assert not fake_pulumi.commands("up")  # previewed, nothing applied
 
 
+@pytest.mark.slow
 def test_up_yes_stands_up_sites_and_shows_addresses_without_secrets(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
@@ -66,6 +68,7 @@ def test_up_yes_stands_up_sites_and_shows_addresses_without_secrets(
     assert_no_secret(out, err)
 
 
+@pytest.mark.slow
 def test_up_json_is_one_document_and_a_failed_site_exits_1(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
@@ -85,6 +88,7 @@ def test_up_json_is_one_document_and_a_failed_site_exits_1(
     assert_no_secret(out, err)
 
 
+@pytest.mark.slow
 def test_failed_site_is_shown_in_the_providers_words(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
@@ -121,6 +125,7 @@ def test_missing_pulumi_cli_says_how_to_install_it(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_missing_passphrase_is_a_clear_input_error(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
@@ -134,6 +139,7 @@ def test_missing_passphrase_is_a_clear_input_error(
     assert "export DEPLAT_PASSPHRASE" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_status_after_up_reports_roles_and_outputs(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
@@ -173,6 +179,7 @@ def test_destroy_asks_first_and_then_takes_sites_down(
     assert sites["hc-b"]["exists"] is False and sites["aws-a"]["running"] is True
 
 
+@pytest.mark.slow
 def test_refresh_runs_without_confirmation(
     cloud_spec_path: Path, fake_pulumi: FakePulumi, stand_ins: dict, no_tty: None
 ) -> None:
@@ -181,6 +188,7 @@ def test_refresh_runs_without_confirmation(
     assert len(fake_pulumi.commands("refresh")) == 1
 
 
+@pytest.mark.slow
 def test_stale_lock_is_reported_with_the_fix_and_cleared_only_on_request(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
@@ -207,6 +215,7 @@ def test_stale_lock_is_reported_with_the_fix_and_cleared_only_on_request(
     assert "removed a stale state lock" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_live_lock_is_never_cleared(
     cloud_spec_path: Path, fake_pulumi: FakePulumi, stand_ins: dict
 ) -> None:
@@ -277,6 +286,7 @@ def test_ctrl_c_cancels_cleanly(cloud_spec_path: Path, fake_pulumi: FakePulumi, 
     assert "Traceback" not in out + err
 
 
+@pytest.mark.slow
 def test_doctor_reports_cli_plugins_credentials_and_backend(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
@@ -355,6 +365,7 @@ def test_doctor_on_a_local_only_spec_does_not_need_the_cli(
     assert checks["state backend"]["ok"]
 
 
+@pytest.mark.slow
 def test_doctor_without_a_spec_checks_the_cli_only(
     tmp_path: Path, fake_pulumi: FakePulumi, capsys: pytest.CaptureFixture
 ) -> None:

@@ -101,6 +101,7 @@ def test_latest_is_the_newest_backup(tmp_path: Path) -> None:
     assert store.latest("other") is None
 
 
+@pytest.mark.slow
 def test_prune_keeps_the_newest(tmp_path: Path) -> None:
     store = LocalBackupStore(tmp_path / "store", clock=ticking())
     source = tmp_path / "src"
@@ -168,6 +169,7 @@ def test_restore_without_any_backup_says_so(tmp_path: Path) -> None:
     assert not service_data_dir(spec, "site-b", "web").exists()
 
 
+@pytest.mark.slow
 def test_backup_site_skips_a_service_without_data_yet_and_prunes_to_keep(tmp_path: Path) -> None:
     spec = make_spec(tmp_path)
     store = make_store(spec)
@@ -180,6 +182,7 @@ def test_backup_site_skips_a_service_without_data_yet_and_prunes_to_keep(tmp_pat
     assert len(store.list("web")) == spec.backups.keep == 3
 
 
+@pytest.mark.slow
 def test_backups_taken_during_writes_are_prefixes_of_the_data(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()

@@ -14,6 +14,8 @@ import pytest
 from deplat.failover.backup import BackupCorrupt, S3BackupStore, backup_site, make_store, restore_site
 from deplat.spec.loader import load_spec
 
+pytestmark = pytest.mark.slow
+
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 

@@ -79,6 +79,7 @@ def _secrets(spec: Spec) -> SecretStore:
     return SecretStore(spec, environ={"HCLOUD_TOKEN": HCLOUD_TOKEN, "GOOGLE_OAUTH_ACCESS_TOKEN": GCP_TOKEN})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("site", ["aws-fra", "hetzner-fsn", "gcp-ew"])
 def test_suspended_provider_api_makes_a_suspended_control_plane(
     cloud_spec: tuple[Spec, FakeApi], site: str
@@ -94,6 +95,7 @@ def test_suspended_provider_api_makes_a_suspended_control_plane(
     assert len(api.requests) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("site", ["aws-fra", "hetzner-fsn", "gcp-ew"])
 def test_accepting_provider_api_makes_a_passing_control_plane(
     cloud_spec: tuple[Spec, FakeApi], site: str
@@ -126,6 +128,7 @@ def test_probe_classifies_the_cloud_site_suspended_from_its_control_plane(
     assert "blocked" in probe.reason and HCLOUD_TOKEN not in json.dumps(probe.to_dict())
 
 
+@pytest.mark.slow
 def test_a_silent_provider_api_is_a_bounded_failed_check(cloud_spec: tuple[Spec, FakeApi]) -> None:
     spec, api = cloud_spec
     api.hang()

@@ -82,6 +82,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", sorted(EXPECTED))
 def test_each_mode_is_classified_by_a_real_probe(injector: FaultInjector, mode: str) -> None:
     injector.apply(mode)  # type: ignore[arg-type]
@@ -162,6 +163,7 @@ def test_clear_is_bounded_while_slow_answers_are_pending(injector: FaultInjector
             conn.close()
 
 
+@pytest.mark.slow
 def test_a_slow_answer_does_come_eventually(tmp_path: Path) -> None:
     spec = write_spec(tmp_path)
     with FaultInjector(spec, "site-a", slow_delay=0.4, restart_on_clear=False) as fault:

@@ -67,6 +67,7 @@ def test_front_door_listens_on_the_first_local_sites_net_dot_10(spec, net: str, 
     assert frontdoor.front_door_address(spec) == "127.0.0.99"
 
 
+@pytest.mark.slow
 def test_front_door_forwards_to_the_current_site_and_follows_a_switch(spec, upstreams) -> None:
     with frontdoor.FrontDoor(spec).start("site-a") as door:
         url = door.urls[0] + "/entries?x=1"

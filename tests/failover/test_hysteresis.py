@@ -96,6 +96,7 @@ def longest_failure_run(seq: list[Health]) -> int:
     return best
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     seq=st.lists(st.sampled_from([H, D, DOWN, S]), max_size=60),

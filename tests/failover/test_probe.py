@@ -164,6 +164,7 @@ def canned() -> Iterator[object]:
         server.close()
 
 
+@pytest.mark.slow
 def test_guestbook_answering_is_healthy(site: tuple[Spec, str, int]) -> None:
     spec, address, port = site
     probe = probe_site_sync(spec, "site-a", Addresses([address]), timeout=TIMEOUT, secrets=None)
@@ -176,6 +177,7 @@ def test_guestbook_answering_is_healthy(site: tuple[Spec, str, int]) -> None:
     assert json.loads(json.dumps(probe.to_dict()))["health"] == "healthy"
 
 
+@pytest.mark.slow
 def test_one_service_of_two_failing_is_degraded(tmp_path: Path) -> None:
     address = loopback_address()
     web, api = free_port(address), free_port(address)
@@ -201,6 +203,7 @@ def test_nothing_listening_is_down_refused(tmp_path: Path) -> None:
     assert probe.seconds < TIMEOUT + 0.5
 
 
+@pytest.mark.slow
 def test_accepting_but_never_answering_is_down_by_timeout(tmp_path: Path) -> None:
     address = loopback_address()
     port = free_port(address)
@@ -217,6 +220,7 @@ def test_accepting_but_never_answering_is_down_by_timeout(tmp_path: Path) -> Non
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 0.7
 
 
+@pytest.mark.slow
 def test_slow_answer_counts_as_timeout(tmp_path: Path, canned) -> None:  # type: ignore[no-untyped-def]
     address = loopback_address()
     port = free_port(address)
@@ -250,6 +254,7 @@ def test_plain_403_is_down_not_suspended(tmp_path: Path, canned) -> None:  # typ
     assert probe.checks[0].error == "HTTP 403, expected 200"
 
 
+@pytest.mark.slow
 def test_suspended_control_plane_makes_a_serving_site_suspended(site: tuple[Spec, str, int]) -> None:
     spec, address, _ = site
     state = spec.base_dir / ".deplat" / "local" / "site-a" / "provider.json"
@@ -262,6 +267,7 @@ def test_suspended_control_plane_makes_a_serving_site_suspended(site: tuple[Spec
     assert probe.control_plane_class == "suspended"
 
 
+@pytest.mark.slow
 def test_control_plane_can_be_left_out(site: tuple[Spec, str, int]) -> None:
     spec, address, _ = site
     probe = probe_site_sync(
@@ -278,6 +284,7 @@ def test_site_without_address_is_down(tmp_path: Path) -> None:
     assert probe.checks[0].error_class == "no_address"
 
 
+@pytest.mark.slow
 async def test_probe_site_is_async_and_runs_checks_concurrently(tmp_path: Path) -> None:
     address = loopback_address()
     ports = {f"svc{i}": free_port(address) for i in range(4)}
@@ -299,6 +306,7 @@ async def test_probe_site_is_async_and_runs_checks_concurrently(tmp_path: Path) 
     assert elapsed < 2 * TIMEOUT + 0.3  # four timeouts in parallel, not in a row
 
 
+@pytest.mark.slow
 async def test_sync_wrapper_works_inside_a_running_loop(site: tuple[Spec, str, int]) -> None:
     spec, address, _ = site
     probe = probe_site_sync(spec, "site-a", Addresses([address]), timeout=TIMEOUT, secrets=None)
@@ -352,6 +360,7 @@ def test_provider_without_control_plane_check_is_not_checked(
     assert control_plane.check(spec, "site-a", None, 1.0) == (True, "not checked", None)
 
 
+@pytest.mark.slow
 async def test_names_through_a_mapping_find_the_healthy_address(site: tuple[Spec, str, int]) -> None:
     spec, address, _ = site
     elsewhere = loopback_address()
@@ -369,6 +378,7 @@ async def test_names_through_a_mapping_find_the_healthy_address(site: tuple[Spec
     assert {c.host for c in only.checks} == {"gb.test", "www.gb.test"}
 
 
+@pytest.mark.slow
 async def test_names_through_a_real_bind(site: tuple[Spec, str, int], tmp_path: Path) -> None:
     bind = pytest.importorskip("tests.support.bind")
     spec, address, _ = site

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from deplat.failover.run import archive_site_state, known_addresses, remember_addresses
@@ -60,6 +61,7 @@ def test_addresses_of_a_cloud_site_come_from_the_address_book_not_its_provider(t
     assert known_addresses(spec, "site-b") == Addresses(ipv4=["127.9.9.12"])
 
 
+@pytest.mark.slow
 def test_a_pulumi_site_is_archived_with_stack_export_through_the_engine(
     cloud_spec,  # noqa: F811 - a fixture of tests/engine
     fake_pulumi,  # noqa: F811

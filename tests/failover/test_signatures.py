@@ -89,6 +89,7 @@ def test_a_status_bound_signature_needs_its_status() -> None:
     assert not is_suspension(None, "AccountSuspended", signatures)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", WITH_TABLES)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
@@ -129,6 +130,7 @@ def address() -> str:
     return f"127.{random.randint(100, 250)}.{random.randint(0, 255)}.{random.randint(2, 250)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("provider", "status", "body"),
     [(p, s, b) for p, samples in SUSPENDED_SAMPLES.items() for s, b in samples],

@@ -20,6 +20,8 @@ from deplat.events import Recorder
 from deplat.local import sitestate
 from tests.support.local_sites import Guestbook, free_port
 
+pytestmark = pytest.mark.slow
+
 Make = Callable[..., Guestbook]
 
 

@@ -127,6 +127,7 @@ def test_hcloud_locations_have_no_zones() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_hcloud_refuses_a_bootstrap_over_32_kib() -> None:
     import base64
     import random

@@ -15,6 +15,8 @@ from deplat.providers import aws
 from deplat.spec.loader import load_spec
 from tests.support.fake_api import FakeApi, fake_api
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 # A bound, not a wait: a check that succeeds returns as soon as moto answers. moto's first EC2 call
 # loads its EC2 backend (seconds on a busy machine); the fixture makes it before any test runs.

@@ -63,6 +63,7 @@ def test_accepted_token_reads_the_project(api: FakeApi) -> None:
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body",
     [
@@ -104,6 +105,7 @@ def test_revoked_token_is_forbidden_and_never_echoed(api: FakeApi) -> None:
     assert (ok, kind) == (False, "forbidden") and TOKEN not in reason and "401" in reason
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("status", "body"),
     [
@@ -117,6 +119,7 @@ def test_rate_limits_and_server_errors_are_transient(api: FakeApi, status: int, 
     assert _check()[::2] == (False, "transient")
 
 
+@pytest.mark.slow
 def test_an_api_that_never_answers_fails_transient_within_the_timeout(api: FakeApi) -> None:
     api.hang(path=PROJECT_PATH)
     started = time.monotonic()
@@ -164,6 +167,7 @@ def spec_with_key_file(tmp_path: Path, api: FakeApi) -> tuple[object, object]:
     return spec, site
 
 
+@pytest.mark.slow
 def test_service_account_file_beside_the_spec_gets_a_token_then_reads(
     api: FakeApi, spec_with_key_file: tuple[object, object]
 ) -> None:
@@ -182,6 +186,7 @@ def test_service_account_file_beside_the_spec_gets_a_token_then_reads(
     assert minted not in store.masker.text(f"token {minted}")
 
 
+@pytest.mark.slow
 def test_service_account_refused_by_the_token_endpoint_is_forbidden(
     api: FakeApi, spec_with_key_file: tuple[object, object]
 ) -> None:
@@ -203,6 +208,7 @@ def test_malformed_key_file_is_forbidden_without_a_call(
     assert api.requests == []
 
 
+@pytest.mark.slow
 def test_a_minted_token_is_reused_while_valid(
     api: FakeApi, spec_with_key_file: tuple[object, object]
 ) -> None:

@@ -63,6 +63,7 @@ def test_plain_forbidden_is_not_mistaken_for_suspension(api: FakeApi) -> None:
     assert _check()[2] == "forbidden"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("status", "body", "content_type"),
     [
@@ -79,6 +80,7 @@ def test_rate_limits_and_server_errors_are_transient(
     assert (ok, kind) == (False, "transient") and str(status) in reason
 
 
+@pytest.mark.slow
 def test_an_api_that_never_answers_fails_transient_within_the_timeout(api: FakeApi) -> None:
     api.hang(path="/v1/servers")
     started = time.monotonic()

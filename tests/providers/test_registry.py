@@ -153,6 +153,7 @@ def test_capabilities_say_what_a_site_is_without_naming_providers() -> None:
         assert caps.pulumi_program and caps.has_vm and not caps.runs_locally
 
 
+@pytest.mark.slow
 def test_a_module_without_a_provider_object_is_refused(tmp_path: Path) -> None:
     (tmp_path / "halfdone.py").write_text("X = 1\n")
     code = textwrap.dedent(

@@ -103,6 +103,7 @@ def test_bad_spec_reports_exact_problems_with_file_and_line(
     assert [str(p) for p in caught.value.problems] == EXPECTED[name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_bad_spec_exits_2_with_every_problem_and_no_traceback(
     name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

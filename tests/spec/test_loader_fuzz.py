@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,8 @@ from hypothesis import strategies as st
 from deplat.cli import run
 from deplat.errors import SpecError
 from deplat.spec import load_text
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 VALID = yaml.safe_load((ROOT / "examples/guestbook/deplat.yaml").read_text())

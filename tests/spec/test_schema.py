@@ -58,12 +58,14 @@ def test_schema_is_json_with_documented_fields() -> None:
     assert schema["additionalProperties"] is False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(ROOT.glob("examples/**/deplat.yaml")), ids=lambda p: p.parent.name)
 def test_schema_accepts_every_example(validator: jsonschema.Draft202012Validator, path: Path) -> None:
     errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
     assert errors == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SCHEMA_LEVEL))
 def test_schema_rejects_schema_level_bad_spec(validator: jsonschema.Draft202012Validator, name: str) -> None:
     assert list(validator.iter_errors(yaml.safe_load((BAD / name).read_text())))

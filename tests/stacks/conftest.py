@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +99,19 @@ class Run:
     @property
     def types(self) -> list[str]:
         return sorted(r.typ for r in self.resources)
+
+
+@pytest.fixture(autouse=True)
+def _usable_event_loop() -> None:
+    """Pulumi's mocks run on the thread's current event loop, which a test elsewhere may have closed
+    or unset: each test here starts with a usable one, whichever tests ran before (the fast lane
+    skips the ones that used to leave one behind)."""
+    try:
+        usable = not asyncio.get_event_loop_policy().get_event_loop().is_closed()
+    except RuntimeError:
+        usable = False
+    if not usable:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def run_site(spec: Spec, site_name: str, secrets: Any = None) -> Run:

@@ -34,6 +34,7 @@ def _files(text: str) -> dict[str, dict]:
     return {f["path"]: f for f in yaml.safe_load(text)["write_files"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", DEVICES)
 def test_rendered_cloud_init_passes_cloud_init_schema(spec: Spec, provider: str, tmp_path: Path) -> None:
     binary = shutil.which("cloud-init")

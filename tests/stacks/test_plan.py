@@ -40,6 +40,7 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "none.json"))
 
 
+@pytest.mark.slow
 def test_plan_offline_lists_each_cloud_site_without_credentials(cloud: Path, no_credentials: None) -> None:
     spec = load_spec(cloud)
     plans = plan_offline(spec)
@@ -58,12 +59,14 @@ def test_plan_offline_lists_each_cloud_site_without_credentials(cloud: Path, no_
         assert set(plan.outputs) >= {"ipv4", "url", "bucket", "instance_id"}
 
 
+@pytest.mark.slow
 def test_plan_is_stable_from_run_to_run(cloud: Path) -> None:
     spec = load_spec(cloud)
     first = [p.to_dict() for p in plan_offline(spec)]
     assert first == [p.to_dict() for p in plan_offline(spec)]
 
 
+@pytest.mark.slow
 def test_plan_notes_unset_secrets_but_never_reads_values_into_it(cloud: Path) -> None:
     spec = load_spec(cloud)
     secrets = SecretStore(spec, environ={"GUESTBOOK_ADMIN_TOKEN": TOKEN})
@@ -86,6 +89,7 @@ def test_local_sites_are_described_not_planned() -> None:
     assert all(p.kind == "local" and not p.resources for p in plans)
 
 
+@pytest.mark.slow
 def test_cli_plan_offline_prints_a_table_per_site(cloud: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--no-color", "-f", str(cloud), "plan", "--offline", "--site", "gcp-ew"]) == 0
     out = capsys.readouterr().out
@@ -94,6 +98,7 @@ def test_cli_plan_offline_prints_a_table_per_site(cloud: Path, capsys: pytest.Ca
     assert "metadata=[secret]" in out
 
 
+@pytest.mark.slow
 def test_cli_plan_offline_json_masks_secret_values(
     cloud: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

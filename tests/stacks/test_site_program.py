@@ -123,6 +123,7 @@ def _opened(run: Any, provider: str) -> set[tuple[int, str, tuple[str, ...]]]:
     return opened
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", SITES)
 def test_firewall_opens_exactly_the_public_ports_and_the_https_front(spec: Spec, provider: str) -> None:
     run = run_site(spec, SITES[provider])
@@ -136,6 +137,7 @@ def test_firewall_opens_exactly_the_public_ports_and_the_https_front(spec: Spec,
     assert _opened(run, provider) == expected  # not 9090 (private), not 22 (no ssh_cidrs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", SITES)
 def test_ssh_is_opened_only_from_the_configured_ranges(provider: str) -> None:
     site = SITES[provider]
@@ -182,6 +184,7 @@ def test_user_data_is_the_rendered_bootstrap_and_secret(spec: Spec, provider: st
     assert "SHOP_DB_PASSWORD=pw-Secret-Value-1" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", SITES)
 def test_secret_values_appear_only_inside_secret_inputs(spec: Spec, provider: str) -> None:
     run = run_site(spec, SITES[provider], store(spec))
@@ -206,6 +209,7 @@ def test_hetzner_object_storage_keys_are_secret(spec: Spec) -> None:
     assert is_secret(provider["accessKey"]) and is_secret(provider["secretKey"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", SITES)
 def test_data_volume_is_attached_to_the_vm(spec: Spec, provider: str) -> None:
     from deplat.plan import mock_id
@@ -226,6 +230,7 @@ def test_data_volume_is_attached_to_the_vm(spec: Spec, provider: str) -> None:
         assert (att["volumeId"], att["serverId"]) == (int(volume_id), mock_id(vm.typ, vm.name))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", SITES)
 def test_backup_bucket_is_versioned(spec: Spec, provider: str) -> None:
     run = run_site(spec, SITES[provider])
@@ -242,6 +247,7 @@ def test_backup_bucket_is_versioned(spec: Spec, provider: str) -> None:
     assert bucket.name.startswith(f"shop-{SITES[provider]}-backups")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", SITES)
 def test_tags_name_app_and_site_on_every_taggable_resource(spec: Spec, provider: str) -> None:
     run = run_site(spec, SITES[provider])
@@ -301,6 +307,7 @@ def test_missing_service_secret_is_an_input_error_naming_it(spec: Spec) -> None:
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeplatTestKey ops@example.org"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", SITES)
 def test_an_ssh_public_key_is_installed_for_the_admin(provider: str) -> None:
     from deplat.plan import mock_id
