@@ -108,7 +108,7 @@ def plan_offline(
         if secrets is not None:
             for name in _site_secret_names(spec, site):
                 if secrets.get(name) is None:
-                    plan.notes.append(f"secret {name} is not set: `deplat up` will stop and ask for it")
+                    plan.notes.append(f"secret {name} is not set: `deplat up` will not start without it")
         plans.append(plan)
     return plans
 

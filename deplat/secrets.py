@@ -58,9 +58,8 @@ def secret_names(spec: Spec) -> list[str]:
     names: list[str] = []
     for svc in spec.services.values():
         names += svc.secrets
-    for item in [*spec.sites, *spec.dns]:
-        if item.credentials.secret:
-            names.append(item.credentials.secret)
+    credentials = [s.credentials for s in spec.sites] + [d.credentials for d in spec.dns]
+    names += [c.secret for c in credentials if c.secret]
     for dns in spec.dns:
         for key, value in dns.options.items():
             if key.endswith("secret") and isinstance(value, str):
@@ -83,6 +82,11 @@ class SecretStore:
             self._file_path = resolve(spec, spec.secrets_file)
             self._file = read_secrets_file(self._file_path)
         self.masker = Masker()
+
+    @property
+    def file_path(self) -> Path | None:
+        """The spec's ``secrets_file`` (absolute), when it names one."""
+        return self._file_path
 
     def get(self, name: str) -> str | None:
         value = self._environ.get(name) or self._file.get(name)

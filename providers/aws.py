@@ -480,6 +480,8 @@ class AwsProvider(HostingProvider):
     title = "Amazon Web Services (EC2)"
     capabilities = Capabilities(runs_locally=False, pulumi_program=True, has_vm=True, object_storage=True)
     Options = AwsOptions
+    extra = "aws"
+    sdk_modules = ("pulumi", "pulumi_aws", "boto3")
     ERROR_TABLE = ERROR_TABLE
     SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
 

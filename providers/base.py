@@ -87,6 +87,10 @@ class HostingProvider:
     ERROR_TABLE: ClassVar[tuple[ErrorRow, ...]] = ()
     # (HTTP status or None for any, regex on the body): an answer meaning "this account is cut off"
     SUSPENSION_SIGNATURES: ClassVar[tuple[tuple[int | None, str], ...]] = ()
+    # The pip extra (``deplat[<extra>]``) that installs the SDKs its sites need, and their top-level
+    # modules: checked before a site runs, so a missing SDK is one message naming the extra.
+    extra: ClassVar[str | None] = None
+    sdk_modules: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ spec
 

@@ -517,6 +517,8 @@ class GcpProvider(HostingProvider):
     title = "Google Cloud (Compute Engine)"
     capabilities = Capabilities(runs_locally=False, pulumi_program=True, has_vm=True, object_storage=True)
     Options = GcpOptions
+    extra = "gcp"
+    sdk_modules = ("pulumi", "pulumi_gcp", "google.auth")
     ERROR_TABLE = ERROR_TABLE
     SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
 

@@ -384,6 +384,8 @@ class HcloudProvider(HostingProvider):
     title = "Hetzner Cloud"
     capabilities = Capabilities(runs_locally=False, pulumi_program=True, has_vm=True, object_storage=True)
     Options = HcloudOptions
+    extra = "hcloud"
+    sdk_modules = ("pulumi", "pulumi_hcloud", "pulumi_aws")  # Object Storage buckets via pulumi-aws
     ERROR_TABLE = ERROR_TABLE
     SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
 

@@ -272,20 +272,37 @@ def run(args: list[str]) -> int:
         return 2
     except DeplatError as exc:
         return _report(exc)
+    except ModuleNotFoundError as exc:  # an SDK a check did not foresee: name its extra if we can
+        from deplat.preflight import extra_for_module
+
+        extra = extra_for_module(exc.name or "")
+        if extra is None:
+            return _internal_error(exc)
+        return _report(
+            InputError(
+                f"the {extra} SDKs are not installed (no module {exc.name})",
+                hint=f"pip install 'deplat[{extra}]'",
+            )
+        )
     except KeyboardInterrupt:
         G.err_console.print("stopped (second Ctrl-C): sites may be left mid-change; run the command again")
         return INTERRUPTED
-    except Exception as exc:  # a bug: one line, the traceback only on request
+    except Exception as exc:
         local = filesystem_cause(exc)
         if local is not None:  # not a bug: the local disk is full, read-only or not ours
             return _report(local)
-        if G.verbose:
-            traceback.print_exc()
-        G.err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}"
-            + ("" if G.verbose else " (run with --verbose for the traceback)")
-        )
-        return 1
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A bug: one line, the traceback only on request."""
+    if G.verbose:
+        traceback.print_exception(exc)
+    G.err_console.print(
+        f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}"
+        + ("" if G.verbose else " (run with --verbose for the traceback)")
+    )
+    return 1
 
 
 def _report(exc: DeplatError) -> int:

@@ -14,6 +14,7 @@ import typer
 from deplat.cli import render
 from deplat.cli.app import G, app, examples
 from deplat.errors import InputError
+from deplat.preflight import require_sdks
 
 dns_app = typer.Typer(
     name="dns",
@@ -39,6 +40,7 @@ def status(timeout: TimeoutOpt = 5.0) -> None:
     from deplat.secrets import SecretStore
 
     spec = G.spec()
+    require_sdks("dns status", spec, [], dns=True)
     secrets = SecretStore(spec)
     answers = read_all(spec, secrets, timeout=timeout)
     split = disagreements(answers)
@@ -59,6 +61,7 @@ def sync(timeout: TimeoutOpt = 5.0) -> None:
     from deplat.secrets import SecretStore
 
     spec = G.spec()
+    require_sdks("dns sync", spec, [], dns=True)
     secrets = SecretStore(spec)
     site, addresses = primary_addresses(spec, secrets)
     report = sync_all(spec, secrets, addresses, timeout=timeout)
@@ -97,6 +100,7 @@ def ttl(
     if restore and to is not None:
         raise InputError("--to goes with --lower; --restore uses the spec's domain.ttl")
     spec = G.spec()
+    require_sdks("dns ttl", spec, [], dns=True)
     secrets = SecretStore(spec)
     seconds = (to or LOW_TTL) if lower else spec.domain.ttl
     report = ttl_all(spec, secrets, seconds, timeout=timeout)

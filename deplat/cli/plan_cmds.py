@@ -42,6 +42,10 @@ def plan(
             raise InputError(f"no site named '{name}'", hint=f"sites in {G.file}: {', '.join(known)}")
     chosen = [s for s in spec.sites if s.name in site] if site else list(spec.sites)
     secrets = SecretStore(spec)
+    from deplat import preflight
+    from deplat.providers import provider_of
+
+    preflight.require_sdks("plan", spec, [s for s in chosen if provider_of(s).capabilities.pulumi_program])
     if offline:
         _offline(spec, chosen, secrets)
     else:
@@ -52,13 +56,7 @@ def _offline(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
     from deplat.cli.render.plan import print_plans
     from deplat.plan import plan_offline
 
-    try:
-        plans = plan_offline(spec, chosen, secrets)
-    except ModuleNotFoundError as exc:
-        raise InputError(
-            f"the Pulumi SDK is not installed ({exc.name})",
-            hint="pip install pulumi pulumi-aws pulumi-gcp pulumi-hcloud",
-        ) from None
+    plans = plan_offline(spec, chosen, secrets)  # the SDKs were checked by `plan`
     if G.json:
         doc = {"ok": True, "offline": True, "sites": [p.to_dict() for p in plans]}
         render.print_json(secrets.masker.data(doc))
@@ -68,17 +66,12 @@ def _offline(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
 
 def _preview(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
     from deplat.cli.render.plan import print_plans, print_previews
+    from deplat.operations import preview_sites
     from deplat.plan import plan_offline
+    from deplat.providers import provider_of
 
-    try:
-        from deplat.operations import preview_sites
-    except ImportError:
-        raise InputError(
-            "a real preview needs the deplat engine and the Pulumi SDK, which could not be loaded",
-            hint="run `deplat plan --offline`, or pip install pulumi pulumi-aws pulumi-gcp pulumi-hcloud",
-        ) from None
-    local = [s for s in chosen if s.provider.value == "local"]
-    cloud = [s for s in chosen if s.provider.value != "local"]
+    cloud = [s for s in chosen if provider_of(s).capabilities.pulumi_program]
+    local = [s for s in chosen if s not in cloud]
     local_plans = plan_offline(spec, local, secrets) if local else []
 
     def emit(event: Event) -> None:

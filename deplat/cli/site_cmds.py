@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
+from deplat import preflight
 from deplat.cli import render
 from deplat.cli.app import G, app, confirm, examples, interactive
 
@@ -84,7 +86,14 @@ def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) 
                 "no site to act on: " + "; ".join(f"{k}: {v}" for k, v in selection.skipped.items())
             )
         return
-    operations.preflight(spec, selection.sites, secrets)
+    if operation == "up":  # every secret and credential before any preview or prompt
+        preflight.require("up", spec, selection.sites, secrets, can_ask=interactive() and not G.json)
+        if not G.json:
+            for gap in preflight.dns_gaps(spec, secrets):
+                G.err_console.print(f"[yellow]note:[/] {escape(gap.message())} (a failover needs it)")
+    else:
+        preflight.require_sdks(operation, spec, selection.sites)
+    operations.preflight(spec, selection.sites, secrets)  # the pulumi CLI; the passphrase (may ask)
     if operation == "up":
         previews = preview_sites(spec, selection.sites, secrets, discard)
         if not G.json:
@@ -143,6 +152,7 @@ def status(site: SiteOpt = None) -> None:
 
     spec = G.spec()
     secrets = _secrets(spec)
+    preflight.require_sdks("status", spec, operations.select_sites(spec, site, "status").sites)
     statuses = operations.status_sites(spec, site, secrets)
     if G.json:
         render.print_json({"ok": True, "sites": [s.to_dict() for s in statuses]})
@@ -177,7 +187,9 @@ def doctor(
         return
     if G.file.exists():
         spec = G.spec()
-        checks = doc.run_checks(spec, _secrets(spec))
+        secrets = _secrets(spec)
+        checks = doc.run_checks(spec, secrets)
+        checks += preflight.doctor_checks(spec, secrets, can_ask=interactive() and not G.json)
     else:  # no spec here: the machine-wide checks only
         checks = [doc.check_cli()[0]]
         if not G.json:

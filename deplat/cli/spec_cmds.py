@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from rich.markup import escape
 
 from deplat.cli import render
 from deplat.cli.app import G, app, examples
@@ -15,8 +16,13 @@ from deplat.cli.app import G, app, examples
 
 @app.command(epilog=examples("deplat validate", "deplat validate -f examples/cloud/deplat.yaml --json"))
 def validate() -> None:
-    """Check the spec: every problem at once, each with file, line and column."""
+    """Check the spec: every problem at once, each with file, line and column; then say which
+    secrets, credentials and SDKs `deplat up` would miss on this machine."""
+    from deplat import preflight
+    from deplat.secrets import SecretStore
+
     spec = G.spec()
+    missing = preflight.gaps(spec, spec.sites, SecretStore(spec), can_ask=False, dns=True)
     summary = {
         "ok": True,
         "file": str(G.file),
@@ -24,6 +30,7 @@ def validate() -> None:
         "services": len(spec.services),
         "sites": [{"name": s.name, "provider": s.provider.value, "role": s.role.value} for s in spec.sites],
         "dns": [d.name for d in spec.dns],
+        "missing": [g.to_dict() for g in missing],
     }
     if G.json:
         render.print_json(summary)
@@ -33,6 +40,13 @@ def validate() -> None:
         f"[green]ok[/]: {G.file}: app {spec.app}, {n} service{'s' * (n != 1)}, "
         f"{len(spec.sites)} sites (primary {spec.primary.name}), {len(spec.dns)} DNS providers"
     )
+    if missing:
+        n = len(missing)
+        G.console.print(
+            f"[yellow]note:[/] the spec is valid; on this machine {n} thing{'s' * (n != 1)} missing:"
+        )
+        for gap in missing:
+            G.console.print(f"  - {escape(gap.message())}")
 
 
 @app.command(epilog=examples("deplat schema -o deplat.schema.json"))

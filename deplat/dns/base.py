@@ -148,6 +148,9 @@ class DnsBackend(ABC):
     kind: ClassVar[str] = ""
     #: True when ``write`` enforces ``Change.cas`` on the server; False: read-then-write only.
     server_side_cas: ClassVar[bool] = False
+    #: the pip extra (``deplat[<extra>]``) installing ``sdk_modules``, the SDKs this kind needs
+    extra: ClassVar[str | None] = None
+    sdk_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, provider: DnsProvider, spec: Spec, secrets: SecretStore) -> None:
         self.provider = provider

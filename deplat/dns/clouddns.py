@@ -73,6 +73,8 @@ def _error_text(body: Any) -> str:
 class Backend(DnsBackend):
     kind = "clouddns"
     server_side_cas = True
+    extra = "gcp"
+    sdk_modules = ("google.auth", "requests")  # service-account keys; a bare access token needs neither
 
     def __init__(self, provider: DnsProvider, spec: Spec, secrets: Any) -> None:
         super().__init__(provider, spec, secrets)

@@ -100,6 +100,8 @@ def classify_client_error(code: str, message: str, status: int) -> str:
 class Backend(DnsBackend):
     kind = "route53"
     server_side_cas = True
+    extra = "aws"
+    sdk_modules = ("boto3",)
 
     def __init__(self, provider: DnsProvider, spec: Spec, secrets: Any) -> None:
         super().__init__(provider, spec, secrets)

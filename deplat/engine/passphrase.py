@@ -54,6 +54,20 @@ def resolve(spec: Spec, secrets: SecretStore) -> str:
         return value
 
 
+def source(spec: Spec, secrets: SecretStore) -> str | None:
+    """Where the passphrase would come from, without asking: a secret's name, ``file PATH``, or
+    ``entered`` (asked earlier in this process); None when only a prompt could supply it."""
+    if _key(spec) in _cache:
+        return "entered"
+    wanted = spec.state.passphrase
+    if wanted.env and secrets.get(wanted.env):
+        return wanted.env
+    if wanted.file:
+        path = Path(wanted.file).expanduser()
+        return f"file {path if path.is_absolute() else spec.base_dir / path}"
+    return next((n for n in ("DEPLAT_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE") if secrets.get(n)), None)
+
+
 def _lookup(spec: Spec, secrets: SecretStore) -> str:
     source = spec.state.passphrase
     if source.env:

@@ -73,7 +73,7 @@ def test_plan_notes_unset_secrets_but_never_reads_values_into_it(cloud: Path) ->
     plans = plan_offline(spec, [spec.site("hetzner-fsn")], secrets)
     assert TOKEN not in json.dumps([p.to_dict() for p in plans])
     assert plans[0].notes == [
-        f"secret {name} is not set: `deplat up` will stop and ask for it"
+        f"secret {name} is not set: `deplat up` will not start without it"
         for name in ("HCLOUD_TOKEN", "HCLOUD_S3_ACCESS_KEY", "HCLOUD_S3_SECRET_KEY")
     ]
 
@@ -138,13 +138,16 @@ def test_cli_plan_online_runs_a_preview_of_cloud_sites(
     assert doc["offline"] is False and doc["sites"][0]["changes"] == {"create": 8}
 
 
-def test_cli_plan_online_without_the_engine_points_at_offline(
+def test_cli_plan_without_the_pulumi_sdks_names_the_extras_to_install(
     cloud: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "deplat.operations", None)  # import fails
-    assert run(["--no-color", "-f", str(cloud), "plan"]) == 2
-    err = capsys.readouterr().err
-    assert "deplat plan --offline" in err
+    from deplat import preflight
+
+    monkeypatch.setattr(preflight, "installed", lambda module: not module.startswith("pulumi"))
+    for args in (["plan"], ["plan", "--offline"]):
+        assert run(["--no-color", "-f", str(cloud), *args]) == 2
+        err = capsys.readouterr().err
+        assert "pip install 'deplat[aws]'" in err and "pip install 'deplat[gcp]'" in err
 
 
 @pytest.mark.slow

@@ -48,6 +48,9 @@ def error_document(err: DeplatError) -> dict[str, Any]:
         doc["hint"] = err.hint
     if isinstance(err, SpecError):
         doc["problems"] = [p.to_dict() for p in err.problems]
+    gaps = getattr(err, "gaps", None)  # deplat.preflight.MissingInputs
+    if gaps:
+        doc["missing"] = [g.to_dict() for g in gaps]
     return doc
 
 
