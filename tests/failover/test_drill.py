@@ -88,9 +88,15 @@ def test_drill_cli_gates_ci_on_budgets_and_writes_junit(guestbook, tmp_path: Pat
     text = report_file.read_text()
     assert "| detection (suspension -> the watcher's verdict) |" in text and "```mermaid" in text
     assert "{'" not in text  # no Python dicts in the report
-    # the drill left the app as it found it: the primary is back on site-a
+    # the drill left the app as it found it: the primary is back on site-a, and the sites it had
+    # to stand up are stopped again
     assert load_active(guestbook.spec).primary == "site-a"
-    assert doc["notes"][0].startswith("the primary moved back to site-a")
+    assert any(n.startswith("the primary moved back to site-a") for n in doc["notes"])
+    assert "site-a was not running before the drill: stopped again (data kept)" in doc["notes"]
+    from deplat.local.driver import LocalDriver
+
+    driver = LocalDriver(guestbook.spec, guestbook.secrets())
+    assert not any(driver.status(s).running for s in guestbook.spec.sites)
 
 
 def test_a_drill_without_declared_commands_writes_nothing_into_the_app(guestbook) -> None:
@@ -106,7 +112,7 @@ def test_a_drill_without_declared_commands_writes_nothing_into_the_app(guestbook
     assert report.suspend_point is not None and report.suspend_point.how == "after_backup"
     assert load_active(guestbook.spec).primary == "site-a"
     assert entries(guestbook, "site-a") == before
-    assert report.changes == []  # sites were up, nothing written, primary moved back
+    assert report.changes == []  # sites were up (and still are), nothing written, primary moved back
 
 
 def test_drill_refuses_a_site_that_is_not_the_primary(guestbook) -> None:

@@ -116,6 +116,7 @@ class _Rehearsal:
         self.lock = threading.Lock()
         self.token = uuid.uuid4().hex[:12]
         self.door: frontdoor.FrontDoor | None = None
+        self.was_running: dict[str, bool] = {}  # local sites, before the drill
 
     def say(self, step: str, message: str, site: str | None = None) -> None:
         _say(self.emit, step, message, site)
@@ -154,7 +155,7 @@ class _Rehearsal:
             ttl=None if frontdoor.uses_front_door(spec) else spec.domain.ttl,
             started_at=started,
         )
-        report.changes += [f"{name} was stood up for the drill and keeps running" for name in stood_up]
+        report.notes += [f"{name} was not running: the drill stood it up" for name in stood_up]
         drill_spec = spec.model_copy(update={"failover": policy.model_copy(update={"min_interval": 0.0})})
         watcher = Watcher(drill_spec, self.secrets, emit=self.collect, drivers=self.drivers, name=WATCHER)
         watch_thread = threading.Thread(target=watcher.run, name="drill-watcher", daemon=True)
@@ -227,6 +228,7 @@ class _Rehearsal:
                 injector.clear(restart=True)
             self._unfence(site)
         self._leave_as_found(report)
+        self._stop_what_was_stopped(report)
         if self.door is not None:
             self.door.stop()
             report.notes.append("the front door ran inside the drill and stopped with it")
@@ -237,13 +239,20 @@ class _Rehearsal:
     # -- the pieces ----------------------------------------------------------------------------
     def _stand_up(self) -> list[str]:
         """``up`` every site that is not cold (idempotent); returns those that were not running."""
+        from deplat.providers import provider_of
+
         active = load_active(self.spec)
         stood_up = []
+        self.was_running = {
+            s.name: self.factory(s).status(s).running
+            for s in self.spec.sites
+            if provider_of(s).capabilities.runs_locally
+        }
         for s in self.spec.sites:
             if s.name in active.fenced or (s.role is Role.cold and s.name != active.primary):
                 continue
             driver = self.factory(s)
-            running = driver.status(s).running
+            running = self.was_running.get(s.name, True)
             self.say("up", f"standing up {s.name}", s.name)
             result = driver.up(s, self.emit)
             if not result.ok:
@@ -350,6 +359,22 @@ class _Rehearsal:
             reason = error if back is None else f"{back.outcome}: {back.message}"
             report.problems.append(f"could not move the primary back to {self.site} ({reason})")
             report.changes.append(f"the primary is on {load_active(self.spec).primary}")
+
+    def _stop_what_was_stopped(self, report: DrillReport) -> None:
+        """Stop the local sites that were not running before the drill (their data is kept)."""
+        keep = report.target if self.options.stay else None
+        for name, was_running in self.was_running.items():
+            site = self.spec.site(name)
+            driver = self.factory(site)
+            if was_running or name == keep or not driver.status(site).running:
+                continue
+            result = driver.destroy(site, self.emit)
+            if result.ok:
+                report.notes.append(f"{name} was not running before the drill: stopped again (data kept)")
+            else:
+                report.changes.append(
+                    f"{name} was not running before the drill and still runs ({result.error})"
+                )
 
     def _judge(self, report: DrillReport) -> None:
         limits = {
