@@ -51,6 +51,7 @@ def hold_in_child(spec: Spec, name: str, command: str, shared: bool = False) -> 
     return child
 
 
+@pytest.mark.slow
 def test_a_second_holder_is_refused_at_once_naming_the_first(spec: Spec) -> None:
     child = hold_in_child(spec, "drill", "deplat drill --mode refused")
     try:
@@ -68,6 +69,7 @@ def test_a_second_holder_is_refused_at_once_naming_the_first(spec: Spec) -> None
         pass
 
 
+@pytest.mark.slow
 def test_shared_holders_coexist_and_keep_an_exclusive_one_out(spec: Spec) -> None:
     first = hold_in_child(spec, "watch", "deplat watch", shared=True)
     try:
@@ -80,3 +82,12 @@ def test_shared_holders_coexist_and_keep_an_exclusive_one_out(spec: Spec) -> Non
     finally:
         first.kill()
         first.wait()
+
+
+def test_a_lock_is_exclusive_between_two_holders_even_in_one_process(spec: Spec) -> None:
+    with oplock.hold(spec, "drill", "deplat drill"):
+        with pytest.raises(oplock.Busy, match="already runs for this spec"), oplock.hold(spec, "drill", "x"):
+            pass
+        assert oplock.taken(spec, "drill") == []  # held, by this very process
+    assert oplock.taken(spec, "drill") is None
+    assert not list((spec.base_dir / ".deplat" / "locks" / "drill.holders").iterdir())  # no holder left

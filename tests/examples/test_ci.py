@@ -44,6 +44,7 @@ def errors(doc: Any, schema: str) -> list[str]:
     return [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(doc)]
 
 
+@pytest.mark.slow  # the vendored schema takes most of a second to load
 def test_the_github_workflow_is_valid_and_the_check_would_catch_a_broken_one() -> None:
     doc = load(GITHUB)
     assert errors(doc, "github-workflows") == []

@@ -32,6 +32,7 @@ def holder(spec_path: Path, name: str, command: str, shared: bool) -> subprocess
     return child
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "command", "shared"),
     [("watch", "deplat watch", True), ("drill", "deplat drill --mode slow", False)],
