@@ -105,6 +105,7 @@ def plan_offline(
             plans.append(_plan_without_program(spec, site))
             continue
         plan = planned[site.name]
+        plan.notes += provider_of(site).plan_notes(site, spec)[1]  # e.g. which server type it gets
         if secrets is not None:
             for name in _site_secret_names(spec, site):
                 if secrets.get(name) is None:

@@ -55,39 +55,60 @@ DATA_DEVICE_NAME = "/dev/sdf"
 USER_DATA_LIMIT = 16 * 1024  # EC2: 16 KB of user data before base64 (here: the gzip bytes)
 
 _EC2_ERRORS = "EC2 API error codes, docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html"
-_COMMON_ERRORS = "AWS common errors, docs.aws.amazon.com/AWSEC2/latest/APIReference/CommonErrors.html"
+_EC2_COMMON = _EC2_ERRORS + " (common client errors: every EC2 action, DescribeRegions too, can return them)"
 _S3_ERRORS = "S3 error responses, docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html"
+_STS_ERRORS = "STS/IAM error codes (InvalidClientTokenId, ExpiredToken, AccessDenied)"
 _GO_SDK = "aws-sdk-go-v2 and the Pulumi AWS provider's transport errors (net/http, crypto/tls)"
-# (regex over a provider or engine error, class, source); the first match wins, so suspension comes first.
+# (regex over a provider or engine error, class, source); the first match wins, so suspension comes
+# first. "AccountSuspended" is no EC2 code (SES's AccountSuspendedException means paused sending):
+# a suspended AWS account answers EC2 with Blocked, S3 with AllAccessDisabled.
 ERROR_TABLE: tuple[ErrorRow, ...] = (
+    # "Your account is currently blocked. Contact AWS Support"
     ErrorRow(
         r"\bBlocked\b: |currently blocked and not recognized as a valid account",
         ErrorClass.SUSPENDED,
-        "STS/IAM answer for a suspended account (AWS Account Management: account suspension)",
+        _EC2_COMMON,
     ),
-    ErrorRow(r"AccountSuspended|account (has been|is) suspended", ErrorClass.SUSPENDED, _COMMON_ERRORS),
     ErrorRow(
         r"AllAccessDisabled|All access to this object has been disabled", ErrorClass.SUSPENDED, _S3_ERRORS
     ),
-    # returned for accounts that are suspended or not yet verified ("You are not subscribed")
-    ErrorRow(r"\bOptInRequired\b", ErrorClass.SUSPENDED, _COMMON_ERRORS),
+    # "You are not authorized to use the requested service. Ensure that you have subscribed to the
+    # service... If you are new to AWS, your account might take some time to be activated"; also a
+    # Marketplace AMI whose terms were not accepted ("In order to use this AWS Marketplace product
+    # you need to accept terms and subscribe"): a subscription to fix, not a suspension
+    ErrorRow(r"\bOptInRequired\b", ErrorClass.FORBIDDEN, _EC2_COMMON),
+    # "Your account is pending verification": a new account, not yet usable
+    ErrorRow(r"\bPendingVerification\b", ErrorClass.FORBIDDEN, _EC2_COMMON),
     ErrorRow(
         r"\bUnauthorizedOperation\b|\bAuthFailure\b|InvalidClientTokenId|SignatureDoesNotMatch",
         ErrorClass.FORBIDDEN,
-        _COMMON_ERRORS,
+        _EC2_COMMON,
     ),
     ErrorRow(
         r"\bAccessDenied(Exception)?\b|ExpiredToken|no valid credential sources|NoCredentialProviders",
         ErrorClass.FORBIDDEN,
-        _COMMON_ERRORS + "; Pulumi AWS provider's credential errors",
+        _STS_ERRORS + "; Pulumi AWS provider's credential errors",
     ),
     ErrorRow(
         r"RequestLimitExceeded|\bThrottling(Exception)?\b|TooManyRequests|\bSlowDown\b",
         ErrorClass.TRANSIENT,
-        _COMMON_ERRORS,
+        _EC2_COMMON,
     ),
-    ErrorRow(r"InsufficientInstanceCapacity", ErrorClass.TRANSIENT, _EC2_ERRORS),
-    ErrorRow(r"\bInternalError\b|ServiceUnavailable|RequestTimeout", ErrorClass.TRANSIENT, _COMMON_ERRORS),
+    # "There is not enough capacity to fulfill your request" (instance, address, volume) and an
+    # instance type the zone does not offer: another zone or region may have it
+    ErrorRow(
+        r"Insufficient(Instance|Address|Volume|Host)Capacity"
+        r"|\bUnsupported\b: .{0,80}(instance type|availability zone)",
+        ErrorClass.CAPACITY,
+        _EC2_ERRORS,
+    ),
+    # (VolumeInUse, a create-before-delete replacement of the instance holding the data volume,
+    # stays fatal, the default: build_site replaces delete-first so it does not happen)
+    ErrorRow(
+        r"\bInternalError\b|ServiceUnavailable|\bUnavailable\b|RequestTimeout",
+        ErrorClass.TRANSIENT,
+        _EC2_ERRORS,
+    ),
     ErrorRow(
         r"StatusCode: 5\d\d|connection reset|i/o timeout|TLS handshake timeout|no such host",
         ErrorClass.TRANSIENT,
@@ -185,6 +206,22 @@ def user_data_problems(
     ]
 
 
+def volume_size_problems(spec: Spec, minimum: int, what: str) -> OptionProblems:
+    """The site's data volume (the services' volumes added up) must be at least ``minimum`` GiB."""
+    from deplat.stacks.site import data_gib
+
+    size = data_gib(spec)
+    if size >= minimum:
+        return []
+    return [
+        (
+            (),
+            f"the data volume would be {size} GiB (the services' volumes added up); {what} are at "
+            f"least {minimum} GiB: make the volumes at least {minimum} GiB together",
+        )
+    ]
+
+
 def cidr_problems(site: Site) -> OptionProblems:
     """``options.ssh_cidrs``: a list of CIDR blocks allowed to reach SSH (port 22)."""
     raw = site.options.get("ssh_cidrs")
@@ -233,6 +270,7 @@ def _ami(ctx: SiteContext) -> Any:
 
 def build_site(ctx: SiteContext) -> dict[str, Any]:
     """The site's AWS resources; returns its outputs (see ``deplat.stacks.site``)."""
+    import pulumi
     import pulumi_aws as aws
 
     site = ctx.site
@@ -271,6 +309,7 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         size=ctx.data_gib,
         type=str(site.options.get("volume_type", "gp3")),
         tags=tags,
+        opts=pulumi.ResourceOptions(retain_on_delete=ctx.retain_data),
     )
     key_name = None
     if ctx.ssh_public_key:
@@ -289,21 +328,29 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         vpc_security_group_ids=[firewall.id],
         key_name=key_name,
         user_data_base64=ctx.user_data(volume.id.apply(data_device), packed=True),
-        user_data_replace_on_change=True,
+        # user data is first-boot only (later changes go over SSH) and the AMI resolved at the first
+        # `up` is kept: either would otherwise replace the instance, and a create-before-delete
+        # replacement fails with VolumeInUse. A real replacement deletes the old instance first.
+        user_data_replace_on_change=False,
         metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
             http_tokens="required", http_put_response_hop_limit=1, http_endpoint="enabled"
         ),
         tags=tags,
         volume_tags=tags,
+        opts=pulumi.ResourceOptions(ignore_changes=["userDataBase64", "ami"], delete_before_replace=True),
     )
     aws.ec2.VolumeAttachment(
         ctx.resource_name("data-attachment"),
         device_name=DATA_DEVICE_NAME,
         instance_id=instance.id,
         volume_id=volume.id,
+        stop_instance_before_detaching=True,  # a clean file system when the volume moves
+        opts=pulumi.ResourceOptions(delete_before_replace=True),
     )
     address = aws.ec2.Eip(ctx.resource_name("ip"), domain="vpc", instance=instance.id, tags=tags)
-    bucket = aws.s3.Bucket(ctx.bucket_name(), tags=tags)
+    bucket = aws.s3.Bucket(
+        ctx.bucket_name(), tags=tags, opts=pulumi.ResourceOptions(retain_on_delete=ctx.retain_data)
+    )
     aws.s3.BucketVersioning(
         ctx.resource_name("backups-versioning"),
         bucket=bucket.id,

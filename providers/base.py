@@ -178,7 +178,8 @@ class HostingProvider:
         return {}
 
     def plan_notes(self, site: Site, spec: Spec) -> tuple[dict[str, Any], list[str]]:
-        """For a provider without a Pulumi program: (outputs, notes) of its offline plan."""
+        """(outputs, notes) of a site's offline plan: for a provider without a Pulumi program, all
+        of it; for one with, the notes are added to its resources (e.g. the server type chosen)."""
         return {}, []
 
 

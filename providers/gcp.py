@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from deplat.errors import ErrorClass
-from deplat.providers.aws import cidr_problems, user_data_problems
+from deplat.providers.aws import cidr_problems, user_data_problems, volume_size_problems
 from deplat.providers.base import (
     Capabilities,
     ControlPlane,
@@ -51,9 +51,12 @@ NATIVE_SIZE_RE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
 ARM_TYPE_RE = re.compile(r"^(t2a|c4a|a4x)-")  # Ampere / Axion machine families
 DATA_DEVICE_NAME = "data"
 USER_DATA_LIMIT = 256 * 1024  # one metadata value
+MIN_DISK_GIB = 10  # pd-balanced, pd-ssd, pd-standard and hyperdisk-balanced disks are at least 10 GB
 
 _BILLING = "Cloud Billing, disabling billing: cloud.google.com/billing/docs/how-to/modify-project"
 _GOOGLE_ERRORS = "Google API error model and Compute Engine errors, cloud.google.com/apis/design/errors"
+_ERROR_INFO = "google.rpc.ErrorInfo reasons (googleapis/google/api/error_reason.proto)"
+_SERVICE_USAGE = "Service Usage API, enabling a service (cloud.google.com/service-usage/docs/enable-disable)"
 _GO_NET = "the Pulumi google provider's transport errors (Go net/http, crypto/tls)"
 ERROR_TABLE: tuple[ErrorRow, ...] = (
     ErrorRow(
@@ -61,16 +64,21 @@ ERROR_TABLE: tuple[ErrorRow, ...] = (
         ErrorClass.SUSPENDED,
         _BILLING,
     ),
+    # "Billing must be enabled for activation of service '...' in project '...' to proceed"
+    # (Service Usage, enabling compute.googleapis.com in a project without billing)
     ErrorRow(
-        "requires billing to be enabled|BILLING_DISABLED|\\baccountDisabled\\b",
+        "UREQ_PROJECT_BILLING_NOT_FOUND|Billing must be enabled|requires billing to be enabled",
         ErrorClass.SUSPENDED,
-        _BILLING,
+        _SERVICE_USAGE,
     ),
-    ErrorRow(
-        "USER_PROJECT_DENIED|CONSUMER_SUSPENDED|project .{0,80}(has been|is) suspended",
-        ErrorClass.SUSPENDED,
-        _GOOGLE_ERRORS,
-    ),
+    ErrorRow("BILLING_DISABLED|\\baccountDisabled\\b", ErrorClass.SUSPENDED, _ERROR_INFO + "; " + _BILLING),
+    # "The consumer project has been suspended" (ErrorReason CONSUMER_SUSPENDED)
+    ErrorRow("CONSUMER_SUSPENDED|project .{0,80}(has been|is) suspended", ErrorClass.SUSPENDED, _ERROR_INFO),
+    # "The user project specified in the request is invalid / the caller lacks serviceusage on it"
+    # (ErrorReason USER_PROJECT_DENIED): a permission to grant, not a suspension
+    ErrorRow("USER_PROJECT_DENIED", ErrorClass.FORBIDDEN, _ERROR_INFO),
+    # "The zone '...' does not have enough resources available to fulfill the request"
+    ErrorRow("ZONE_RESOURCE_POOL_EXHAUSTED|STOCKOUT", ErrorClass.CAPACITY, _GOOGLE_ERRORS),
     ErrorRow(
         "PERMISSION_DENIED|\\bforbidden\\b|Error 403|Required '[^']+' permission",
         ErrorClass.FORBIDDEN,
@@ -87,7 +95,7 @@ ERROR_TABLE: tuple[ErrorRow, ...] = (
         _GOOGLE_ERRORS,
     ),
     ErrorRow(
-        "\\bUNAVAILABLE\\b|backendError|internalError|Error 50[0234]|ZONE_RESOURCE_POOL_EXHAUSTED",
+        "\\bUNAVAILABLE\\b|backendError|internalError|Error 50[0234]",
         ErrorClass.TRANSIENT,
         _GOOGLE_ERRORS,
     ),
@@ -99,7 +107,7 @@ ERROR_TABLE: tuple[ErrorRow, ...] = (
 )
 
 SUSPENSION_SIGNATURES: tuple[tuple[int | None, str], ...] = (
-    (403, r"billing account for the owning project is disabled|\baccountDisabled\b|USER_PROJECT_DENIED"),
+    (403, r"billing account for the owning project is disabled|\baccountDisabled\b"),
     (None, r"project .{0,80}has been suspended|CONSUMER_SUSPENDED"),
 )
 
@@ -145,9 +153,14 @@ def validate_site(site: Site, spec: Spec) -> OptionProblems:
     dtype = site.options.get("disk_type")
     if dtype is not None and dtype not in DISK_TYPES:
         problems.append((("options", "disk_type"), f"'{dtype}' is not one of {', '.join(DISK_TYPES)}"))
+    problems += volume_size_problems(spec, MIN_DISK_GIB, "GCP persistent disks")
     problems += cidr_problems(site)
     if not problems:
-        problems += user_data_problems(site, spec, data_device(""), USER_DATA_LIMIT)
+        from deplat.stacks.bootstrap import pack
+
+        problems += user_data_problems(
+            site, spec, data_device(""), USER_DATA_LIMIT, measure=lambda text: len(pack(text))
+        )
     return problems
 
 
@@ -164,13 +177,31 @@ def data_device(_: str = "") -> str:
     return f"/dev/disk/by-id/google-{DATA_DEVICE_NAME}"
 
 
+# Services a site uses; a fresh project has compute.googleapis.com off. Enabling one that is on
+# already is a no-op. They stay on when the stack is destroyed: other things may use them.
+SERVICES = ("compute.googleapis.com", "storage.googleapis.com")
+
+
 def build_site(ctx: SiteContext) -> dict[str, Any]:
     """The site's GCP resources; returns its outputs (see ``deplat.stacks.site``)."""
+    import pulumi
     import pulumi_gcp as gcp
 
     site = ctx.site
     labels = ctx.labels
     tag = f"deplat-{site.name}"
+    project = str(site.options.get("project") or "")
+    enabled = {
+        name: gcp.projects.Service(
+            ctx.resource_name(name.split(".")[0] + "-api"),
+            project=project,
+            service=name,
+            disable_on_destroy=False,
+            disable_dependent_services=False,
+        )
+        for name in SERVICES
+    }
+    needs_compute = pulumi.ResourceOptions(depends_on=[enabled["compute.googleapis.com"]])
     if site.options.get("network"):
         network: Any = str(site.options["network"])
     else:
@@ -178,21 +209,24 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
             ctx.resource_name("net"),
             auto_create_subnetworks=True,
             description=f"deplat {ctx.app} {site.name}",
+            opts=needs_compute,
         ).id
     allows: dict[str, list[str]] = {}
     for port, proto in ctx.public_ports:
         allows.setdefault(proto, []).append(str(port))
-    gcp.compute.Firewall(
-        ctx.resource_name("firewall"),
-        network=network,
-        direction="INGRESS",
-        allows=[
-            gcp.compute.FirewallAllowArgs(protocol=proto, ports=ports) for proto, ports in allows.items()
-        ],
-        source_ranges=["0.0.0.0/0"],
-        target_tags=[tag],
-        description=f"deplat {ctx.app} {site.name}: public ports only",
-    )
+    if allows:  # the API refuses a firewall that allows nothing
+        gcp.compute.Firewall(
+            ctx.resource_name("firewall"),
+            network=network,
+            direction="INGRESS",
+            allows=[
+                gcp.compute.FirewallAllowArgs(protocol=proto, ports=ports) for proto, ports in allows.items()
+            ],
+            source_ranges=["0.0.0.0/0"],
+            target_tags=[tag],
+            description=f"deplat {ctx.app} {site.name}: public ports only",
+            opts=needs_compute,
+        )
     if ctx.ssh_cidrs:
         gcp.compute.Firewall(
             ctx.resource_name("ssh"),
@@ -202,9 +236,14 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
             source_ranges=ctx.ssh_cidrs,
             target_tags=[tag],
             description="ssh from the configured source ranges",
+            opts=needs_compute,
         )
     address = gcp.compute.Address(
-        ctx.resource_name("ip"), region=site.region, address_type="EXTERNAL", labels=labels
+        ctx.resource_name("ip"),
+        region=site.region,
+        address_type="EXTERNAL",
+        labels=labels,
+        opts=needs_compute,
     )
     disk = gcp.compute.Disk(
         ctx.resource_name("data"),
@@ -212,10 +251,18 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         size=ctx.data_gib,
         type=str(site.options.get("disk_type", "pd-balanced")),
         labels=labels,
+        opts=pulumi.ResourceOptions.merge(
+            needs_compute, pulumi.ResourceOptions(retain_on_delete=ctx.retain_data)
+        ),
     )
     arch = "arm64" if ARM_TYPE_RE.match(machine_type(site)) else "amd64"
     image = str(site.options.get("image") or f"ubuntu-os-cloud/ubuntu-2404-lts-{arch}")
-    metadata: dict[str, Any] = {"user-data": ctx.user_data(data_device())}
+    # packed like AWS's and Hetzner's (gzip, base64): cloud-init's GCE datasource decodes
+    # "user-data-encoding: base64" and then un-gzips, ~25 times smaller than the plain text
+    metadata: dict[str, Any] = {
+        "user-data": ctx.user_data(data_device(), packed=True),
+        "user-data-encoding": "base64",
+    }
     if ctx.ssh_public_key:
         metadata["ssh-keys"] = f"deplat:{ctx.ssh_public_key}"
     instance = gcp.compute.Instance(
@@ -236,6 +283,19 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         tags=[tag],
         labels=labels,
         allow_stopping_for_update=True,
+        # metadata changes in place but cloud-init never re-runs, so a new bootstrap would silently
+        # not arrive: it is first-boot only (later changes go over SSH), like the image
+        opts=pulumi.ResourceOptions.merge(
+            needs_compute,
+            pulumi.ResourceOptions(
+                ignore_changes=[
+                    'metadata["user-data"]',
+                    'metadata["user-data-encoding"]',
+                    "bootDisk.initializeParams.image",
+                ],
+                delete_before_replace=True,
+            ),
+        ),
     )
     bucket = gcp.storage.Bucket(
         ctx.bucket_name(),
@@ -244,6 +304,9 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         public_access_prevention="enforced",
         versioning=gcp.storage.BucketVersioningArgs(enabled=True),
         labels=labels,
+        opts=pulumi.ResourceOptions(
+            depends_on=[enabled["storage.googleapis.com"]], retain_on_delete=ctx.retain_data
+        ),
     )
     return {
         "ipv4": address.address,

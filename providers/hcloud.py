@@ -1,18 +1,25 @@
-"""The ``hcloud`` provider (Hetzner Cloud): one server with its volume, primary IPs and bucket.
+"""The ``hcloud`` provider (Hetzner Cloud): one server with its volume and primary IPs.
 
 Resources of a site (``build_site``): a firewall opening only the app's public ports (and SSH from
 ``options.ssh_cidrs``), static primary IPv4 and IPv6 addresses, an Ubuntu 24.04 server whose user
 data is the bootstrap (gzip, base64: Hetzner accepts at most 32 KiB, checked by ``validate_site``),
-a volume attached to it, all labelled ``deplat-app`` / ``deplat-site``; and a versioned bucket in Hetzner
-Object Storage. Object Storage speaks S3 and has no resource in ``pulumi_hcloud``, so the bucket is
-an ``aws.s3.Bucket`` through an AWS provider pointed at ``https://<location>.your-objectstorage.com``
-with the Object Storage keys (secrets named by ``options.s3_access_key_secret`` /
-``s3_secret_key_secret``, default ``HCLOUD_S3_ACCESS_KEY`` / ``HCLOUD_S3_SECRET_KEY``). Object
-Storage exists in fsn1, nbg1 and hel1; other locations put the bucket in ``options.bucket_location``
-(default fsn1). The bucket carries no tags (its name names app and site).
+a volume attached to it, all labelled ``deplat-app`` / ``deplat-site``. A site needs only the
+hcloud plugin and the API token: backups go to Object Storage through restic's S3 backend
+(``backups.store``), which creates its bucket itself; no bucket is made here (Object Storage has no
+resource in ``pulumi_hcloud``, and making one through the AWS provider needed a second plugin and
+S3 keys, and Hetzner answers S3 calls it lacks with a 501 HTML page).
 
-A site therefore needs two plugins: ``plugins()`` lists both. Only this module imports
-``pulumi_hcloud``, and only inside ``build_site``.
+Updates never replace the server for a new bootstrap or image: user data and the image are
+first-boot only (``ignore_changes``; later changes go over SSH). A replacement that is really
+needed (another location) deletes the server first, so the primary IPs (``primary_ip_assigned``)
+and the volume (``volume_already_attached``) are free for the new one; the volume is kept when
+the stack is destroyed (``retain_on_delete``).
+
+Sizes: ``small``/``medium``/``large`` are cx23/cx33/cx43 in the EU locations and cpx22/cpx32/cpx42
+in ash, hil and sin: the CX line is EU-only, and cx22/cx32/cx42/cx52 can no longer be ordered
+(Hetzner Cloud changelog, 2025-10-16: deprecated, orderable until 2025-12-31).
+
+Only this module imports ``pulumi_hcloud``, and only inside ``build_site``.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from deplat.errors import ErrorClass
-from deplat.providers.aws import cidr_problems, user_data_problems
+from deplat.providers.aws import cidr_problems, user_data_problems, volume_size_problems
 from deplat.providers.base import (
     Capabilities,
     ControlPlane,
@@ -44,43 +51,93 @@ if TYPE_CHECKING:
     from deplat.spec.model import Site, Spec
     from deplat.stacks.site import SiteContext
 
-SIZES: dict[str, str] = {"small": "cx22", "medium": "cx32", "large": "cx42"}
 LOCATIONS = ("fsn1", "nbg1", "hel1", "ash", "hil", "sin")
-OBJECT_STORAGE_LOCATIONS = ("fsn1", "nbg1", "hel1")
+EU_LOCATIONS = ("fsn1", "nbg1", "hel1")
+# Hetzner Cloud changelog 2025-10-16 ("server types deprecated"): cx22/cx32/cx42/cx52 are
+# deprecated and cannot be ordered after 2025-12-31; their successors cx23/cx33/cx43/cx53
+# (Cost-Optimized) exist only in the EU locations; the Regular Performance line
+# cpx12/cpx22/cpx32/cpx42/cpx52/cpx62 is offered everywhere (hetzner.com/cloud, per location).
+SIZES_EU: dict[str, str] = {"small": "cx23", "medium": "cx33", "large": "cx43"}
+SIZES_ELSEWHERE: dict[str, str] = {"small": "cpx22", "medium": "cpx32", "large": "cpx42"}
+SIZES = SIZES_EU  # the sizes' names (the same keys in every location)
+# no longer orderable -> what to order instead (the cx11..cx51 line was retired in 2024)
+RETIRED_TYPES: dict[str, str] = {
+    "cx11": "cx23",
+    "cx21": "cx23",
+    "cx31": "cx33",
+    "cx41": "cx43",
+    "cx51": "cx53",
+    "cx22": "cx23",
+    "cx32": "cx33",
+    "cx42": "cx43",
+    "cx52": "cx53",
+}
 NATIVE_SIZE_RE = re.compile(r"^c[a-z]{1,3}\d{1,3}$")
-SECRET_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+MIN_VOLUME_GIB = 10  # Hetzner volumes are 10 GiB to 10 TiB
 USER_DATA_LIMIT = 32 * 1024
 DEFAULT_TOKEN = "HCLOUD_TOKEN"
-DEFAULT_S3_KEYS = ("HCLOUD_S3_ACCESS_KEY", "HCLOUD_S3_SECRET_KEY")
 
-# hcloud-go formats API errors as "<message> (<code>)"; the codes are those of the Hetzner Cloud API
-# reference. The API has no code of its own for a blocked account: its texts are matched instead.
-_HCLOUD_CODES = "Hetzner Cloud API reference, error codes, docs.hetzner.cloud/#errors"
-_HCLOUD_TEXTS = "Hetzner's texts for a blocked or locked account (support answers quoted in hcloud-go issues)"
+# hcloud-go (hcloud/error.go, ``Error.Error``) formats an API error as "<message> (<code>)", or
+# "<message> (<code>, <correlation id>)" when the answer carried one, which is what the engine
+# shows: ``_code`` matches a code in both forms. One row per documented code that matters here; the
+# codes and their meanings are hcloud-go's ``ErrorCode`` constants (the Hetzner Cloud API reference,
+# "Errors"). The API has no code for a blocked account: its words are matched instead.
+_HCLOUD_GO = "hcloud-go hcloud/error.go ErrorCode constants (Hetzner Cloud API reference, Errors)"
+_HCLOUD_TEXTS = "Hetzner's texts for a blocked account (support answers quoted in hcloud-go issues)"
 _GO_NET = "hcloud-go's transport errors (Go net/http, crypto/tls)"
+
+
+def _code(*codes: str) -> str:
+    """A regex for hcloud-go's "(<code>)" or "(<code>, <correlation id>)"."""
+    return r"\((?:" + "|".join(codes) + r")(?:, [^)]*)?\)"
+
+
 ERROR_TABLE: tuple[ErrorRow, ...] = (
     ErrorRow(
         "account (is|has been) (blocked|locked|suspended|disabled)", ErrorClass.SUSPENDED, _HCLOUD_TEXTS
     ),
+    # "The resource is locked. The caller should contact support": an administrative lock, the
+    # closest documented signal of a provider cutting a customer off
+    ErrorRow(_code("resource_locked"), ErrorClass.SUSPENDED, _HCLOUD_GO + ": resource_locked"),
+    # "Request was made with an invalid or unknown token"
     ErrorRow(
-        "\\(unauthorized\\)|unable to authenticate|\\(forbidden\\)|insufficient permissions",
-        ErrorClass.FORBIDDEN,
-        _HCLOUD_CODES,
+        _code("unauthorized") + "|unable to authenticate", ErrorClass.FORBIDDEN, _HCLOUD_GO + ": unauthorized"
     ),
-    ErrorRow("\\(token_readonly\\)|\\btoken\\b.*invalid", ErrorClass.FORBIDDEN, _HCLOUD_CODES),
     ErrorRow(
-        "\\(locked\\)|is locked \\(there is already an action running\\)|\\(conflict\\)",
+        _code("forbidden") + "|insufficient permissions", ErrorClass.FORBIDDEN, _HCLOUD_GO + ": forbidden"
+    ),
+    # "The token is only allowed to perform GET requests"
+    ErrorRow(_code("token_readonly"), ErrorClass.FORBIDDEN, _HCLOUD_GO + ": token_readonly"),
+    ErrorRow(
+        _code("protected"), ErrorClass.FORBIDDEN, _HCLOUD_GO + ": protected (delete/rebuild protection)"
+    ),
+    # "An error during the placement occurred" / "Resource currently unavailable" / "There is no
+    # volume space left in the given location": not here, not now; another location may have room
+    ErrorRow(_code("placement_error"), ErrorClass.CAPACITY, _HCLOUD_GO + ": placement_error"),
+    ErrorRow(_code("resource_unavailable"), ErrorClass.CAPACITY, _HCLOUD_GO + ": resource_unavailable"),
+    ErrorRow(
+        _code("no_space_left_in_location"), ErrorClass.CAPACITY, _HCLOUD_GO + ": no_space_left_in_location"
+    ),
+    # "Item is locked (Another action is running)" / "The resource has changed during the request"
+    ErrorRow(_code("locked", "conflict"), ErrorClass.TRANSIENT, _HCLOUD_GO + ": locked, conflict"),
+    ErrorRow(
+        _code("rate_limit_exceeded", "limit_reached"),
         ErrorClass.TRANSIENT,
-        _HCLOUD_CODES,
+        _HCLOUD_GO + ": rate_limit_exceeded",
     ),
+    # "Error within the API backend" / "Generic service error" / "Cannot perform operation due to
+    # maintenance" / "The request could not be answered in time, please retry" / "Robot was not
+    # available" / "Unknown error"
     ErrorRow(
-        "rate_limit_exceeded|\\(server_error\\)|\\(service_error\\)|\\(maintenance\\)",
+        _code(
+            "server_error", "service_error", "maintenance", "timeout", "robot_unavailable", "unknown_error"
+        ),
         ErrorClass.TRANSIENT,
-        _HCLOUD_CODES,
+        _HCLOUD_GO + ": server_error, service_error, maintenance, timeout, robot_unavailable, unknown_error",
     ),
-    ErrorRow(
-        "\\(resource_unavailable\\)|\\(unavailable\\)|\\(timeout\\)", ErrorClass.TRANSIENT, _HCLOUD_CODES
-    ),
+    # primary_ip_assigned / volume_already_attached (a create-before-delete replacement of the
+    # server holding them), invalid_server_type ("does not fit ... or is deprecated"),
+    # invalid_input, resource_limit_exceeded: fatal, the default; build_site replaces delete-first
     ErrorRow(
         "connection reset|i/o timeout|TLS handshake timeout|status code 5\\d\\d",
         ErrorClass.TRANSIENT,
@@ -97,16 +154,6 @@ class HcloudOptions(ProviderOptions):
     image: str | None = Field(None, description="server image (default: ubuntu-24.04)")
     ssh_cidrs: list[str] | None = Field(None, description="CIDR blocks allowed to reach SSH (port 22)")
     ssh_public_key: str | None = Field(None, description="an OpenSSH public key for root")
-    bucket_location: str | None = Field(
-        None,
-        description="Object Storage location of the backup bucket: " + ", ".join(OBJECT_STORAGE_LOCATIONS),
-    )
-    s3_access_key_secret: str | None = Field(
-        None, description=f"secret holding the Object Storage access key (default {DEFAULT_S3_KEYS[0]})"
-    )
-    s3_secret_key_secret: str | None = Field(
-        None, description=f"secret holding the Object Storage secret key (default {DEFAULT_S3_KEYS[1]})"
-    )
 
 
 def validate_site(site: Site, spec: Spec) -> OptionProblems:
@@ -123,21 +170,26 @@ def validate_site(site: Site, spec: Spec) -> OptionProblems:
         problems.append(
             (
                 ("size",),
-                f"'{site.size}' is neither small, medium, large nor a Hetzner server type (e.g. cx22)",
+                f"'{site.size}' is neither small, medium, large nor a Hetzner server type (e.g. cx23)",
             )
         )
-    where = site.options.get("bucket_location")
-    if where is not None and where not in OBJECT_STORAGE_LOCATIONS:
+    elif site.size in RETIRED_TYPES:
         problems.append(
             (
-                ("options", "bucket_location"),
-                f"'{where}' has no Object Storage; one of {', '.join(OBJECT_STORAGE_LOCATIONS)}",
+                ("size",),
+                f"Hetzner server type '{site.size}' can no longer be ordered; use "
+                f"'{RETIRED_TYPES[site.size]}' (EU) or a cpx type, or small/medium/large",
             )
         )
-    for key in ("s3_access_key_secret", "s3_secret_key_secret"):
-        value = site.options.get(key)
-        if value is not None and not SECRET_NAME_RE.match(str(value)):
-            problems.append((("options", key), f"'{value}' is not a secret name (e.g. HCLOUD_S3_ACCESS_KEY)"))
+    elif site.size.startswith("cx") and site.region in LOCATIONS and site.region not in EU_LOCATIONS:
+        problems.append(
+            (
+                ("size",),
+                f"the CX server types are offered only in fsn1, nbg1 and hel1, not in {site.region}: "
+                "use a cpx type (e.g. cpx22) or small/medium/large",
+            )
+        )
+    problems += volume_size_problems(spec, MIN_VOLUME_GIB, "Hetzner volumes")
     problems += cidr_problems(site)
     if not problems:
         from deplat.stacks.bootstrap import pack
@@ -149,21 +201,9 @@ def validate_site(site: Site, spec: Spec) -> OptionProblems:
 
 
 def server_type(site: Site) -> str:
-    return SIZES.get(site.size, site.size)
-
-
-def bucket_location(site: Site) -> str:
-    explicit = site.options.get("bucket_location")
-    if explicit:
-        return str(explicit)
-    return site.region if site.region in OBJECT_STORAGE_LOCATIONS else "fsn1"
-
-
-def s3_key_names(site: Site) -> tuple[str, str]:
-    return (
-        str(site.options.get("s3_access_key_secret") or DEFAULT_S3_KEYS[0]),
-        str(site.options.get("s3_secret_key_secret") or DEFAULT_S3_KEYS[1]),
-    )
+    """The Hetzner server type a site gets: its size's type in its location, or the type it names."""
+    sizes = SIZES_EU if site.region in EU_LOCATIONS else SIZES_ELSEWHERE
+    return sizes.get(site.size, site.size)
 
 
 def token_name(site: Site) -> str:
@@ -171,8 +211,8 @@ def token_name(site: Site) -> str:
 
 
 def secret_names(site: Site) -> list[str]:
-    """The secrets a Hetzner site itself needs (besides the services'): API token, Object Storage keys."""
-    return [token_name(site), *s3_key_names(site)]
+    """The secrets a Hetzner site itself needs (besides the services'): the API token."""
+    return [token_name(site)]
 
 
 def data_device(volume_id: str) -> str:
@@ -183,7 +223,6 @@ def data_device(volume_id: str) -> str:
 def build_site(ctx: SiteContext) -> dict[str, Any]:
     """The site's Hetzner resources; returns its outputs (see ``deplat.stacks.site``)."""
     import pulumi
-    import pulumi_aws as aws
     import pulumi_hcloud as hcloud
 
     site = ctx.site
@@ -225,6 +264,7 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         format="ext4",
         automount=False,
         labels=labels,
+        opts=pulumi.ResourceOptions(retain_on_delete=ctx.retain_data),
     )
     ssh_keys: list[Any] = []
     if ctx.ssh_public_key:
@@ -244,39 +284,21 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         ],
         ssh_keys=ssh_keys,
         labels=labels,
+        # user data (ForceNew) and the image are first-boot only; a real replacement deletes the
+        # old server first, freeing its primary IPs and volume for the new one
+        opts=pulumi.ResourceOptions(ignore_changes=["userData", "image"], delete_before_replace=True),
     )
     hcloud.VolumeAttachment(
         ctx.resource_name("data-attachment"),
         server_id=server.id.apply(int),
         volume_id=volume.id.apply(int),
         automount=False,
-    )
-    where = bucket_location(site)
-    access, secret = s3_key_names(site)
-    storage = aws.Provider(
-        ctx.resource_name("object-storage"),
-        region=where,
-        access_key=ctx.secret_input(access),
-        secret_key=ctx.secret_input(secret),
-        endpoints=[aws.ProviderEndpointArgs(s3=f"https://{where}.your-objectstorage.com")],
-        s3_use_path_style=True,
-        skip_credentials_validation=True,
-        skip_region_validation=True,
-        skip_requesting_account_id=True,
-        skip_metadata_api_check=True,
-    )
-    bucket = aws.s3.Bucket(ctx.bucket_name(), opts=pulumi.ResourceOptions(provider=storage))
-    aws.s3.BucketVersioning(
-        ctx.resource_name("backups-versioning"),
-        bucket=bucket.id,
-        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-        opts=pulumi.ResourceOptions(provider=storage),
+        opts=pulumi.ResourceOptions(delete_before_replace=True),
     )
     return {
         "ipv4": ipv4.ip_address,
         "ipv6": server.ipv6_address,
         "url": ctx.url,
-        "bucket": bucket.bucket,
         "instance_id": server.id,
     }
 
@@ -291,8 +313,8 @@ def plugin() -> tuple[str, str]:
 
 
 def plugins() -> list[tuple[str, str]]:
-    """Every plugin a Hetzner site needs: hcloud, and aws for the Object Storage bucket."""
-    return [plugin(), sdk_plugin("pulumi_aws")]
+    """Every plugin a Hetzner site needs: hcloud only."""
+    return [plugin()]
 
 
 def _lookup(name: str, secrets: SecretStore | None, env: Mapping[str, str]) -> str | None:
@@ -303,12 +325,12 @@ def _lookup(name: str, secrets: SecretStore | None, env: Mapping[str, str]) -> s
 def check_credentials(
     site: Site, secrets: SecretStore | None = None, *, environ: Mapping[str, str] | None = None
 ) -> tuple[bool, str]:
-    """Are the Hetzner token and the Object Storage keys set? Looks them up only; no network call."""
+    """Is the Hetzner API token set? Looks it up only; no network call."""
     env = os.environ if environ is None else environ
-    missing = [n for n in secret_names(site) if _lookup(n, secrets, env) is None]
-    if missing:
-        return False, f"not set: {', '.join(missing)} (Hetzner Cloud API token and Object Storage keys)"
-    return True, f"{token_name(site)} and the Object Storage keys are set"
+    name = token_name(site)
+    if _lookup(name, secrets, env) is None:
+        return False, f"not set: {name} (Hetzner Cloud API token)"
+    return True, f"{name} is set"
 
 
 def provider_config(site: Site, secrets: SecretStore | None = None) -> dict[str, tuple[str, bool]]:
@@ -374,15 +396,13 @@ def mock_outputs(typ: str, name: str, n: int) -> dict[str, Any]:
         return {"ipAddress": f"2001:db8::{n:x}" if "ipv6" in name else f"192.0.2.{n % 250 + 1}"}
     if typ == "hcloud:index/server:Server":
         return {"ipv4Address": f"192.0.2.{n % 250 + 1}", "ipv6Address": f"2001:db8::{n:x}"}
-    if typ == "aws:s3/bucket:Bucket":
-        return {"bucket": f"{name}-{n:07x}", "arn": f"arn:aws:s3:::{name}-{n:07x}"}
     return {}
 
 
 class HcloudProvider(HostingProvider):
     name = "hcloud"
     title = "Hetzner Cloud"
-    capabilities = Capabilities(runs_locally=False, pulumi_program=True, has_vm=True, object_storage=True)
+    capabilities = Capabilities(runs_locally=False, pulumi_program=True, has_vm=True, object_storage=False)
     Options = HcloudOptions
     extra = "hcloud"
     sdk_modules = ("pulumi", "pulumi_hcloud", "pulumi_aws")  # Object Storage buckets via pulumi-aws
@@ -394,6 +414,11 @@ class HcloudProvider(HostingProvider):
 
     def secret_names(self, site: Site) -> list[str]:
         return secret_names(site)
+
+    def plan_notes(self, site: Site, spec: Spec) -> tuple[dict[str, Any], list[str]]:
+        chosen = server_type(site)
+        why = f"{site.size} in {site.region}" if site.size in SIZES else "as named in the spec"
+        return {}, [f"server type {chosen} ({why})"]
 
     def check_credentials(
         self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None

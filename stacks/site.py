@@ -34,6 +34,12 @@ LABEL_APP = "deplat-app"
 LABEL_SITE = "deplat-site"
 
 
+def data_gib(spec: Spec) -> int:
+    """Size of a site's data volume in GiB: the sum of the services' volumes (10 when none)."""
+    total = sum(v.size for svc in spec.services.values() for v in svc.volumes)
+    return total or DEFAULT_DATA_GIB
+
+
 @dataclass
 class SiteContext:
     """What a provider's ``build_site`` needs to know about the site it builds.
@@ -45,6 +51,7 @@ class SiteContext:
     spec: Spec
     site: Site
     secrets: SecretStore | None = None
+    purge_data: bool = False
     _secret_values: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -102,8 +109,13 @@ class SiteContext:
     @property
     def data_gib(self) -> int:
         """Size of the data volume: the sum of the services' volumes."""
-        total = sum(v.size for svc in self.spec.services.values() for v in svc.volumes)
-        return total or DEFAULT_DATA_GIB
+        return data_gib(self.spec)
+
+    @property
+    def retain_data(self) -> bool:
+        """Keep the data volume (and bucket) in the cloud when the stack is destroyed: Pulumi then
+        only forgets it. ``deplat destroy --purge-data`` deletes data too."""
+        return not self.purge_data
 
     @property
     def url(self) -> str | None:

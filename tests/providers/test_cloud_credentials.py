@@ -58,12 +58,12 @@ def test_gcp_gcloud_default_credentials_count(tmp_path: Path) -> None:
     assert not gcp.check_credentials(GCP, None, environ={}, home=tmp_path / "empty")[0]
 
 
-def test_hcloud_needs_the_token_and_object_storage_keys() -> None:
+def test_hcloud_needs_only_the_api_token() -> None:
+    ok, reason = hcloud.check_credentials(HCLOUD, SecretStore(SPEC, environ={}), environ={})
+    assert not ok and "HCLOUD_TOKEN" in reason and "S3" not in reason
     secrets = SecretStore(SPEC, environ={"HCLOUD_TOKEN": "tok-123456"})
     ok, reason = hcloud.check_credentials(HCLOUD, secrets, environ={})
-    assert not ok and "HCLOUD_S3_ACCESS_KEY, HCLOUD_S3_SECRET_KEY" in reason and "tok-123456" not in reason
-    env = {"HCLOUD_TOKEN": "tok-123456", "HCLOUD_S3_ACCESS_KEY": "a", "HCLOUD_S3_SECRET_KEY": "b"}
-    assert hcloud.check_credentials(HCLOUD, SecretStore(SPEC, environ=env), environ={})[0]
+    assert ok and "tok-123456" not in reason
 
 
 def test_provider_config_per_site(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,5 +95,5 @@ def test_plugin_version_comes_from_the_installed_sdk(module: object, sdk: str) -
     assert module.plugin() == (meta["name"], meta["version"])  # type: ignore[attr-defined]
 
 
-def test_hetzner_sites_also_need_the_aws_plugin_for_object_storage() -> None:
-    assert [name for name, _ in hcloud.plugins()] == ["hcloud", "aws"]
+def test_hetzner_sites_need_only_the_hcloud_plugin() -> None:
+    assert [name for name, _ in hcloud.plugins()] == ["hcloud"]

@@ -18,12 +18,22 @@ CASES = [
         "valid account. Please contact aws-verification@amazon.com if you have questions.",
         "suspended",
     ),
+    # OptInRequired: a service or Marketplace subscription to accept, or an account not yet active
     (
         "aws",
         "api error OptInRequired: You are not subscribed to this service. Please go to http://aws.amazon.com",
-        "suspended",
+        "forbidden",
     ),
-    ("aws", "AccountSuspendedException: the account is suspended", "suspended"),
+    (
+        "aws",
+        "creating EC2 Instance: operation error EC2: RunInstances, https response error StatusCode: 401, "
+        "api error OptInRequired: In order to use this AWS Marketplace product you need to accept terms "
+        "and subscribe.",
+        "forbidden",
+    ),
+    ("aws", "api error PendingVerification: Your account is pending verification.", "forbidden"),
+    # no EC2 code: SES's AccountSuspendedException pauses sending, it is no account suspension
+    ("aws", "AccountSuspendedException: the account is suspended", "fatal"),
     ("aws", "reading S3 Bucket: AllAccessDisabled: All access to this object has been disabled", "suspended"),
     (
         "aws",
@@ -45,7 +55,7 @@ CASES = [
     (
         "aws",
         "api error InsufficientInstanceCapacity: We currently do not have sufficient t3.small capacity",
-        "transient",
+        "capacity",
     ),
     ("aws", "api error InvalidAMIID.NotFound: The image id '[ami-1]' does not exist", "fatal"),
     (
@@ -62,7 +72,7 @@ CASES = [
     (
         "gcp",
         "Error 403: Caller does not have required permission to use project x. USER_PROJECT_DENIED",
-        "suspended",
+        "forbidden",
     ),
     (
         "gcp",
@@ -86,6 +96,18 @@ CASES = [
         "transient",
     ),
     ("gcp", "Error 400: Invalid value for field 'resource.machineType', invalid", "fatal"),
+    (
+        "gcp",
+        "Error 400: Billing must be enabled for activation of service 'compute.googleapis.com' in project "
+        "'shop-standby' to proceed., failedPrecondition UREQ_PROJECT_BILLING_NOT_FOUND",
+        "suspended",
+    ),
+    (
+        "gcp",
+        "Error 403: The zone 'projects/x/zones/us-central1-b' does not have enough resources available to "
+        "fulfill the request., ZONE_RESOURCE_POOL_EXHAUSTED",
+        "capacity",
+    ),
     ("hcloud", "error creating server: account is blocked (forbidden)", "suspended"),
     ("hcloud", "error creating server: unable to authenticate (unauthorized)", "forbidden"),
     ("hcloud", "insufficient permissions for this request (forbidden)", "forbidden"),
@@ -95,6 +117,18 @@ CASES = [
     ("hcloud", "server type cx99 not found (invalid_input)", "fatal"),
     ("hcloud", "the token is read-only (token_readonly)", "forbidden"),
     ("hcloud", "the resource has changed during the request, please retry (conflict)", "transient"),
+    # as the engine shows them: hcloud-go adds the response's correlation id after the code
+    ("hcloud", "error during placement (placement_error, 7a1c9e3f2b4d5a6e)", "capacity"),
+    ("hcloud", "server location disabled (resource_unavailable, 0f3d2c1b)", "capacity"),
+    ("hcloud", "no space left in location (no_space_left_in_location, 1b2c)", "capacity"),
+    ("hcloud", "internal server error (server_error, 5e1f77c0a3b2d4e6)", "transient"),
+    ("hcloud", "cannot perform operation due to maintenance (maintenance, 9a8b7c6d)", "transient"),
+    ("hcloud", "server is locked (locked, 42ab)", "transient"),
+    ("hcloud", "request timed out (timeout, 42ab)", "transient"),
+    ("hcloud", "the token is read-only (token_readonly, 3c4d5e6f)", "forbidden"),
+    ("hcloud", "resource is locked, please contact support (resource_locked, 77aa)", "suspended"),
+    ("hcloud", "primary ip is already assigned (primary_ip_assigned, 1234abcd)", "fatal"),
+    ("hcloud", "server type cx22 is deprecated (invalid_server_type, 1234abcd)", "fatal"),
 ]
 
 

@@ -165,9 +165,9 @@ def scripted_ec2(aws_env: pytest.MonkeyPatch) -> Iterator[FakeApi]:
             401,
             "OptInRequired",
             "You are not subscribed to this service. Please go to http://aws.amazon.com.",
-            "suspended",
+            "forbidden",
         ),
-        (403, "AccountSuspended", "Your account has been suspended.", "suspended"),
+        (403, "AccountSuspended", "Your account has been suspended.", "forbidden"),  # no EC2 code
         (403, "UnauthorizedOperation", "You are not authorized to perform this operation.", "forbidden"),
         (503, "RequestLimitExceeded", "Request limit exceeded.", "transient"),
         (500, "InternalError", "An internal error has occurred.", "transient"),

@@ -1,0 +1,141 @@
+"""What a real account refuses, caught before ``deplat up``: sizes that exist in the location, a
+fresh GCP project's APIs, disks of at least 10 GiB, a Hetzner site that needs only Hetzner,
+a GCP firewall with something to allow, and user data that stays small."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from deplat.errors import SpecError
+from deplat.spec.model import Spec
+from tests.stacks.conftest import CLOUD_SPEC, cloud_spec, run_site
+from tests.stacks.test_updates_keep_data import run_program
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def hetzner_spec(location: str, size: str) -> Spec:
+    return cloud_spec(
+        CLOUD_SPEC.replace("region: nbg1\n    size: cpx21", f"region: {location}\n    size: {size}")
+    )
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(SpecError) as failure:
+        cloud_spec(text)
+    return [f"{p.path}: {p.message}" for p in failure.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("nbg1", {"small": "cx23", "medium": "cx33", "large": "cx43"}),
+        ("fsn1", {"small": "cx23", "medium": "cx33", "large": "cx43"}),
+        ("hel1", {"small": "cx23", "medium": "cx33", "large": "cx43"}),
+        ("ash", {"small": "cpx22", "medium": "cpx32", "large": "cpx42"}),
+        ("hil", {"small": "cpx22", "medium": "cpx32", "large": "cpx42"}),
+        ("sin", {"small": "cpx22", "medium": "cpx32", "large": "cpx42"}),
+    ],
+)
+def test_hetzner_sizes_map_to_server_types_orderable_in_the_location(
+    location: str, expected: dict[str, str]
+) -> None:
+    for size, server_type in expected.items():
+        server = run_site(hetzner_spec(location, size), "hz-c").one("hcloud:index/server:Server")
+        assert server.inputs["serverType"] == server_type
+
+
+@pytest.mark.parametrize("retired", ["cx22", "cx32", "cx42", "cx52", "cx11", "cx21"])
+def test_retired_hetzner_server_types_are_refused_naming_the_successor(retired: str) -> None:
+    text = CLOUD_SPEC.replace("size: cpx21", f"size: {retired}")
+    found = problems(text)
+    assert any("sites[2].size" in p and "no longer be ordered" in p for p in found), found
+
+
+def test_cx_types_are_refused_outside_europe() -> None:
+    text = CLOUD_SPEC.replace("region: nbg1\n    size: cpx21", "region: ash\n    size: cx33")
+    found = problems(text)
+    assert any("sites[2].size" in p and "only in fsn1, nbg1 and hel1" in p for p in found), found
+
+
+def test_plan_says_which_server_type_each_hetzner_site_gets() -> None:
+    from deplat.plan import plan_offline
+
+    spec = hetzner_spec("sin", "medium")
+    plan = plan_offline(spec, [spec.site("hz-c")])[0]
+    assert any("server type cpx32" in note and "medium" in note for note in plan.notes), plan.notes
+
+
+def test_gcp_site_enables_the_apis_it_needs_and_the_vm_waits_for_them() -> None:
+    program = run_program(cloud_spec(), "gcp-b")
+    services = {r.inputs["service"]: r for r in program.of("gcp:projects/service:Service")}
+    assert "compute.googleapis.com" in services
+    assert all(r.inputs["project"] == "shop-standby" for r in services.values())
+    assert all(r.inputs.get("disableOnDestroy") is False for r in services.values())
+    compute = services["compute.googleapis.com"]
+    for typ in ("gcp:compute/instance:Instance", "gcp:compute/disk:Disk", "gcp:compute/address:Address"):
+        depends = program.one(typ).opts.depends_on or []
+        assert any(getattr(d, "_name", None) == compute.name for d in depends), typ
+
+
+def test_gcp_firewall_is_not_created_without_anything_to_allow() -> None:
+    # the spec rules refuse an app without a public port; a site program must not rely on it
+    doc = cloud_spec().model_dump(mode="json", exclude_none=True)
+    for svc in doc["services"].values():
+        for port in svc.get("ports", []):
+            port["public"] = False
+    spec = Spec.model_validate(doc)
+    run = run_site(spec, "gcp-b")
+    for fw in run.of("gcp:compute/firewall:Firewall"):
+        assert fw.inputs.get("allows"), f"{fw.name} allows nothing"
+
+
+@pytest.mark.parametrize("site", ["gcp-b", "hz-c"])
+def test_a_data_disk_under_10_gib_is_refused_for_the_site(site: str) -> None:
+    text = CLOUD_SPEC.replace(
+        "{name: data, path: /var/lib/shop, size: 20}", "{name: data, path: /var/lib/shop, size: 2}"
+    )
+    text = text.replace("{name: media, path: /media, size: 5}", "{name: media, path: /media, size: 3}")
+    index = {"aws-a": 0, "gcp-b": 1, "hz-c": 2}[site]
+    found = problems(text)
+    assert any(p.startswith(f"sites[{index}]:") and "5 GiB" in p and "at least 10 GiB" in p for p in found), (
+        found
+    )
+    assert not any(p.startswith("sites[0]") for p in found), found  # AWS takes 1 GiB volumes
+
+
+def test_hetzner_site_needs_only_the_hcloud_plugin_and_token() -> None:
+    from deplat.providers import get
+
+    hetzner = get("hcloud")
+    assert [name for name, _ in hetzner.plugins()] == ["hcloud"]
+    spec = cloud_spec()
+    assert hetzner.secret_names(spec.site("hz-c")) == ["HCLOUD_TOKEN"]
+    run = run_site(spec, "hz-c")
+    assert all(r.typ.startswith("hcloud:") for r in run.resources), run.types
+
+
+def _user_data_bytes(run: Any, provider: str) -> int:
+    from tests.stacks.conftest import unwrap
+
+    if provider == "aws":
+        return len(unwrap(run.one("aws:ec2/instance:Instance").inputs["userDataBase64"]))
+    if provider == "gcp":
+        metadata = unwrap(run.one("gcp:compute/instance:Instance").inputs["metadata"])
+        return len(unwrap(metadata["user-data"]))
+    return len(unwrap(run.one("hcloud:index/server:Server").inputs["userData"]))
+
+
+def test_gcp_user_data_is_packed_like_the_others() -> None:
+    from tests.stacks.conftest import unwrap
+
+    spec = cloud_spec()
+    sizes = {
+        p: _user_data_bytes(run_site(spec, s), p)
+        for p, s in {"aws": "aws-a", "gcp": "gcp-b", "hcloud": "hz-c"}.items()
+    }
+    assert sizes["gcp"] <= sizes["aws"] * 1.1, sizes
+    metadata = unwrap(run_site(spec, "gcp-b").one("gcp:compute/instance:Instance").inputs["metadata"])
+    assert unwrap(metadata["user-data-encoding"]) == "base64"
