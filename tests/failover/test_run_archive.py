@@ -25,6 +25,9 @@ from tests.failover.conftest import guestbook_doc
 def spec_with_cloud_site(tmp_path: Path):
     doc = guestbook_doc("127.9.9", 18080)
     doc["sites"].append({"name": "hetzner-fsn", "provider": "hcloud", "role": "cold", "region": "fsn1"})
+    for svc in doc["services"].values():  # Hetzner volumes are at least 10 GiB
+        for volume in svc.get("volumes", []):
+            volume["size"] = max(volume["size"], 10)
     path = tmp_path / "deplat.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     return load_spec(path)

@@ -118,9 +118,10 @@ def run_site(spec: Spec, site_name: str, secrets: Any = None) -> Run:
     """Run the site's program under a fresh set of mocks; the raw inputs of every resource."""
     import pulumi
 
-    from deplat.plan import mock_id
+    from deplat.plan import _ensure_event_loop, mock_id
     from deplat.stacks.site import build
 
+    _ensure_event_loop()  # an earlier asyncio.run in this thread may have closed the loop
     run = Run()
 
     class Mocks(pulumi.runtime.Mocks):

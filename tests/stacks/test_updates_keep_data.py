@@ -68,9 +68,10 @@ class Program:
 
 def run_program(spec: Spec, site_name: str, ami: str = "ami-0123456789abcdef0") -> Program:
     """The site's program under mocks, with every resource's inputs AND resource options."""
-    from deplat.plan import mock_id
+    from deplat.plan import _ensure_event_loop, mock_id
     from deplat.stacks.site import build
 
+    _ensure_event_loop()  # an earlier asyncio.run in this thread may have closed the loop
     program = Program()
     options: dict[str, pulumi.ResourceOptions] = {}
 
