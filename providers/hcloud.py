@@ -405,7 +405,7 @@ class HcloudProvider(HostingProvider):
     capabilities = Capabilities(runs_locally=False, pulumi_program=True, has_vm=True, object_storage=False)
     Options = HcloudOptions
     extra = "hcloud"
-    sdk_modules = ("pulumi", "pulumi_hcloud", "pulumi_aws")  # Object Storage buckets via pulumi-aws
+    sdk_modules = ("pulumi", "pulumi_hcloud")
     ERROR_TABLE = ERROR_TABLE
     SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
 

@@ -28,6 +28,7 @@ def problems(text: str) -> list[str]:
     return [f"{p.path}: {p.message}" for p in failure.value.problems]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("location", "expected"),
     [
@@ -128,6 +129,7 @@ def _user_data_bytes(run: Any, provider: str) -> int:
     return len(unwrap(run.one("hcloud:index/server:Server").inputs["userData"]))
 
 
+@pytest.mark.slow
 def test_gcp_user_data_is_packed_like_the_others() -> None:
     from tests.stacks.conftest import unwrap
 

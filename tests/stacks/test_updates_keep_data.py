@@ -134,6 +134,7 @@ def _changed_spec(change: str) -> Spec:
     return cloud_spec()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", ["env", "image", "ami"])
 @pytest.mark.parametrize("provider", SITES)
 def test_a_changed_bootstrap_or_image_replaces_nothing_stateful(provider: str, change: str) -> None:
