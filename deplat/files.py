@@ -69,7 +69,9 @@ def local_filesystem_cause(exc: BaseException) -> OSError | None:
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) as an owner-only folder; tighten it if it exists and is ours."""
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for folder in reversed(missing):  # mkdir(parents=True) would give the parents the umask's mode
+            folder.mkdir(exist_ok=True, mode=DIR_MODE)
         info = path.stat()
         if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
             path.chmod(DIR_MODE)

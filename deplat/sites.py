@@ -8,7 +8,8 @@ importing this module costs nothing. The data they return lives in ``deplat.site
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from deplat.events import Emit, discard
 from deplat.site_results import Addresses, SiteResult, SiteStatus
@@ -30,6 +31,17 @@ class SiteDriver(Protocol):
     def status(self, site: Site) -> SiteStatus: ...
 
     def addresses(self, site: Site) -> Addresses: ...
+
+    def restart(self, site: Site, services: list[str], timeout: float) -> list[str]:
+        """Restart ``services`` of a running site (e.g. after a restore into their data); returns
+        the services that came back healthy within ``timeout`` seconds."""
+        ...
+
+    def archive_state(self, site: Site, dest: Path) -> dict[str, Any]:
+        """Copy what deplat keeps of the site's state into ``dest`` (owner-only), from local files
+        or the state backend only, never the provider's API, secrets never decrypted; a summary
+        ``{"kind", "path", "files", ...}``."""
+        ...
 
 
 def driver_for(spec: Spec, site: Site, secrets: SecretStore) -> SiteDriver:

@@ -13,14 +13,17 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deplat.engine import locks, passphrase
 from deplat.engine import workspace as wsp
 from deplat.engine.errors import HINTS, EngineFailure, classify
 from deplat.engine.events import EventTranslator
-from deplat.errors import DeplatError, ErrorClass, InputError
+from deplat.errors import DeplatError, ErrorClass, InputError, OperationFailed
 from deplat.events import Emit, Event, discard
+from deplat.files import private_dir, write_bytes_atomic
+from deplat.paths import file_backend_dir, state_backend_url
 from deplat.secrets import MASK
 from deplat.site_results import Addresses, SiteResult, SiteStatus
 
@@ -115,6 +118,52 @@ class PulumiDriver:
     def addresses(self, site: Site) -> Addresses:
         outputs = self.status(site).outputs
         return Addresses(ipv4=_as_list(outputs.get("ipv4")), ipv6=_as_list(outputs.get("ipv6")))
+
+    def restart(self, site: Site, services: list[str], timeout: float) -> list[str]:
+        """A cloud site's services run under systemd on its VM, which deplat reaches through no
+        command transport yet: refused, so that no caller believes a restart happened."""
+        raise OperationFailed(
+            f"cannot restart services on {site.name}: deplat has no command transport to "
+            f"{site.provider.value} VMs yet",
+            hint="restart them on the VM (systemctl restart deplat-<service>)",
+        )
+
+    def archive_state(self, site: Site, dest: Path) -> dict[str, Any]:
+        """The site's stack state into ``dest`` (owner-only), from the state backend only.
+
+        ``pulumi stack export`` without ``--show-secrets`` (secrets stay ciphertext); when the CLI
+        or the passphrase is missing, the file backend's checkpoint and the stack's config file are
+        copied as they are (their secrets are encrypted too). A remote backend is then only noted.
+        """
+        private_dir(dest)
+        try:
+            exported = wsp.export_stack_file(
+                self.spec, site, self._passphrase(), dest / f"{site.name}.export.json"
+            )
+            exported.chmod(0o600)
+            return {
+                "kind": "pulumi",
+                "path": str(dest),
+                "files": [exported.name],
+                "via": "pulumi stack export",
+            }
+        except DeplatError as exc:
+            why = self._mask(exc.message)[:300]
+        url = state_backend_url(self.spec)
+        backend = file_backend_dir(url)
+        if backend is None:
+            return {"kind": "pulumi", "path": None, "note": f"not archived ({why}); state in {url}"}
+        found = sorted((backend / ".pulumi" / "stacks").glob(f"*/{wsp.stack_name(site)}.json*"))
+        found += sorted(wsp.work_dir(self.spec, site).glob(f"Pulumi.{wsp.stack_name(site)}.yaml"))
+        for path in found:
+            write_bytes_atomic(dest / path.name, path.read_bytes())
+        return {
+            "kind": "pulumi",
+            "path": str(dest) if found else None,
+            "files": [p.name for p in found],
+            "via": "file backend copy",
+            "note": why,
+        }
 
     # ------------------------------------------------------------------ one operation
 

@@ -204,3 +204,26 @@ def set_secret_config(stack: auto.Stack, key: str, value: str) -> None:
     if done.returncode != 0:
         text = (done.stderr or done.stdout).replace(value, "********") if value else done.stderr
         raise OperationFailed(f"setting config {key} of stack {stack.name} failed: {text.strip()}")
+
+
+def export_stack_file(spec: Spec, site: Site, passphrase: str, dest: Path) -> Path:
+    """``pulumi stack export`` of the site's stack into the file ``dest``, secrets left encrypted.
+
+    The Automation API's ``export_stack`` always passes ``--show-secrets``: its result would carry
+    every secret in plain text. This runs the CLI itself, without it. Reads the state backend only
+    (no plugin, no provider API). Raises ``OperationFailed`` when the CLI fails."""
+    ws = workspace(spec, site, passphrase)
+    command = ws.pulumi_command.command
+    env = {**os.environ, **ws.env_vars, "PULUMI_AUTOMATION_API": "true"}
+    args = [command, "--non-interactive", "stack", "export", "--stack", stack_name(site), "--file", str(dest)]
+    try:
+        done = subprocess.run(args, cwd=ws.work_dir, env=env, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise missing_cli_error() from None
+    except subprocess.TimeoutExpired:
+        raise OperationFailed(f"exporting the state of {site.name} timed out") from None
+    if done.returncode != 0:
+        raise OperationFailed(
+            f"exporting the state of {site.name} failed: {(done.stderr or done.stdout).strip()}"
+        )
+    return dest

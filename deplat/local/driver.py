@@ -36,12 +36,18 @@ from typing import TYPE_CHECKING, Any
 
 from deplat.errors import DeplatError, ErrorClass, FilesystemError
 from deplat.events import Emit, Event, discard
-from deplat.files import local_filesystem_cause, write_json_atomic
+from deplat.files import (
+    local_filesystem_cause,
+    pid_alive,
+    private_dir,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from deplat.local import control, sitestate
 from deplat.local.health import Check, probe
 from deplat.local.runs import BASE_ENV_KEYS, site_outputs, site_runs
 from deplat.local.supervisor import config_hash
-from deplat.paths import local_site_dir
+from deplat.paths import ProjectPaths, local_site_dir
 from deplat.providers.local import address
 from deplat.site_results import Addresses, SiteResult, SiteStatus
 
@@ -79,9 +85,10 @@ class LocalDriver:
         site_dir = self.site_dir(site)
         try:
             runs = site_runs(self.spec, site, self.secrets)
-            site_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._make_site_dir(site_dir)
             for run in runs.values():
-                Path(run["data_dir"]).mkdir(parents=True, exist_ok=True)
+                private_dir(Path(run["data_dir"]).parent)
+                private_dir(Path(run["data_dir"]))
             with sitestate.exclusive(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
                 conflict = self._port_conflict(site, site_dir)
                 if conflict:
@@ -165,34 +172,50 @@ class LocalDriver:
             site.name, "refresh", True, changes=changes, outputs=outputs, seconds=time.monotonic() - started
         )
 
-    def restart(self, site: Site, services: list[str] | None = None, emit: Emit = discard) -> SiteResult:
-        """Stop and start services of a running site (all when ``services`` is None), e.g. after their
-        data was restored; waits for their health checks like ``up``. Not part of ``SiteDriver``."""
-        started = time.monotonic()
+    def restart(self, site: Site, services: list[str], timeout: float) -> list[str]:
+        """Restart ``services`` of a running site (e.g. after their data was restored): the
+        supervisor stops and starts them (not counted as crashes). Returns the services that came
+        back within ``timeout`` s: a new live process whose health check, if any, passes."""
         site_dir = self.site_dir(site)
         if sitestate.supervisor_pid(site_dir) is None:
-            return self._failed(site, "restart", f"site {site.name} is not running", started, "fatal")
-        emit(Event("site.op", "restarting services", site=site.name, data={"services": services}))
+            return []
+        before = (sitestate.read_state(site_dir) or {}).get("services", {})
+        old = {name: (before.get(name) or {}).get("pid") for name in services}
+        deadline = time.monotonic() + timeout
         try:
             reply = control.call(
-                sitestate.socket_path(site_dir), {"op": "restart", "services": services}, timeout=60.0
+                sitestate.socket_path(site_dir), {"op": "restart", "services": services}, timeout=timeout
             )
-        except control.ControlError as exc:
-            return self._failed(site, "restart", str(exc), started, "transient")
+        except control.ControlError:
+            return []
         if not reply.get("ok"):
-            return self._failed(site, "restart", str(reply.get("error")), started, "fatal")
-        error = self._wait_ready(site, site_dir, reply.get("services", {}))
-        outputs = site_outputs(self.spec, site)
-        if error:
-            return self._failed(site, "restart", error, started, "fatal", reply["changes"], outputs)
-        return SiteResult(
-            site.name,
-            "restart",
-            True,
-            changes=reply["changes"],
-            outputs=outputs,
-            seconds=time.monotonic() - started,
-        )
+            return []
+        back: list[str] = []
+        while time.monotonic() < deadline:
+            now = (sitestate.read_state(site_dir) or {}).get("services", {})
+            back = [
+                name
+                for name in services
+                if (svc := now.get(name) or {}).get("pid") not in (None, old[name])
+                and pid_alive(svc["pid"], svc.get("identity"))
+                and self._healthy_now(site, name) is not False
+            ]
+            if len(back) == len(services):
+                break
+            time.sleep(0.05)
+        return back
+
+    def archive_state(self, site: Site, dest: Path) -> dict[str, Any]:
+        """The site's own state files (supervisor state, provider stand-in) into ``dest``,
+        owner-only. Secret values are never in them: the supervisor keeps only hashes."""
+        source = self.site_dir(site)
+        copied: list[str] = []
+        if source.is_dir():
+            private_dir(dest)
+            for path in sorted(source.glob("*.json")):
+                write_bytes_atomic(dest / path.name, path.read_bytes())
+                copied.append(path.name)
+        return {"kind": "local", "path": str(dest), "files": copied}
 
     def preview(self, site: Site, emit: Emit = discard) -> SiteResult:
         """What ``up`` would change, from the running supervisor's config hashes (nothing is started).
@@ -278,6 +301,14 @@ class LocalDriver:
         return Addresses(ipv6=[host]) if ":" in host else Addresses(ipv4=[host])
 
     # -- helpers -------------------------------------------------------------------------------
+    def _make_site_dir(self, site_dir: Path) -> None:
+        """The site dir and each folder above it up to ``.deplat``, owner-only (Path.mkdir gives
+        the parents it creates the umask's mode)."""
+        home = ProjectPaths.of(self.spec).home
+        chain = [site_dir, *(p for p in site_dir.parents if p.is_relative_to(home))]
+        for folder in reversed(chain):
+            private_dir(folder)
+
     def site_dir(self, site: Site) -> Path:
         return local_site_dir(self.spec, site.name).resolve()
 
@@ -336,7 +367,10 @@ class LocalDriver:
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         try:
-            with (site_dir / sitestate.SUPERVISOR_LOG).open("ab") as log:
+            log_fd = os.open(
+                site_dir / sitestate.SUPERVISOR_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+            )
+            with os.fdopen(log_fd, "ab") as log:
                 subprocess.run(
                     [*SUPERVISOR_COMMAND, "--site-dir", str(site_dir), "--site", site.name, "--detach"],
                     stdin=subprocess.DEVNULL,

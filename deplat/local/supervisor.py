@@ -83,7 +83,7 @@ class LogSink:
         self.path = path
         self.masker = masker
         self.partial = b""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.file: IO[bytes] = path.open("ab")
 
     def feed(self, data: bytes) -> None:
@@ -472,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", required=True)
     parser.add_argument("--detach", action="store_true", help="fork and let the parent return at once")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # everything under .deplat is owner-only: logs, state, what the services write
     if args.detach and os.fork() > 0:
         os._exit(0)  # the caller reaps this parent now; the supervisor is nobody's child but init's
     site_dir: Path = args.site_dir.resolve()

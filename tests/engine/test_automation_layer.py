@@ -323,15 +323,44 @@ def test_real_classifier_through_the_engine(
     assert results[0].error_class == "suspended" and "account is blocked" in results[0].error
 
 
-def test_the_state_can_be_exported_for_the_archive_without_the_provider(
-    cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict
+def test_archive_state_exports_from_the_backend_without_decrypting_secrets(
+    cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict, tmp_path: Path
 ) -> None:
-    """Forgetting a fenced site archives its state first: that needs the backend only, no plugin."""
+    """A fenced site's state is archived from the backend only (no plugin, no provider API), and
+    its secrets stay ciphertext: the Automation API's export_stack would add --show-secrets."""
+    up(cloud_spec, fake_pulumi, ["hc-b"])  # the fake keeps the secret config value as a secret output
+    dest = tmp_path / "archive" / "hc-b"
+    before = len(fake_pulumi.calls())
+
+    summary = PulumiDriver(cloud_spec, SecretStore(cloud_spec)).archive_state(cloud_spec.site("hc-b"), dest)
+
+    assert summary["via"] == "pulumi stack export" and summary["files"] == ["hc-b.export.json"]
+    text = (dest / "hc-b.export.json").read_text()
+    assert '"ciphertext"' in text and HCLOUD_TOKEN not in text
+    argv = fake_pulumi.commands("stack", "export")[-1]["argv"]
+    assert "--show-secrets" not in argv and argv[argv.index("--stack") + 1] == "hc-b"
+    during = [c["argv"] for c in fake_pulumi.calls()[before:]]
+    assert not [argv for argv in during if "plugin" in argv]  # nothing of the provider is needed
+    assert oct(dest.stat().st_mode & 0o777) == "0o700"
+    assert oct((dest / "hc-b.export.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_archive_state_copies_the_file_backend_checkpoint_when_the_cli_is_gone(
+    cloud_spec: Spec,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from deplat.engine import workspace
 
     up(cloud_spec, fake_pulumi, ["aws-a"])
-    stack = workspace.open_stack(cloud_spec, cloud_spec.site("aws-a"), PASSPHRASE, create=False)
-    exported = stack.export_stack()
-    assert len(exported.deployment["resources"]) == 4
-    argv = fake_pulumi.commands("stack", "export")[-1]["argv"]
-    assert argv[argv.index("--stack") + 1] == "aws-a"
+    monkeypatch.setattr(workspace, "find_pulumi", lambda: None)
+    monkeypatch.setattr(workspace, "_commands", {})
+    dest = tmp_path / "archive" / "aws-a"
+
+    summary = PulumiDriver(cloud_spec, SecretStore(cloud_spec)).archive_state(cloud_spec.site("aws-a"), dest)
+
+    assert summary["via"] == "file backend copy" and "not installed" in summary["note"]
+    assert summary["files"] == ["aws-a.json", "Pulumi.aws-a.yaml"]
+    assert json.loads((dest / "aws-a.json").read_text())["resources"]

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -328,6 +329,10 @@ def test_secret_values_reach_the_service_but_never_the_state_or_logs(make_guestb
             assert token not in path.read_text(errors="replace"), path
     status = book.driver.status(book.spec.site("local-a"))
     assert token not in json.dumps(status.to_dict())
+    archived = book.driver.archive_state(book.spec.site("local-a"), book.root / "archive")
+    assert "state.json" in archived["files"]
+    for name in archived["files"]:
+        assert token not in (book.root / "archive" / name).read_text()
 
 
 def test_missing_secret_fails_up_with_a_hint_and_starts_nothing(make_guestbook: Make) -> None:
@@ -430,13 +435,30 @@ def test_restart_on_request_reloads_the_data_without_using_the_crash_budget(make
     entries = book.site_dir("local-a") / "data" / "web" / "entries.jsonl"
     entries.write_text('{"id": 1, "name": "r", "message": "restored", "at": 0}\n')  # as a restore would
 
-    result = book.driver.restart(site, ["web"])
+    assert book.driver.restart(site, ["web"], timeout=15.0) == ["web"]
 
-    assert result.ok and result.changes == {"update": 1}
     assert service_pid(book, "local-a") != pid
     assert book.driver.status(site).detail["services"]["web"]["restarts"] == 0
     assert [e["message"] for e in get(book.url("local-a", "/entries")).json()] == ["restored"]
-    assert not book.driver.restart(site, ["nope"]).ok
+    assert book.driver.restart(site, ["nope"], timeout=2.0) == []
+
+
+def test_everything_a_local_site_writes_under_deplat_is_owner_only(
+    make_guestbook: Make, tmp_path: Path
+) -> None:
+    book = make_guestbook()
+    site = book.spec.site("local-a")
+    os.umask(0o022)  # the usual umask: files would be 0644 unless deplat says otherwise
+    assert book.driver.up(site).ok
+    book.driver.archive_state(site, book.root / ".deplat" / "archive" / "local-a-t1")
+    deplat_dir = book.root / ".deplat"
+    walked = [deplat_dir, *deplat_dir.rglob("*")]
+    assert len(walked) > 5
+    for path in walked:
+        info = path.lstat()
+        if stat.S_ISSOCK(info.st_mode) or stat.S_ISLNK(info.st_mode):
+            continue
+        assert stat.S_IMODE(info.st_mode) & 0o077 == 0, f"{path} is {stat.S_IMODE(info.st_mode):o}"
 
 
 def test_the_supervisor_does_not_inherit_the_callers_credentials(
