@@ -186,6 +186,8 @@ def test_ec2_error_answers_are_classified_by_the_aws_table(
 
 def test_an_ec2_that_never_answers_fails_transient_within_the_timeout(scripted_ec2: FakeApi) -> None:
     scripted_ec2.hang()
+    assert ENV_SITE.region
+    aws._ec2_client(None, ENV_SITE.region, 0.3)  # building a client loads botocore's model: not timed here
     started = time.monotonic()
     ok, reason, kind = aws.control_plane_check(ENV_SITE, None, None, 0.3)
     assert (ok, kind) == (False, "transient") and "did not answer" in reason
