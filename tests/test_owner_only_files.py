@@ -29,12 +29,6 @@ OWED: dict[str, str] = {
     "journal": "deplat/failover/journal.py: the journal folder (mkdir)",
     "journal/*.jsonl": "deplat/failover/journal.py: the journal (open 'a')",
     "watch.log": "deplat/failover/watch.py: the watch log (open 'a')",
-    "local": "deplat/local/driver.py: .deplat/local (site_dir.mkdir parents)",
-    "local/*/data": "deplat/local/driver.py: services' data dirs (mkdir)",
-    "local/*/data/*": "deplat/local/driver.py: services' data dirs (mkdir)",
-    "local/*/logs": "deplat/local/supervisor.py: services' logs (mkdir)",
-    "local/*/logs/*.log": "deplat/local/supervisor.py: services' logs (open)",
-    "local/*/supervisor.log": "deplat/local/driver.py: the supervisor's log (open 'ab')",
 }
 
 
