@@ -89,7 +89,7 @@ def test_a_read_only_state_folder_is_the_disks_fault_not_the_providers(
     doc = json.loads(capsys.readouterr().out)
     failed = [r for r in doc["sites"] if not r["ok"]]
     assert failed and {r["error_class"] for r in failed} == {"filesystem"}
-    assert all("Read-only file system" in r["error"] for r in failed)
+    assert all("read-only file system" in r["error"].lower() for r in failed)
 
     assert run(["--json", "-f", spec, "failover", "--to", "local-b", "--yes"]) == 2
     doc = json.loads(capsys.readouterr().out)
