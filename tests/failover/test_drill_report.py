@@ -109,3 +109,16 @@ def test_junit_has_one_case_per_verdict_and_a_failure_when_over_budget() -> None
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["rto_seconds"] == "4.0" and props["deplat_version"] == "9.9.9"
     assert float(suite.get("time") or 0) == 15.0
+
+
+def test_the_terminal_shows_the_rto_as_a_bar_within_80_columns() -> None:
+    from rich.console import Console
+
+    from deplat.cli.render.failover import print_drill
+
+    console = Console(width=80, record=True, no_color=True, force_terminal=False)
+    print_drill(console, a_report())
+    text = console.export_text()
+    assert "RTO  " + "█" * 45 in text  # detection: 75 % of a 60-cell bar
+    assert "■ detection 3.00s (75%)" in text
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -127,6 +127,26 @@ def _summary(step: str, result: dict[str, Any]) -> str:
     return ""
 
 
+_BAR_COLORS = ("red", "yellow", "cyan", "green")  # the same phases as the report's chart
+
+
+def print_rto_bar(console: Console, report: DrillReport, width: int = 60) -> None:
+    """Where the RTO went, as one bar of the phases' shares (the report's chart, in characters)."""
+    from deplat.failover.drill.chart import shares
+
+    parts = shares(report)
+    if not parts:
+        return
+    bar, legend = "", []
+    for (name, seconds, share), color in zip(parts, _BAR_COLORS, strict=False):
+        cells = round(share * width)
+        bar += f"[{color}]{'█' * cells}[/]"
+        legend.append(f"[{color}]■[/] {escape(name)} {seconds:.2f}s ({share:.0%})")
+    console.print(f"RTO  {bar}")
+    console.print("     " + "  ".join(legend[:2]))
+    console.print("     " + "  ".join(legend[2:]))
+
+
 def print_drill(console: Console, report: DrillReport) -> None:
     color = "green" if report.ok else "red"
     console.print(
@@ -161,10 +181,11 @@ def print_drill(console: Console, report: DrillReport) -> None:
         f"RPO {sec(report.rpo_seconds)}{budget('RPO')}   data check "
         + ("[green]ok[/]" if report.data_check.ok else "[red]FAILED[/]")
     )
+    print_rto_bar(console, report)
     if report.users is not None:
         console.print(
             f"users: {report.users.failed} of {report.users.requests} requests failed "
-            f"through {escape(report.users.via)}"
+            f"(via {escape(report.users.via)})"
         )
     if report.suspend_point is not None:
         console.print(f"[dim]suspended {escape(report.suspend_point.describe())}[/]")
