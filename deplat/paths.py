@@ -13,6 +13,8 @@ here and nowhere else (``ProjectPaths``); the folder and its files are owner-onl
 .deplat/frontdoor.json          where the local front door sends traffic
 .deplat/locks/                  operation locks (one operation at a time per spec)
 .deplat/certs/                  the app's certificate and the ACME account key (sealed with the passphrase)
+.deplat/ssh/                    the app's SSH key pair (private key encrypted with the state
+                                passphrase) and the sites' recorded host keys (known_hosts)
 """
 
 from __future__ import annotations
@@ -104,6 +106,24 @@ class ProjectPaths:
     @property
     def certs(self) -> Path:
         return self.home / "certs"
+
+    @property
+    def ssh(self) -> Path:
+        return self.home / "ssh"
+
+    @property
+    def ssh_private_key(self) -> Path:
+        """The app's SSH private key, PKCS#8 encrypted with the state passphrase (never plain)."""
+        return self.ssh / "app_key.enc.pem"
+
+    @property
+    def ssh_public_key(self) -> Path:
+        return self.ssh / "app_key.pub"
+
+    @property
+    def known_hosts(self) -> Path:
+        """Sites' SSH host keys, recorded on first contact (or pinned from the site's outputs)."""
+        return self.ssh / "known_hosts"
 
     def lock(self, name: str) -> Path:
         """A named lock file, e.g. ``lock("operation")``."""

@@ -66,6 +66,10 @@ def secret_names(spec: Spec) -> list[str]:
                 names.append(value)
     if spec.state.passphrase.env:
         names.append(spec.state.passphrase.env)
+    if spec.backups.repositories:
+        names.append(spec.backups.password)
+    for repo in spec.backups.repositories:
+        names += [n for n in (repo.access_key, repo.secret_key) if n]
     return list(dict.fromkeys(names))
 
 

@@ -1,6 +1,7 @@
 """deplat's command line. Each module registers its commands on the one Typer ``app``."""
 
 from deplat.cli import (  # noqa: F401  (each registers its commands)
+    backups_cmds,
     certs_cmds,
     dns_cmds,
     failover_cmds,

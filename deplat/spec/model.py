@@ -195,8 +195,50 @@ class FailoverPolicy(Strict):
     min_interval: float = Field(600.0, ge=0, description="minimum seconds between two failovers")
 
 
+class RepositoryKind(StrEnum):
+    s3 = "s3"  # AWS S3, or any S3-compatible endpoint (set `endpoint`)
+    gcs = "gcs"  # Google Cloud Storage, through its S3-compatible XML API with HMAC keys
+    hcloud = "hcloud"  # Hetzner Object Storage (S3-compatible)
+    local = "local"  # a directory on the machine running the command (local sites, tests)
+
+
+class BackupRepository(Strict):
+    """One restic repository the primary's data goes to. Credentials are secret NAMES."""
+
+    name: Name
+    type: RepositoryKind = Field(description="s3 | gcs | hcloud | local")
+    bucket: str | None = Field(None, description="bucket name (s3, gcs, hcloud)")
+    prefix: str = Field("", description="folder inside the bucket, e.g. the app's name")
+    region: str | None = Field(None, description="bucket region (s3), location (hcloud, e.g. fsn1)")
+    endpoint: str | None = Field(
+        None, pattern=r"^https?://", description="S3 API endpoint URL; default: the type's own"
+    )
+    path: str | None = Field(None, description="directory (local), relative to the spec")
+    access_key: SecretName | None = Field(None, description="secret holding the access key id")
+    secret_key: SecretName | None = Field(None, description="secret holding the secret access key")
+    operator: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9-]*$",
+        description="who runs this storage when it is none of deplat's providers (e.g. wasabi): "
+        "it counts as one provider for the 'two other providers' rule",
+    )
+    deadline: PositiveSeconds = Field(
+        20.0, description="seconds before an unanswering repository is skipped (the others still answer)"
+    )
+
+    @property
+    def held_by(self) -> str:
+        """Who holds the data: a deplat provider's name, ``operator``, the endpoint's host, or local."""
+        if self.operator:
+            return self.operator
+        if self.type is RepositoryKind.s3 and self.endpoint:
+            host = self.endpoint.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+            return "aws" if host.endswith(".amazonaws.com") else host
+        return {"s3": "aws", "gcs": "gcp", "hcloud": "hcloud", "local": "local"}[self.type.value]
+
+
 class Backups(Strict):
-    """Backups of stateful services' data, kept outside the site that made them."""
+    """Backups of stateful services' data, kept outside the site that made them (restic)."""
 
     interval: PositiveSeconds = Field(60.0, description="seconds between backups of the primary's data")
     keep: int = Field(24, ge=1, le=10000, description="backups kept per service")
@@ -205,6 +247,14 @@ class Backups(Strict):
         description="where backups go: an object-storage URL (s3://BUCKET/PREFIX) or a directory, "
         "relative to the spec's folder and inside it, or absolute (backups belong on another disk), "
         "never a system folder",
+    )
+    password: SecretName = Field(
+        "DEPLAT_BACKUP_PASSWORD", description="secret holding the restic password of every repository"
+    )
+    repositories: list[BackupRepository] = Field(
+        default_factory=list,
+        description="restic repositories; cloud sites need them on at least two providers other "
+        "than the site's own",
     )
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from deplat.providers import provider_of
-from deplat.spec.model import Role, Spec
+from deplat.spec.model import RepositoryKind, Role, Spec
 
 if TYPE_CHECKING:
     from deplat.spec.loader import Reporter
@@ -23,6 +23,7 @@ def check(spec: Spec, report: Reporter) -> None:
     _local_sites(spec, report)
     _paths(spec, report)
     _provider_options(spec, report)
+    _backup_repositories(spec, report)
 
 
 def _roles(spec: Spec, report: Reporter) -> None:
@@ -156,3 +157,41 @@ def _provider_options(spec: Spec, report: Reporter) -> None:
     for i, provider in enumerate(spec.dns):
         for sub, message in dns.option_problems(provider, spec):
             report.at(("dns", i, *sub), message)
+
+
+# What each repository type needs besides its name.
+_REPOSITORY_NEEDS = {
+    RepositoryKind.s3: ("bucket", "access_key", "secret_key"),
+    RepositoryKind.gcs: ("bucket", "access_key", "secret_key"),
+    RepositoryKind.hcloud: ("bucket", "region", "access_key", "secret_key"),
+    RepositoryKind.local: ("path",),
+}
+
+
+def _backup_repositories(spec: Spec, report: Reporter) -> None:
+    """Each repository has what its type needs; a cloud site's data leaves for at least two
+    providers other than its own, so one suspension never takes the site and its backups."""
+    repositories = spec.backups.repositories
+    for i, repo in enumerate(repositories):
+        for needed in _REPOSITORY_NEEDS[repo.type]:
+            if not getattr(repo, needed):
+                report.at(("backups", "repositories", i), f"a {repo.type.value} repository needs '{needed}'")
+    names = [r.name for r in repositories]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            report.at(("backups", "repositories", i, "name"), f"duplicate repository name '{name}'")
+    stateful = any(svc.stateful for svc in spec.services.values())
+    cloud = [s for s in spec.sites if not provider_of(s).capabilities.runs_locally]
+    if not stateful or not cloud:
+        return
+    if not repositories:
+        return  # nothing declared yet: the data layer asks for repositories when a cloud site needs them
+    for site in cloud:
+        others = {r.held_by for r in repositories} - {site.provider.value, "local"}
+        if len(others) < 2:
+            held = ", ".join(sorted(others)) or "none"
+            report.at(
+                ("backups", "repositories"),
+                f"site '{site.name}' ({site.provider.value}) needs backups on at least two providers "
+                f"other than its own (has: {held}): add a repository on another provider",
+            )
