@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from deplat import render
+from deplat.cli import render
 from deplat.cli.app import G, app
 
 

@@ -191,4 +191,3 @@ def newest(states: list[RepositoryState], service: str) -> Snapshot | None:
 
 def unreachable(states: list[RepositoryState]) -> list[RepositoryState]:
     return [s for s in states if not s.ok]
-
