@@ -217,6 +217,8 @@ class SshTransport(Transport):
 
         async def read_out() -> None:
             async for raw in process.stdout:
+                if not raw:  # asyncssh may hand out an empty read at end of stream
+                    continue
                 line = raw.decode("utf-8", "replace")
                 out.append(line)
                 if on_line is not None:
