@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from deplat.cli import render
-from deplat.cli.app import G, app
+from deplat.cli.app import G, app, examples
 
 
 def _age(seconds: float) -> str:
@@ -26,7 +26,7 @@ def _age(seconds: float) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-@app.command()
+@app.command(epilog=examples("deplat backups", "deplat backups --check", "deplat backups --json"))
 def backups(
     check: Annotated[
         bool, typer.Option("--check", help="Also run `restic check` on each repository.")
