@@ -349,6 +349,8 @@ def check_credentials(
         return False, f"credentials file {own} (credentials.file of site {site.name}) does not exist"
     if env.get("GOOGLE_CREDENTIALS"):
         return True, "GOOGLE_CREDENTIALS is set"
+    if env.get(ACCESS_TOKEN_ENV):  # a raw OAuth token, as the google provider takes it
+        return True, f"{ACCESS_TOKEN_ENV} is set"
     adc = env.get("GOOGLE_APPLICATION_CREDENTIALS")
     if adc:
         if Path(adc).is_file():
@@ -557,7 +559,30 @@ def control_plane_check(
     text = _google_error_text(response)
     kind = classify_error(text)
     kind = status_class(kind, response.status_code)
-    return False, _scrub(text, token), kind
+    return False, _scrub(text + _what_is_off(text, project), token), kind
+
+
+_API_OFF = re.compile(r"SERVICE_DISABLED|accessNotConfigured|has not been used in project", re.I)
+_BILLING_OFF = re.compile(
+    r"billing account .{0,80}(disabled|closed|absent)|billing (is )?not enabled|has billing disabled"
+    r"|Billing must be enabled|UREQ_PROJECT_BILLING_NOT_FOUND|BILLING_DISABLED",
+    re.I,
+)
+
+
+def _what_is_off(text: str, project: str) -> str:
+    """What ``deplat doctor`` should say about a project whose API or billing is off."""
+    if _BILLING_OFF.search(text):
+        return (
+            f"; billing is off for project {project}: link an open billing account to it "
+            "(Cloud console, Billing), nothing runs without one"
+        )
+    if _API_OFF.search(text):
+        return (
+            f"; the Compute Engine API is off in project {project} (a fresh project has it off): "
+            f"`deplat up` turns it on, or `gcloud services enable compute.googleapis.com --project {project}`"
+        )
+    return ""
 
 
 def _scrub(text: str, token: str | None) -> str:

@@ -160,10 +160,18 @@ def status(site: SiteOpt = None) -> None:
         G.console.print(status_table(statuses))
 
 
-@app.command(epilog=examples("deplat doctor", "deplat doctor --json", "deplat doctor --install-pulumi"))
+@app.command(
+    epilog=examples(
+        "deplat doctor", "deplat doctor --accounts", "deplat doctor --json", "deplat doctor --install-pulumi"
+    )
+)
 def doctor(
     install_pulumi: Annotated[
         bool, typer.Option("--install-pulumi", help="Download and install the pulumi CLI (asks first).")
+    ] = False,
+    accounts: Annotated[
+        bool,
+        typer.Option("--accounts", help="Also ask each cloud's API: account suspended, billing or API off?"),
     ] = False,
     yes: YesOpt = False,
 ) -> None:
@@ -188,7 +196,7 @@ def doctor(
     if G.file.exists():
         spec = G.spec()
         secrets = _secrets(spec)
-        checks = doc.run_checks(spec, secrets)
+        checks = doc.run_checks(spec, secrets, accounts=accounts)
         checks += preflight.doctor_checks(spec, secrets, can_ask=interactive() and not G.json)
     else:  # no spec here: the machine-wide checks only
         checks = [doc.check_cli()[0]]

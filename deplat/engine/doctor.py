@@ -1,8 +1,9 @@
 """``deplat doctor``: is this machine ready to run the spec's sites? Every check is data, never printed.
 
 Checks: the ``pulumi`` CLI (present, version), each cloud provider's plugin (installed at the version
-its SDK wants), each cloud site's credentials as ``(ok, reason)`` from its provider module, and the
-state backend (a writable directory for ``file://``). ``install_pulumi`` runs Pulumi's own installer
+its SDK wants), each cloud site's credentials as ``(ok, reason)`` from its provider module (with
+``accounts``, also the provider's answer to one read-only API call: suspended, billing off, API off),
+and the state backend (a writable directory for ``file://``). ``install_pulumi`` runs Pulumi's own installer
 (``PulumiCommand.install``, into ``~/.pulumi/versions/<sdk version>``); the CLI asks for consent.
 """
 
@@ -89,7 +90,27 @@ def check_backend(spec: Spec) -> Check:
     return Check("state backend", True, f"{folder} is writable")
 
 
-def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
+ACCOUNT_HINTS = {
+    "suspended": "the provider cut this account (or its billing) off: `deplat failover` moves the app away",
+    "forbidden": "the credentials work but may not do this: grant the permissions, or turn the API on",
+    "transient": "the provider's API did not answer: try again",
+}
+
+
+def check_account(spec: Spec, site: Any, provider: Any, secrets: SecretStore, timeout: float = 5.0) -> Check:
+    """One read-only call to the provider's API (its control-plane check): is the account usable,
+    its billing on, its API turned on?"""
+    try:
+        ok, reason, kind = provider.control_plane_check(site, spec, secrets, timeout)
+    except Exception as exc:
+        ok, reason, kind = False, f"check failed: {type(exc).__name__}: {exc}", None
+    hint = None if ok else ACCOUNT_HINTS.get(str(kind or ""))
+    return Check(f"account {site.name}", bool(ok), secrets.masker.text(str(reason)), hint)
+
+
+def run_checks(spec: Spec, secrets: SecretStore, *, accounts: bool = False) -> list[Check]:
+    """``accounts``: also ask each cloud site's provider API (one read-only call per site whose
+    credentials are there) whether the account, its billing and its API are on."""
     from deplat.engine import driver
     from deplat.engine.driver import required_plugins
 
@@ -129,6 +150,8 @@ def run_checks(spec: Spec, secrets: SecretStore) -> list[Check]:
         except Exception as exc:
             ok, reason = False, f"check failed: {type(exc).__name__}: {exc}"
         checks.append(Check(f"credentials {site.name}", bool(ok), secrets.masker.text(str(reason))))
+        if accounts and ok:
+            checks.append(check_account(spec, site, provider, secrets))
     checks.append(check_backend(spec))
     return checks
 

@@ -92,6 +92,53 @@ def test_billing_disabled_or_suspended_project_is_suspended(api: FakeApi, body: 
     assert (ok, kind) == (False, "suspended") and reason.startswith("Error 403: ")
 
 
+def test_doctor_says_when_the_compute_api_is_off_in_a_fresh_project(api: FakeApi) -> None:
+    message = (
+        "Compute Engine API has not been used in project 1234 before or it is disabled. Enable it by "
+        "visiting https://console.developers.google.com/apis/api/compute.googleapis.com/overview?project=1234"
+    )
+    api.answer(
+        403,
+        _error(403, message, "accessNotConfigured", "PERMISSION_DENIED", "SERVICE_DISABLED"),
+        path=PROJECT_PATH,
+    )
+    ok, reason, kind = _check()
+    assert (ok, kind) == (False, "forbidden")
+    assert "the Compute Engine API is off in project guestbook-standby" in reason
+    assert "`deplat up` turns it on" in reason
+
+
+def test_doctor_says_when_billing_is_off(api: FakeApi) -> None:
+    message = "The billing account for the owning project is disabled in state absent"
+    api.answer(403, _error(403, message, "accountDisabled", "PERMISSION_DENIED"), path=PROJECT_PATH)
+    ok, reason, kind = _check()
+    assert (ok, kind) == (False, "suspended")
+    assert "billing is off for project guestbook-standby" in reason
+
+
+def test_doctor_accounts_shows_the_billing_answer_of_the_gcp_api(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from deplat.engine.doctor import run_checks
+
+    message = "The billing account for the owning project is disabled in state closed"
+    api.answer(403, _error(403, message, "accountDisabled", "PERMISSION_DENIED"), path=PROJECT_PATH)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no pulumi CLI: its check fails, the others still run
+    shutil.copy(ROOT / "examples/cloud/deplat.yaml", tmp_path / "deplat.yaml")  # its .deplat goes there
+    spec = load_spec(tmp_path / "deplat.yaml")
+    only_gcp = spec.model_copy(update={"sites": [spec.site("gcp-ew")]})
+    secrets = SecretStore(environ={"GOOGLE_OAUTH_ACCESS_TOKEN": TOKEN})
+    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
+
+    checks = {c.name: c for c in run_checks(only_gcp, secrets, accounts=True)}
+
+    account = checks["account gcp-ew"]
+    assert not account.ok and "billing is off for project guestbook-standby" in account.detail
+    assert account.hint is not None and "deplat failover" in account.hint
+    assert TOKEN not in account.detail
+    assert "account gcp-ew" not in {c.name for c in run_checks(only_gcp, secrets)}  # only when asked
+
+
 def test_missing_permission_is_forbidden_not_suspended(api: FakeApi) -> None:
     message = "Required 'compute.projects.get' permission for 'projects/guestbook-standby'"
     api.answer(403, _error(403, message, "forbidden", "PERMISSION_DENIED"), path=PROJECT_PATH)
