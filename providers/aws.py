@@ -7,6 +7,12 @@ as ``/dev/sdf``, an Elastic IP, and an S3 bucket with versioning and public acce
 Everything is tagged ``deplat-app`` / ``deplat-site``. Instance types must be Nitro-based (t3 and
 newer): the bootstrap finds the volume by its NVMe name. No IPv6: the default VPC has none.
 
+Updates never replace the instance for a new bootstrap or a newer AMI: user data and the AMI
+resolved at the first ``up`` are first-boot only (``ignore_changes``, ``user_data_replace_on_change``
+off; later changes go over SSH). A replacement that is really needed deletes the old instance
+first (the attachment stops it and detaches the volume, the Elastic IP follows the new instance),
+so it never fails with ``VolumeInUse``; the EBS volume and the bucket are kept on destroy.
+
 Options: ``ami`` (default: the newest Canonical Ubuntu 24.04 image), ``ssh_cidrs``,
 ``ssh_public_key``, ``volume_type`` (gp3). Only this module imports ``pulumi_aws``, and only inside
 ``build_site``.

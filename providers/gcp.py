@@ -8,6 +8,13 @@ images have no cloud-init; Ubuntu's do), and a Cloud Storage bucket with version
 access. Every resource carries the labels ``deplat-app`` / ``deplat-site``. No IPv6 (it needs a
 dual-stack subnet).
 
+A fresh project has the Compute Engine API off: the site enables compute and storage
+(``projects.Service``, left on at destroy) and everything waits for them. The bootstrap goes in
+gzip+base64 with ``user-data-encoding: base64`` and is first-boot only (metadata changes in place,
+but cloud-init never re-runs: ``ignore_changes``, later changes go over SSH), like the image; a
+real replacement deletes the VM first. The data disk and the bucket are kept on destroy; disks are
+at least 10 GB.
+
 Options: ``project`` (required), ``network`` (use an existing network instead of creating one),
 ``image``, ``disk_type`` (pd-balanced), ``ssh_cidrs``, ``ssh_public_key``. Without a zone the site
 uses ``<region>-b`` (every region has a zone b; not every one has an a). Only this module imports

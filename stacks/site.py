@@ -144,6 +144,18 @@ class SiteContext:
         return pulumi.Output.secret(self.secrets.require(name, f"credentials of site {self.site.name}"))
 
 
+def kept_on_destroy(site: Site) -> list[str]:
+    """What ``deplat destroy`` leaves in the site's cloud account: the data the program marks
+    ``retain_on_delete`` (Pulumi forgets it, the provider keeps it and bills for it)."""
+    from deplat.providers import provider_of
+
+    capabilities = provider_of(site).capabilities
+    if not capabilities.pulumi_program:
+        return []
+    kept = ["data volume"] if capabilities.has_vm else []
+    return kept + (["backup bucket"] if capabilities.object_storage else [])
+
+
 def build(spec: Spec, site: Site, secrets: SecretStore | None) -> dict[str, Any]:
     """Create the site's resources (inside a running Pulumi program) and return its outputs."""
     from deplat.providers import provider_of

@@ -18,6 +18,7 @@ from deplat.cli.app import G, app, confirm, examples, interactive
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
     from deplat.sites import SiteResult
+    from deplat.spec.model import Site
 
 SiteOpt = Annotated[
     list[str] | None,
@@ -106,6 +107,12 @@ def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) 
                 "will destroy every resource of: "
                 + ", ".join(f"{s.name} ({selection.roles[s.name]})" for s in selection.sites)
             )
+            kept = _kept(selection.sites)
+            if kept:
+                G.console.print(
+                    f"kept, with the data on them (deplat forgets them; delete them in the provider's "
+                    f"console when no longer wanted): {kept}"
+                )
         confirm(f"destroy {len(selection.sites)} site(s)?", yes)
     names_run = [s.name for s in selection.sites]
     board_rows = [(s.name, selection.roles[s.name]) for s in selection.sites]
@@ -118,6 +125,12 @@ def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) 
         with SiteBoard(G.console, board_rows, live=_live()) as board, operations.interrupt_guard(board):
             results = operations.operate(operation, spec, names_run, secrets, board, clear_locks=clear_locks)
     _finish(operation, results, selection.roles, selection.skipped)
+
+
+def _kept(sites: list[Site]) -> str:
+    from deplat.stacks.site import kept_on_destroy
+
+    return "; ".join(f"{s.name}: {', '.join(kept_on_destroy(s))}" for s in sites if kept_on_destroy(s))
 
 
 @app.command(

@@ -179,6 +179,21 @@ def test_destroy_asks_first_and_then_takes_sites_down(
     assert sites["hc-b"]["exists"] is False and sites["aws-a"]["running"] is True
 
 
+def test_destroy_says_which_data_it_keeps(
+    cloud_spec_path: Path,
+    fake_pulumi: FakePulumi,
+    stand_ins: dict,
+    no_tty: None,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    # the programs mark data volumes and buckets retain_on_delete (tests/stacks/test_updates_keep_data.py)
+    assert cli("-f", str(cloud_spec_path), "destroy", "--site", "aws-a", "--site", "hc-b") == 2
+    out = capsys.readouterr().out
+    assert "kept, with the data on them" in out
+    assert "aws-a: data volume, backup bucket" in out
+    assert "hc-b: data volume" in out and "hc-b: data volume, backup bucket" not in out
+
+
 @pytest.mark.slow
 def test_refresh_runs_without_confirmation(
     cloud_spec_path: Path, fake_pulumi: FakePulumi, stand_ins: dict, no_tty: None
