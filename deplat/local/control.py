@@ -10,13 +10,17 @@ Requests (from the driver):
 
 ``apply`` carries the services' environments, secret values included: that is why the socket is
 the channel (owner-only permissions, nothing on disk) rather than a file or the command line.
-Stopping the supervisor is a plain SIGTERM.
+Before a request is sent, the socket's folder must be ours alone and the listening process must run
+as this user (``SO_PEERCRED``): a socket planted by another user gets nothing. Stopping the
+supervisor is a plain SIGTERM.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +59,33 @@ def receive(sock: socket.socket) -> dict[str, Any]:
     return message
 
 
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a connected Unix socket (None where the
+    platform cannot tell)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", raw)
+    return int(uid)
+
+
 def call(path: Path, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
-    """Send ``request`` to the supervisor listening on ``path`` and return its answer."""
+    """Send ``request`` to the supervisor listening on ``path`` and return its answer; refuses a
+    socket in a folder others control, or one another user listens on."""
+    from deplat.local.sitestate import private_folder_problem
+
+    problem = private_folder_problem(path.parent)
+    if problem:
+        raise ControlError(f"refusing the supervisor socket {path}: {problem}")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
             sock.connect(str(path))
+            uid = peer_uid(sock)
+            if uid is not None and uid != os.getuid():
+                raise ControlError(
+                    f"refusing the supervisor socket {path}: it is served by uid {uid}, not us"
+                )
             send(sock, request)
             return receive(sock)
         except OSError as exc:

@@ -272,6 +272,7 @@ class LocalDriver:
                 "alive": alive,
                 "healthy": self._healthy_now(site, name) if alive else False,
                 "log": svc.get("log"),
+                "logging": svc.get("logging"),  # why its logging stopped (a full disk), else None
             }
         running = (
             live is not None
@@ -362,7 +363,7 @@ class LocalDriver:
             sitestate.stop_leftovers(state)  # a supervisor killed with -9 may have left services
         emit(Event("site.op", "starting supervisor", site=site.name, data={"op": "up"}))
         # Only what Python needs: the caller's credentials and passphrase stay out of a long-lived process.
-        keep = (*BASE_ENV_KEYS, "PYTHONPATH", "PYTHONHOME")
+        keep = (*BASE_ENV_KEYS, "PYTHONPATH", "PYTHONHOME", "XDG_RUNTIME_DIR")  # the socket's folder
         env = {k: v for k, v in os.environ.items() if k in keep}
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import signal
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -50,14 +51,40 @@ def log_path(site_dir: Path, service: str) -> Path:
     return logs_dir(site_dir) / f"{service}.log"
 
 
+def runtime_dir() -> Path:
+    """Where sockets go when a site dir's path is too long for one: ``$XDG_RUNTIME_DIR/deplat``
+    (a private folder the login session provides), else ``/tmp/deplat-<uid>``. Either is checked
+    before use (``private_folder_problem``): another user may have made it first."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "deplat"
+    return Path(tempfile.gettempdir()) / f"deplat-{os.getuid()}"
+
+
 def socket_path(site_dir: Path) -> Path:
-    """The supervisor's control socket: in the site dir, or a short per-user path when that is too long."""
+    """The supervisor's control socket: in the site dir, or in ``runtime_dir()`` when that is too long."""
     site_dir = site_dir.resolve()
     path = site_dir / SOCKET_FILE
     if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
         return path
     digest = hashlib.sha256(os.fsencode(site_dir)).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / f"deplat-{os.getuid()}" / f"{digest}.sock"
+    return runtime_dir() / f"{digest}.sock"
+
+
+def private_folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` must not hold our socket (not a real folder, another owner, open to others),
+    or None when it is ours alone."""
+    try:
+        info = os.lstat(folder)
+    except OSError as exc:
+        return f"{folder}: {exc.strerror or exc}"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{folder} is not a folder"
+    if info.st_uid != os.getuid():
+        return f"{folder} belongs to uid {info.st_uid}, not to this user"
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        return f"{folder} is open to other users (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
 
 
 def read_state(site_dir: Path) -> dict[str, Any] | None:

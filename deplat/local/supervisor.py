@@ -37,11 +37,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from deplat.errors import FilesystemError
 from deplat.files import write_json_atomic
 from deplat.local import control, sitestate
 from deplat.secrets import Masker
@@ -76,15 +78,41 @@ def comparison_key(run: dict[str, Any]) -> str:
     return json.dumps(wanted, sort_keys=True)
 
 
+# A disk that cannot take more: logging stops (and says so in the state), the services run on.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+LOG_RETRY = 30.0  # seconds before a stopped log tries the disk again
+
+
 class LogSink:
-    """A service's log file: masked whole lines, rotated when it grows too big."""
+    """A service's log file: masked whole lines, rotated when it grows too big. When the disk is
+    full (or read-only) it stops writing, keeps draining the service's output, records why in
+    ``stopped`` and tries again every ``LOG_RETRY`` seconds: a full disk never stops the app."""
 
     def __init__(self, path: Path, masker: Masker) -> None:
         self.path = path
         self.masker = masker
         self.partial = b""
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.file: IO[bytes] = path.open("ab")
+        self.stopped: str | None = None
+        self.retry_at = 0.0
+        self.file: IO[bytes] | None = None
+        self._guard(self._open)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.file = self.path.open("ab")
+
+    def _guard(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            self.stopped = f"logging stopped: {exc.strerror} ({self.path})"
+            self.retry_at = time.monotonic() + LOG_RETRY
+            if self.file is not None:
+                with contextlib.suppress(OSError):
+                    self.file.close()
+            self.file = None
 
     def feed(self, data: bytes) -> None:
         data = self.partial + data
@@ -105,6 +133,18 @@ class LogSink:
         self._write(f"[deplat {stamp}] {text}\n".encode())
 
     def _write(self, data: bytes) -> None:
+        if self.stopped is not None:
+            if time.monotonic() < self.retry_at:
+                return  # dropped: the disk was full a moment ago
+            stopped, self.stopped = self.stopped, None
+            self._guard(self._open)
+            if self.stopped is None:
+                data = f"[deplat] {stopped}; logging again\n".encode() + data
+        self._guard(lambda: self._append(data))
+
+    def _append(self, data: bytes) -> None:
+        if self.file is None:
+            return
         text = data.decode("utf-8", "surrogateescape")
         self.file.write(self.masker.text(text).encode("utf-8", "surrogateescape"))
         self.file.flush()
@@ -115,7 +155,9 @@ class LogSink:
 
     def close(self) -> None:
         self.flush_partial()
-        self.file.close()
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
 
 
 @dataclass
@@ -150,6 +192,7 @@ class Service:
             "argv": masker.data(self.run["argv"]),
             "cwd": self.run["cwd"],
             "log": str(self.log.path),
+            "logging": self.log.stopped,  # why logging stopped (a full disk), None while it works
         }
 
 
@@ -177,6 +220,7 @@ class Supervisor:
         self.orphaned = False
         self.started_at = time.time()
         self.pid_file_inode: int | None = None
+        self.state_error: str | None = None  # why state.json could not be written last time
 
     # -- state ---------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -199,7 +243,12 @@ class Supervisor:
             "meta": self.meta,
             "services": self.describe(),
         }
-        write_json_atomic(sitestate.state_path(self.site_dir), self.masker.data(state))
+        try:
+            write_json_atomic(sitestate.state_path(self.site_dir), self.masker.data(state))
+        except (OSError, FilesystemError) as exc:  # a full disk: the services run on, state catches up later
+            self.state_error = str(exc)
+        else:
+            self.state_error = None
 
     # -- processes -----------------------------------------------------------------------------
     def start(self, svc: Service) -> None:
@@ -307,7 +356,10 @@ class Supervisor:
             except OSError:
                 data = b""
             if data:
+                was = sink.stopped
                 sink.feed(data)
+                if sink.stopped != was:
+                    self.write_state()  # say that logging stopped (or came back)
             else:
                 self.selector.unregister(key.fileobj)
                 key.fileobj.close()  # type: ignore[union-attr]
@@ -335,7 +387,12 @@ class Supervisor:
         if op == "ping":
             return {"ok": True, "pid": os.getpid()}
         if op == "status":
-            return {"ok": True, "pid": os.getpid(), "services": self.describe()}
+            return {
+                "ok": True,
+                "pid": os.getpid(),
+                "services": self.describe(),
+                "state_error": self.state_error,
+            }
         if op == "apply":
             return self.apply(request.get("services") or {}, request.get("meta") or {})
         if op == "restart":
@@ -428,11 +485,17 @@ class Supervisor:
         except FileNotFoundError:
             gone = True
         if gone and self.pid_file_inode is not None:
-            print(f"supervisor {os.getpid()}: site dir removed; stopping", flush=True)
+            _say(f"supervisor {os.getpid()}: site dir removed; stopping")
             self.orphaned = self.stopping = True
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
+
+
+def _say(text: str) -> None:
+    """A line on the supervisor's own log (stdout); a full disk loses it rather than the supervisor."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, flush=True)
 
 
 def _lock_pid_file(site_dir: Path, timeout: float = 2.0) -> int | None:
@@ -454,7 +517,12 @@ def _lock_pid_file(site_dir: Path, timeout: float = 2.0) -> int | None:
 
 
 def _listen(path: Path) -> socket.socket:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Listen on ``path``; its folder is the site dir or the runtime dir, and must be ours alone."""
+    with contextlib.suppress(FileExistsError):
+        path.parent.mkdir(mode=0o700)
+    problem = sitestate.private_folder_problem(path.parent)
+    if problem:
+        raise SystemExit(f"supervisor: refusing to listen on {path}: {problem}")
     path.unlink(missing_ok=True)  # a stale socket from a killed supervisor: we hold the lock
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)  # owner only: apply requests carry secret values
@@ -488,13 +556,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    print(f"supervisor {os.getpid()}: site {args.site} up, socket {path}", flush=True)
+    _say(f"supervisor {os.getpid()}: site {args.site} up, socket {path}")
     try:
         supervisor.run(listener)
     finally:
         listener.close()
         path.unlink(missing_ok=True)
-        print(f"supervisor {os.getpid()}: stopped", flush=True)
+        _say(f"supervisor {os.getpid()}: stopped")
     return 0
 
 

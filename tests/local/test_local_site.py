@@ -490,3 +490,50 @@ def test_a_port_taken_by_another_process_fails_up_before_starting_anything(make_
     assert not result.ok and result.error_class == "fatal"
     assert result.error and f"{address}:{port} is not available" in result.error
     assert sitestate.supervisor_pid(book.site_dir("local-a")) is None
+
+
+def _mount_tmpfs(folder: Path, size: str) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)])
+    return done.returncode == 0
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_logging_not_the_supervisor_or_its_app(make_guestbook: Make) -> None:
+    """Issue 12.4: the services' logs live on a 64 KiB tmpfs that a chatty app fills at once."""
+
+    def chatty(data: dict[str, Any]) -> None:
+        data["services"]["web"]["local"]["command"] = [
+            "python3",
+            "-c",
+            "import runpy, sys, threading, time\n"
+            "def talk():\n"
+            "    while True:\n"
+            "        print('x' * 1000, flush=True); time.sleep(0.001)\n"
+            "threading.Thread(target=talk, daemon=True).start()\n"
+            "sys.argv = ['app.py', '--host', '{host}', '--port', '{port}', '--data', '{data_dir}']\n"
+            "runpy.run_path('app.py', run_name='__main__')",
+        ]
+
+    book = make_guestbook(edit=chatty)
+    site = book.spec.site("local-a")
+    logs = book.site_dir("local-a") / "logs"
+    if os.getuid() != 0 or not _mount_tmpfs(logs, "64k"):
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        assert book.driver.up(site).ok
+        pid = service_pid(book, "local-a")
+        state = sitestate.read_state(book.site_dir("local-a")) or {}
+        supervisor = state["supervisor"]
+
+        web = wait_for(lambda: book.driver.status(site).detail["services"]["web"].get("logging"), timeout=15)
+
+        assert "No space left on device" in web
+        time.sleep(1.0)  # the app talks on; the supervisor drains and drops its output
+        assert sitestate.process_alive(supervisor["pid"], supervisor["identity"])
+        assert service_pid(book, "local-a") == pid
+        assert get(book.url("local-a", "/healthz")).status_code == 200
+        assert book.driver.status(site).running
+    finally:
+        book.driver.destroy(site)
+        subprocess.run(["umount", "-l", str(logs)], check=False)
