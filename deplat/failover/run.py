@@ -332,9 +332,8 @@ class _Failover:
     def _restart(self, target: Site, services: list[str]) -> list[str]:
         driver = self.drivers(target)
         restart = getattr(driver, "restart", None)
-        if callable(restart):
-            restart(target, services)
-            return services
+        if callable(restart):  # SiteDriver.restart(site, services, timeout) -> the services back
+            return list(restart(target, services, self.wait))
         if target.provider is Provider.local:
             return restart_local_services(self.spec, target.name, services, timeout=self.wait)
         return []
