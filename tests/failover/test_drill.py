@@ -113,6 +113,10 @@ def test_a_drill_without_declared_commands_writes_nothing_into_the_app(guestbook
     assert load_active(guestbook.spec).primary == "site-a"
     assert entries(guestbook, "site-a") == before
     assert report.changes == []  # sites were up (and still are), nothing written, primary moved back
+    # a real failover right after the drill is not held back by the drill's own failovers
+    active = load_active(guestbook.spec)
+    assert active.last_failover_at is None
+    assert [h["reason"].split(":")[0] for h in active.history] == ["drill", "drill"]
 
 
 def test_drill_refuses_a_site_that_is_not_the_primary(guestbook) -> None:

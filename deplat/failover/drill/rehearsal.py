@@ -117,6 +117,7 @@ class _Rehearsal:
         self.token = uuid.uuid4().hex[:12]
         self.door: frontdoor.FrontDoor | None = None
         self.was_running: dict[str, bool] = {}  # local sites, before the drill
+        self.last_failover_before: float | None = None
 
     def say(self, step: str, message: str, site: str | None = None) -> None:
         _say(self.emit, step, message, site)
@@ -228,6 +229,7 @@ class _Rehearsal:
                 injector.clear(restart=True)
             self._unfence(site)
         self._leave_as_found(report)
+        self._forget_the_drills_failovers(report)
         self._stop_what_was_stopped(report)
         if self.door is not None:
             self.door.stop()
@@ -242,6 +244,7 @@ class _Rehearsal:
         from deplat.providers import provider_of
 
         active = load_active(self.spec)
+        self.last_failover_before = active.last_failover_at
         stood_up = []
         self.was_running = {
             s.name: self.factory(s).status(s).running
@@ -359,6 +362,18 @@ class _Rehearsal:
             reason = error if back is None else f"{back.outcome}: {back.message}"
             report.problems.append(f"could not move the primary back to {self.site} ({reason})")
             report.changes.append(f"the primary is on {load_active(self.spec).primary}")
+
+    def _forget_the_drills_failovers(self, report: DrillReport) -> None:
+        """The drill's failovers must not hold a real one back (``failover.min_interval`` counts from
+        the last failover): the time of the last failover goes back to what it was; the history keeps
+        them, with the drill named as their reason."""
+        if report.target is None:
+            return
+        with active_lock(self.spec):
+            active = load_active(self.spec)
+            if active.last_failover_at != self.last_failover_before:
+                active.last_failover_at = self.last_failover_before
+                save_active(self.spec, active)
 
     def _stop_what_was_stopped(self, report: DrillReport) -> None:
         """Stop the local sites that were not running before the drill (their data is kept)."""
