@@ -454,7 +454,9 @@ def plugins() -> list[tuple[str, str]]:
 
 # ``control_plane_check``: credentials that EC2 still accepts. STS GetCallerIdentity answers even for a
 # suspended account, so the check asks EC2 itself (DescribeRegions for the site's region: read-only,
-# free, one small answer). Endpoint: boto3's own ``AWS_ENDPOINT_URL_EC2`` / ``AWS_ENDPOINT_URL``.
+# free, one small answer). DescribeRegions is enough to see a blocked account: the EC2 API reference
+# lists ``Blocked`` among the common client errors that every EC2 action can return (errors-overview).
+# Endpoint: boto3's own ``AWS_ENDPOINT_URL_EC2`` / ``AWS_ENDPOINT_URL``.
 CONTROL_PLANE_DEFAULT_REGION = "us-east-1"
 _EC2_CLIENTS: dict[str, Any] = {}  # fingerprint of profile, region, timeout, AWS_* env, ~/.aws -> client
 
