@@ -39,8 +39,8 @@ def read_secrets_file(path: Path) -> dict[str, str]:
         lines = raw.decode("utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise InputError(f"secrets file {path}: not UTF-8 text (at byte {exc.start})") from None
-    for number, raw in enumerate(lines, 1):
-        line = raw.strip()
+    for number, text in enumerate(lines, 1):
+        line = text.strip()
         if not line or line.startswith("#"):
             continue
         if "=" not in line:

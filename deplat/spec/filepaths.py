@@ -11,10 +11,11 @@ those outside the spec's folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deplat.spec.model import Spec
+from deplat.spec.model import DnsProvider, Site, Spec
 from deplat.spec.positions import PathT
 
 # Pseudo file systems: what is there is the kernel's, never a user's file.
@@ -46,7 +47,8 @@ def fields(spec: Spec) -> list[PathField]:
         out.append(PathField(("state", "backend"), spec.state.backend, True))
     if "://" not in spec.backups.store:
         out.append(PathField(("backups", "store"), spec.backups.store, True))
-    for section, items in (("sites", spec.sites), ("dns", spec.dns)):
+    sections: list[tuple[str, Sequence[Site | DnsProvider]]] = [("sites", spec.sites), ("dns", spec.dns)]
+    for section, items in sections:
         for i, item in enumerate(items):
             if item.credentials.file is not None:
                 out.append(PathField((section, i, "credentials", "file"), item.credentials.file, False))

@@ -113,7 +113,8 @@ def _check_shape(text: str) -> None:
 
     def refuse(event: yaml.Event, message: str) -> YamlSyntaxError:
         mark = event.start_mark
-        return YamlSyntaxError(mark.line + 1, mark.column + 1, f"invalid YAML: {message}")
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return YamlSyntaxError(line, column, f"invalid YAML: {message}")
 
     try:
         while (event := loader.get_event()) is not None:

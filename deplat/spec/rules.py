@@ -6,10 +6,11 @@ Each rule reports through the ``Reporter`` with a path, so its message lands on 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from deplat.providers import provider_of
-from deplat.spec.model import RepositoryKind, Role, Spec
+from deplat.spec.model import DnsProvider, RepositoryKind, Role, Site, Spec
 
 if TYPE_CHECKING:
     from deplat.spec.loader import Reporter
@@ -58,7 +59,8 @@ def _roles(spec: Spec, report: Reporter) -> None:
 
 
 def _unique_names(spec: Spec, report: Reporter) -> None:
-    for section, items in (("sites", spec.sites), ("dns", spec.dns)):
+    sections: list[tuple[str, Sequence[Site | DnsProvider]]] = [("sites", spec.sites), ("dns", spec.dns)]
+    for section, items in sections:
         seen: Counter[str] = Counter()
         for i, item in enumerate(items):
             seen[item.name] += 1
