@@ -5,6 +5,7 @@ from deplat.cli import (  # noqa: F401  (each registers its commands)
     certs_cmds,
     dns_cmds,
     failover_cmds,
+    logs_cmds,
     plan_cmds,
     site_cmds,
     spec_cmds,

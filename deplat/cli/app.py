@@ -194,6 +194,9 @@ def _with_global_options(command: Any) -> None:
 
 def _polish(command: Any, root: bool) -> None:
     for param in command.params:
+        if getattr(param, "param_type_name", "") == "argument":  # its name says it: no <str> after it
+            param.display_type_rich = lambda ctx: None
+            continue
         if getattr(param, "param_type_name", "") != "option":
             continue
         if getattr(param, "is_flag", False) or getattr(param, "count", False):
