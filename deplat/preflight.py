@@ -211,6 +211,17 @@ def require_sdks(operation: str, spec: Spec, sites: Sequence[Site], *, dns: bool
         raise MissingInputs(operation, found)
 
 
+# Extras of features rather than providers: the extra, and the top-level modules it installs.
+FEATURE_EXTRAS: dict[str, tuple[str, ...]] = {"certs": ("acme", "josepy", "cryptography")}
+
+
+def require_feature(operation: str, extra: str) -> None:
+    """The extra a feature needs (``certs``), as one message naming it when it is missing."""
+    gap = _extra_gap(extra, FEATURE_EXTRAS[extra], f"`deplat {operation}`")
+    if gap:
+        raise MissingInputs(operation, [gap])
+
+
 def extra_for_module(module: str) -> str | None:
     """The extra that installs ``module`` (a top-level or dotted name): the one extra declaring it,
     ``cloud`` when several do (``pulumi``), None when none does."""
@@ -223,7 +234,8 @@ def extra_for_module(module: str) -> str | None:
             owners.append(importlib.import_module(f"deplat.dns.{kind}").Backend)
         except (ImportError, AttributeError):
             continue
-    extras = {
+    extras = {extra for extra, modules in FEATURE_EXTRAS.items() if module.split(".")[0] in modules}
+    extras |= {
         owner.extra
         for owner in owners
         for declared in owner.sdk_modules

@@ -15,6 +15,7 @@ import typer
 
 from deplat.cli import render
 from deplat.cli.app import G, app, examples, interactive
+from deplat.preflight import require_feature
 
 
 @app.command(epilog=examples("deplat certs", "deplat certs --check --json", "deplat certs --renew"))
@@ -32,6 +33,7 @@ def certs(
     from deplat.secrets import SecretStore
 
     spec = G.spec()
+    require_feature("certs", "certs")
     if check:
         state = certificates.status(spec)
     else:

@@ -173,8 +173,17 @@ def test_every_declared_extra_is_in_pyproject_and_cloud_and_test_pull_them_all()
     declared = {p.extra for p in registry().values() if p.extra}
     assert declared == {"aws", "gcp", "hcloud"}
     assert all(name in extras for name in declared)
-    assert "deplat[" + ",".join(sorted(declared)) + "]" in extras["cloud"]
+    assert "deplat[" + ",".join(sorted(declared | {"certs"})) + "]" in extras["cloud"]
     assert any(req.startswith("deplat[") and "cloud" in req for req in extras["test"])
     assert preflight.extra_for_module("pulumi") == "cloud"
     assert preflight.extra_for_module("pulumi_gcp") == "gcp"
     assert preflight.extra_for_module("boto3") == "aws"
+    assert preflight.extra_for_module("acme.client") == "certs"
+
+
+def test_certs_without_the_acme_library_names_the_certs_extra(
+    without: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    without("acme", "josepy")
+    assert cli("-f", str(CLOUD), "certs", "--check") == 2
+    assert "pip install 'deplat[certs]'" in capsys.readouterr().err
