@@ -96,6 +96,7 @@ def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-access-key-for-tests")
     monkeypatch.setenv("HCLOUD_S3_ACCESS_KEY", "fake-hetzner-s3-access-key")
     monkeypatch.setenv("HCLOUD_S3_SECRET_KEY", "fake-hetzner-s3-secret-key")
+    monkeypatch.setenv("GOOGLE_CREDENTIALS", '{"type": "service_account"}')
     workspace._commands.clear()
     passphrase.forget()
     passphrase.set_prompt(None)
