@@ -45,7 +45,8 @@ class Client:
             for address in [] if found is None else [*found.ipv4, *found.ipv6]:
                 self.sites_by_address[address] = site.name
         if frontdoor.uses_front_door(spec):
-            via = f"the front door (http://{frontdoor.front_door_address(spec)})"
+            port = self.health.port if self.health is not None else frontdoor.front_door_ports(spec)[0]
+            via = f"the front door (http://{frontdoor.front_door_address(spec)}:{port})"
         else:
             where = "?" if resolver is None else f"{resolver[0]}#{resolver[1]}"
             via = f"DNS through {'a caching resolver' if caching else 'the nameserver'} at {where}"
