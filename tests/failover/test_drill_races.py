@@ -133,3 +133,16 @@ def test_a_watcher_refuses_to_start_while_a_drill_runs(guestbook) -> None:
         )
     assert proc.returncode == 2, proc.stderr
     assert f"deplat drill (pid {os.getpid()}" in proc.stderr
+
+
+def test_a_drill_without_a_health_check_to_measure_is_refused_before_anything(guestbook) -> None:
+    import yaml
+
+    from tests.failover.conftest import guestbook_doc
+
+    doc = guestbook_doc(guestbook.net, guestbook.port)
+    del doc["services"]["web"]["health"]
+    guestbook.path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with pytest.raises(InputError, match="health check"):
+        run_drill(guestbook.spec, guestbook.secrets())
+    assert not (guestbook.dir / ".deplat" / "local").exists()

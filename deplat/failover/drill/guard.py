@@ -42,6 +42,11 @@ def check_request(spec: Spec, active: Active, site: str, mode: str) -> None:
             f"site {site} is a {spec.site(site).provider.value} site: drills run on local sites",
             hint="rehearse on a spec whose sites are local (see examples/guestbook)",
         )
+    if not any(svc.health is not None for svc in spec.services.values()):
+        raise InputError(
+            "a drill measures the RTO as users see it, through a health check: no service declares one",
+            hint="add `health: {port: ..., path: ...}` to the service users reach",
+        )
     if not [s for s in spec.sites if s.name != site and s.name not in active.fenced]:
         raise InputError("no standby site to fail over to (every other site is fenced)")
 
