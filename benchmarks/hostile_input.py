@@ -40,7 +40,11 @@ def with_options(options_yaml: str) -> str:
 
 def many_local_sites(count: int) -> str:
     role = ["primary"] + ["warm"] * (count - 1)
-    sites = "\n".join(f"  - name: s{i}\n    provider: local\n    role: {role[i]}" for i in range(count))
+    sites = "\n".join(
+        f"  - name: s{i}\n    provider: local\n    role: {role[i]}\n"
+        f"    options: {{address: 127.1.{i // 200}.{i % 200 + 1}}}"
+        for i in range(count)
+    )
     head = GUESTBOOK[: GUESTBOOK.index("sites:")]
     return f"{head}sites:\n{sites}\n\n{GUESTBOOK[GUESTBOOK.index('failover:') :]}"
 

@@ -134,12 +134,28 @@ def _local_addresses(spec: Spec, report: Reporter) -> None:
         mine = by_site.get(site.name)
         if mine is None:
             continue
-        if mine in taken:
+        if "address" not in site.options and not _is_ip(mine):
+            report.at(
+                ("sites", i, "name"),
+                f"no default loopback address is left for the local site '{site.name}' ({mine}): "
+                "give it options.address",
+            )
+        elif mine in taken:
             report.at(
                 ("sites", i, "options", "address"), f"address {mine} is already used by site '{taken[mine]}'"
             )
         else:
             taken[mine] = site.name
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _paths(spec: Spec, report: Reporter) -> None:

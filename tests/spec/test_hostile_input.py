@@ -131,17 +131,29 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
         load_spec(tmp_path)
 
 
-@pytest.mark.timeout(60)
-def test_many_local_sites_validate_in_one_pass_and_duplicates_are_named_once() -> None:
+def with_local_sites(count: int, explicit: bool = True) -> str:
+    """The guestbook with ``count`` local sites, each on its own address when ``explicit``."""
+    role = ["primary"] + ["warm"] * (count - 1)
     sites = "\n".join(
-        f"  - name: s{i}\n    provider: local\n    role: {'primary' if i == 0 else 'warm'}"
-        for i in range(600)
+        f"  - name: s{i}\n    provider: local\n    role: {role[i]}"
+        + (f"\n    options: {{address: 127.1.{i // 200}.{i % 200 + 1}}}" if explicit else "")
+        for i in range(count)
     )
     head = GUESTBOOK[: GUESTBOOK.index("sites:")]
     tail = GUESTBOOK[GUESTBOOK.index("failover:") :]
-    spec = load_text(f"{head}sites:\n{sites}\n\n{tail}")  # cubic before: minutes for 600 sites
-    assert len(spec.sites) == 600
-    clash = f"{head}sites:\n{sites}\n  - name: again\n    provider: local\n    role: warm\n"
-    clash += "    options: {address: 127.0.0.11}\n\n" + tail
+    return f"{head}sites:\n{sites}\n\n{tail}"
+
+
+@pytest.mark.timeout(60)
+def test_many_local_sites_validate_in_one_pass_and_a_clash_is_named_once() -> None:
+    assert len(load_text(with_local_sites(600)).sites) == 600  # cubic before: minutes for 600 sites
+    clash = with_local_sites(600).replace("{address: 127.1.2.200}", "{address: 127.1.0.1}")
     [problem] = problems_of(clash)
-    assert "sites[600].options.address: address 127.0.0.11 is already used by site 's0'" in problem
+    assert "sites[599].options.address: address 127.1.0.1 is already used by site 's0'" in problem
+
+
+def test_default_addresses_that_run_out_are_named() -> None:
+    problems = problems_of(with_local_sites(250, explicit=False))
+    assert len(problems) == 5  # 127.0.0.11 ... 127.0.0.255 are 245 sites
+    assert "sites[245].name: no default loopback address is left for the local site 's245' " in problems[0]
+    assert problems[0].endswith("(127.0.0.256): give it options.address")
