@@ -37,6 +37,11 @@ class SiteDriver(Protocol):
         the services that came back healthy within ``timeout`` seconds."""
         ...
 
+    def stop(self, site: Site, services: list[str], timeout: float) -> list[str]:
+        """Stop ``services`` and keep them stopped (a planned failover's final backup needs their
+        writes ended); returns the services stopped within ``timeout`` seconds."""
+        ...
+
     def archive_state(self, site: Site, dest: Path) -> dict[str, Any]:
         """Copy what deplat keeps of the site's state into ``dest`` (owner-only), from local files
         or the state backend only, never the provider's API, secrets never decrypted; a summary

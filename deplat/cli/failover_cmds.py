@@ -70,7 +70,12 @@ def failover(
         raise InputError("--resume continues the journal's own failover: leave out --to")
     if not resume:
         old = from_ or load_active(spec).primary
-        confirm(f"Fail over from {old} to {to}? Traffic moves and {old} is fenced.", yes)
+        confirm(
+            f"Fail over from {old} to {to}? Traffic moves and {old} is fenced. If {old} answers "
+            "healthy, its writes stop and its final backup is restored (planned: nothing lost); "
+            "otherwise the newest periodic backup is restored (unplanned: later writes are lost).",
+            yes,
+        )
     emit = _live if not G.json else (lambda e: None)
     result = run_failover(spec, secrets, to=to, from_=from_, force=force, resume=resume, emit=emit)
     if G.json:

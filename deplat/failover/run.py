@@ -4,6 +4,10 @@ Steps, each journaled ``start`` / ``done`` with its result (``deplat.failover.jo
 
     decide         who leaves, who takes over, why; refuse an unready target unless forced
     ensure_target  a warm target is checked with a probe; a cold one is stood up (its driver's up)
+    final_backup   planned (the old site answers healthy): its stateful services are stopped, so
+                   no write is acknowledged any more, and their data is backed up: nothing is lost.
+                   Unplanned (old site down or suspended, or the watcher's decision): skipped, and
+                   the newest periodic backup is accepted (its age is the RPO, reported as such)
     restore        the newest backup of each stateful service goes onto the target (RPO recorded)
     switch         the traffic switch, compare-and-swap: DNS on every provider, or the front door
     verify         the app's names (or the front door) answer healthy from the target
@@ -14,10 +18,12 @@ A step found ``done`` in the journal is never run again: ``run_failover(..., res
 included, without repeating a side effect. Steps are also idempotent by themselves (up, restore,
 CAS switch, fencing under a lock), which covers a crash between a side effect and its ``done``.
 
-The old site: nothing here calls its driver or its provider, ever. Its addresses (for the switch's
-compare-and-swap) come from the spec for local sites, or from the address book that probes fill
-(``.deplat/addresses.json``); probing it is left to the watcher. Its state is archived from local
-files only (a local site's state file, or a Pulumi stack export from the state backend).
+The old site: nothing here calls its driver or its provider, except a planned failover's
+``final_backup`` on an old site that has just answered healthy (bounded by the probe timeout).
+Its addresses (for the switch's compare-and-swap) come from the spec for local sites, or from the
+address book that probes fill (``.deplat/addresses.json``); probing it is otherwise left to the
+watcher. Its state is archived from local files only (a local site's state file, or a Pulumi
+stack export from the state backend).
 
 Test hook: ``DEPLAT_TEST_CRASH_AFTER=<step>`` (or ``<step>:start``) makes the process exit at once
 with status 137, as if killed, right after journaling that step's ``done`` (or ``start``).
@@ -49,7 +55,8 @@ if TYPE_CHECKING:
     from deplat.secrets import SecretStore
     from deplat.sites import SiteDriver
 
-STEPS = ("decide", "ensure_target", "restore", "switch", "verify", "fence")
+STEPS = ("decide", "ensure_target", "final_backup", "restore", "switch", "verify", "fence")
+FINAL_BACKUP_STOPPING = "final_backup: stopping the old site's stateful services"
 CRASH_HOOK = "DEPLAT_TEST_CRASH_AFTER"  # test hook: see the module docstring
 
 DriverFactory = Callable[[Site], "SiteDriver"]
@@ -68,6 +75,7 @@ class FailoverResult:
     resumed: bool = False
     steps: list[dict[str, Any]] = field(default_factory=list)
     rpo_seconds: float | None = None
+    planned: bool | None = None  # True: writes stopped and a final backup restored (RPO 0)
     restored: list[dict[str, Any]] = field(default_factory=list)
     switch: dict[str, Any] = field(default_factory=dict)
     verify: dict[str, Any] = field(default_factory=dict)
@@ -303,6 +311,54 @@ class _Failover:
             "health": probe.health.value,
         }
 
+    # final_backup --------------------------------------------------------------------------------
+    def _final_backup(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        stateful = [name for name, svc in self.spec.services.items() if svc.stateful]
+        if not stateful:
+            return {"planned": False, "note": "no stateful service"}
+        begin = self.journal.begin
+        if float(begin.get("reference_time") or 0) < float(begin.get("requested_at") or 0):
+            # the watcher (or a caller) says when the old site was lost: not a planned move
+            return {"planned": False, "note": f"{self.old} was lost before the failover began"}
+        old = self.spec.site(self.old)
+        driver = self.drivers(old)
+        stop = getattr(driver, "stop", None)
+        if not callable(stop):
+            return {"planned": False, "note": f"{self.old}'s driver cannot stop its services"}
+        stopping_before = any(
+            r.get("kind") == "note" and r.get("message") == FINAL_BACKUP_STOPPING
+            for r in self.journal.records
+        )
+        addresses = known_addresses(self.spec, self.old) or driver.addresses(old)
+        # resumed after this step stopped the old site's services: it no longer answers healthy,
+        # but it is still planned (its data is complete and waits for its final backup)
+        probe = None if stopping_before else self._probe(self.old, addresses)
+        if probe is not None and probe.health.value != "healthy":
+            return {
+                "planned": False,
+                "note": f"{self.old} is {probe.health.value} ({probe.reason or 'no detail'}): "
+                "the newest periodic backup is restored",
+            }
+        from deplat.failover.backup import backup_site, make_store
+
+        self.journal.note(FINAL_BACKUP_STOPPING, {"site": self.old, "services": stateful})
+        stopped = stop(old, stateful, self.wait)
+        missing = [n for n in stateful if n not in stopped]
+        try:
+            if missing:
+                raise OperationFailed(f"could not stop {', '.join(missing)} on {self.old}")
+            backups = backup_site(self.spec, self.old, make_store(self.spec), self.emit)
+        except Exception:
+            # writes must not stay stopped on the site that still serves: start them again
+            self.drivers(old).restart(old, stateful, self.wait)
+            raise
+        return {
+            "planned": True,
+            "stopped": stopped,
+            "backups": [b.to_dict() for b in backups],
+            "note": f"{self.old}'s writes stopped and its data backed up: nothing acknowledged is lost",
+        }
+
     # restore -------------------------------------------------------------------------------------
     def _restore(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         if not any(svc.stateful for svc in self.spec.services.values()):
@@ -315,6 +371,13 @@ class _Failover:
             self.spec, target.name, store, reference_time=self.reference_time or time.time(), emit=self.emit
         )
         items = [asdict(r) if hasattr(r, "__dataclass_fields__") else dict(r) for r in restored]
+        if (results.get("final_backup") or {}).get("planned"):
+            for item in items:  # the final backup holds every acknowledged write
+                if item.get("backup_id"):
+                    item["rpo_seconds"] = 0.0
+        for item in items:  # a backup taken after the reference time lost nothing: never negative
+            if item.get("rpo_seconds") is not None:
+                item["rpo_seconds"] = max(0.0, float(item["rpo_seconds"]))
         rpos = [r["rpo_seconds"] for r in items if r.get("rpo_seconds") is not None]
         # The target's services run (warm, or just stood up): restart the ones whose data was
         # replaced, so that they load it rather than what they held in memory.
@@ -690,6 +753,7 @@ def run_failover(
     result.outcome = "already" if already else ("done" if verified else "unverified")
     result.ok = verified
     result.rpo_seconds = results["restore"].get("rpo_seconds")
+    result.planned = bool((results.get("final_backup") or {}).get("planned"))
     result.restored = results["restore"].get("restored", [])
     result.switch = results["switch"]
     result.verify = results["verify"]

@@ -205,6 +205,24 @@ class LocalDriver:
             time.sleep(0.05)
         return back
 
+    def stop(self, site: Site, services: list[str], timeout: float) -> list[str]:
+        """Stop ``services`` and keep them stopped (no crash restart): their processes have exited
+        when this returns, so their data folders hold everything they acknowledged. Returns the
+        services now stopped; a site whose supervisor is gone has nothing running."""
+        site_dir = self.site_dir(site)
+        if sitestate.supervisor_pid(site_dir) is None:
+            return list(services)
+        try:
+            reply = control.call(
+                sitestate.socket_path(site_dir), {"op": "stop", "services": services}, timeout=timeout
+            )
+        except control.ControlError:
+            return []
+        if not reply.get("ok"):
+            return []
+        described = reply.get("services") or {}
+        return [n for n in services if not (described.get(n) or {}).get("pid")]
+
     def archive_state(self, site: Site, dest: Path) -> dict[str, Any]:
         """The site's own state files (supervisor state, provider stand-in) into ``dest``,
         owner-only. Secret values are never in them: the supervisor keeps only hashes."""

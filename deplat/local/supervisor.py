@@ -397,6 +397,8 @@ class Supervisor:
             return self.apply(request.get("services") or {}, request.get("meta") or {})
         if op == "restart":
             return self.restart(request.get("services"))
+        if op == "stop":
+            return self.stop_on_request(request.get("services"))
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def apply(self, wanted: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
@@ -446,6 +448,17 @@ class Supervisor:
             "changes": {"update": len(chosen)},
             "services": self.describe(),
         }
+
+    def stop_on_request(self, names: list[str] | None) -> dict[str, Any]:
+        """Stop services and keep them stopped (a planned failover stops the old primary's writes
+        before its final backup); the next `apply` or `restart` starts them again."""
+        unknown = [n for n in names or [] if n not in self.services]
+        if unknown:
+            return {"ok": False, "error": f"no such service: {', '.join(unknown)}"}
+        chosen = [self.services[n] for n in (names or list(self.services))]
+        self.stop(chosen)
+        self.write_state()
+        return {"ok": True, "pid": os.getpid(), "services": self.describe()}
 
     # -- life ----------------------------------------------------------------------------------
     def run(self, listener: socket.socket) -> None:

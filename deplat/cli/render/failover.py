@@ -93,8 +93,13 @@ def print_failover(console: Console, result: FailoverResult) -> None:
             ]
         )
     console.print(render.table(None, ["step", "status", "runs", "time", "detail"], rows))
-    if result.rpo_seconds is not None:
-        console.print(f"RPO: restored data was {result.rpo_seconds:.1f}s old")
+    if result.planned:
+        console.print("RPO: 0 s (planned: the old site's writes were stopped and its final backup restored)")
+    elif result.rpo_seconds is not None:
+        console.print(
+            f"RPO: restored data was {result.rpo_seconds:.1f}s old "
+            "(unplanned: the newest periodic backup; later writes on the old site are lost)"
+        )
     console.print(f"[dim]journal: {escape(result.journal)}[/]")
 
 
@@ -104,6 +109,8 @@ def _summary(step: str, result: dict[str, Any]) -> str:
     if step == "ensure_target":
         addrs = (result.get("addresses") or {}).get("ipv4", [])
         return f"{'stood up, ' if result.get('stood_up') else ''}{result.get('health')} at {', '.join(addrs)}"
+    if step == "final_backup":
+        return str(result.get("note") or ("planned" if result.get("planned") else "unplanned"))
     if step == "restore":
         items = result.get("restored") or []
         done = [r["service"] for r in items if r.get("backup_id")]
