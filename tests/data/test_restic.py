@@ -32,6 +32,7 @@ def repo(request: pytest.FixtureRequest) -> Repository:
     return request.getfixturevalue(request.param)
 
 
+@pytest.mark.slow
 def test_commands_carry_no_secret_and_tag_app_site_and_service(s3_repo: Repository) -> None:
     args = backup_args(s3_repo, site="aws-fra", app="shop", service="web")
     assert args == [
@@ -128,6 +129,7 @@ def test_check_fails_on_a_damaged_repository(
         restic.check()
 
 
+@pytest.mark.slow
 def test_a_wrong_password_is_input_naming_the_secret_setting(
     local_repo: Repository, here: DirectTransport
 ) -> None:

@@ -61,6 +61,7 @@ def test_cx_types_are_refused_outside_europe() -> None:
     assert any("sites[2].size" in p and "only in fsn1, nbg1 and hel1" in p for p in found), found
 
 
+@pytest.mark.slow
 def test_plan_says_which_server_type_each_hetzner_site_gets() -> None:
     from deplat.plan import plan_offline
 
@@ -69,6 +70,7 @@ def test_plan_says_which_server_type_each_hetzner_site_gets() -> None:
     assert any("server type cpx32" in note and "medium" in note for note in plan.notes), plan.notes
 
 
+@pytest.mark.slow
 def test_gcp_site_enables_the_apis_it_needs_and_the_vm_waits_for_them() -> None:
     program = run_program(cloud_spec(), "gcp-b")
     services = {r.inputs["service"]: r for r in program.of("gcp:projects/service:Service")}
