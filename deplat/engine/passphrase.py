@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deplat.errors import InputError
+from deplat.files import read_small_file
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
@@ -78,11 +79,11 @@ def _lookup(spec: Spec, secrets: SecretStore) -> str:
         path = Path(source.file).expanduser()
         if not path.is_absolute():
             path = spec.base_dir / path
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
+        try:  # a small regular file only: a FIFO or a device is refused, never waited on
+            value = read_small_file(path, 64 * 1024, f"the state passphrase file {path}").decode().strip()
+        except (OSError, UnicodeDecodeError) as exc:
             raise InputError(
-                f"cannot read the state passphrase file {path}: {exc.strerror}",
+                f"cannot read the state passphrase file {path}: {getattr(exc, 'strerror', None) or exc}",
                 hint="fix state.passphrase.file in the spec, or set DEPLAT_PASSPHRASE",
             ) from None
         if value:

@@ -117,6 +117,7 @@ def test_allowed_absolute_paths_are_listed_by_show(
     }
 
 
+@pytest.mark.timeout(30)  # reading a FIFO used to wait for a writer forever
 def test_a_secrets_file_that_is_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
     spec = load_spec(spec_file(tmp_path, "secrets_file: secrets.env\n"))
     os.mkfifo(tmp_path / "secrets.env")
@@ -128,3 +129,14 @@ def test_a_nul_in_a_path_is_a_located_error(tmp_path: Path) -> None:
     assert problems(spec_file(tmp_path, 'secrets_file: "a\\0b"\n')) == [
         "secrets_file: contains a NUL character"
     ]
+
+
+@pytest.mark.timeout(30)  # reading a FIFO used to wait for a writer forever
+def test_a_passphrase_file_that_is_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    from deplat.engine import passphrase
+
+    spec = load_spec(spec_file(tmp_path, "state:\n  passphrase: {file: pass.txt}\n"))
+    os.mkfifo(tmp_path / "pass.txt")
+    passphrase.forget()
+    with pytest.raises(InputError, match=r"pass.txt: is a FIFO \(named pipe\), not a regular file"):
+        passphrase.resolve(spec, SecretStore(spec, environ={}))
