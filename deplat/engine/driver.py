@@ -214,6 +214,8 @@ class PulumiDriver:
         except auto.CommandError as exc:
             failure = classify([str(exc)], self._classifier(site), self._mask, translator.errors)
             self._fail(result, failure, emit)
+        except auto.InvalidVersionError as exc:  # only when the version check was opted out of
+            raise InputError(f"the `pulumi` CLI is too old: {exc}", hint=wsp.INSTALL_HINT) from None
         except InputError:
             raise
         except DeplatError as exc:
@@ -286,7 +288,7 @@ class PulumiDriver:
         if not wanted:
             return
         ws = stack.workspace
-        installed = {(p.name, (p.version or "").lstrip("v")) for p in ws.list_plugins()}
+        installed = wsp.installed_plugins(stack)
         for name, version in wanted:
             if (name, version) not in installed:
                 message = f"installing plugin {name} v{version}"

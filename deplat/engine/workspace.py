@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,6 +36,10 @@ INSTALL_HINT = (
     "install it with `deplat doctor --install-pulumi` (Pulumi's own installer), or see "
     "https://www.pulumi.com/docs/install/"
 )
+
+# Inline programs under refresh and destroy need `--client` (CLI 3.181); an older CLI would fail there
+# with the SDK's InvalidVersionError, after `up` had worked. Refuse it up front instead.
+MINIMUM_CLI = "3.181.0"
 
 ConfigMap = Mapping[str, tuple[str, bool]]  # key -> (value, is_secret)
 
@@ -76,6 +82,7 @@ def missing_cli_error() -> InputError:
 def pulumi_command() -> auto.PulumiCommand:
     """A ``PulumiCommand`` for the CLI found by ``find_pulumi`` (its version is checked once)."""
     from pulumi import automation as auto
+    from semver import VersionInfo
 
     path = find_pulumi()
     if path is None:
@@ -84,7 +91,8 @@ def pulumi_command() -> auto.PulumiCommand:
         if path not in _commands:
             root = None if shutil.which("pulumi") == path else str(Path(path).parent.parent)
             try:
-                _commands[path] = auto.PulumiCommand(root=root)
+                minimum = VersionInfo.parse(MINIMUM_CLI)
+                _commands[path] = auto.PulumiCommand(root=root, version=minimum)
             except FileNotFoundError:
                 raise missing_cli_error() from None
             except auto.InvalidVersionError as exc:
@@ -227,3 +235,36 @@ def export_stack_file(spec: Spec, site: Site, passphrase: str, dest: Path) -> Pa
             f"exporting the state of {site.name} failed: {(done.stderr or done.stdout).strip()}"
         )
     return dest
+
+
+def _run(stack: auto.Stack, args: list[str]) -> auto.CommandResult:
+    ws = stack.workspace
+    env = {**({"PULUMI_HOME": ws.pulumi_home} if ws.pulumi_home else {}), **ws.env_vars}
+    return ws.pulumi_command.run(args, ws.work_dir, env)
+
+
+def import_state(stack: auto.Stack, state: Mapping[str, Any]) -> None:
+    """``pulumi stack import`` of an ``export_stack_file`` export (through a private temporary file).
+
+    The state keeps its own secrets provider: it imports into a stack created anew (a new salt), as
+    long as the passphrase is the same. It must be the same stack name (the CLI refuses resources
+    "from a different stack")."""
+    folder = Path(stack.workspace.work_dir)
+    fd, name = tempfile.mkstemp(prefix=".import-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(dict(state), file)
+        _run(stack, ["stack", "import", "--file", name, "--stack", stack.name])
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def installed_plugins(stack: auto.Stack) -> set[tuple[str, str]]:
+    """(name, version without "v") of the installed plugins.
+
+    Not ``LocalWorkspace.list_plugins()``: it raises KeyError when ``plugin ls --json`` leaves out
+    ``lastUsedTime``, which the CLI does when it cannot stat a plugin's directory (the field is
+    ``omitempty``), e.g. while a parallel run is installing it.
+    """
+    listed = json.loads(_run(stack, ["plugin", "ls", "--json"]).stdout or "[]") or []
+    return {(str(p.get("name", "")), str(p.get("version") or "").lstrip("v")) for p in listed}

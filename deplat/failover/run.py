@@ -628,13 +628,12 @@ def _engine_export(
         return None, "no pulumi CLI"
     try:
         phrase = passphrase.resolve(spec, secrets)
-        stack = workspace.open_stack(spec, site, phrase, create=False)
-        deployment = stack.export_stack()
+        target.mkdir(parents=True, exist_ok=True)
+        # not Stack.export_stack(): it passes --show-secrets, and the archive would hold every secret
+        path = workspace.export_stack_file(spec, site, phrase, target / f"{site.name}.export.json")
+        path.chmod(0o600)
     except Exception as exc:  # best effort: the failover itself is already done
         return None, secrets.masker.text(f"export failed: {type(exc).__name__}: {exc}")[:300]
-    target.mkdir(parents=True, exist_ok=True)
-    path = target / f"{site.name}.export.json"
-    write_json_atomic(path, {"version": deployment.version, "deployment": deployment.deployment})
     return path, ""
 
 

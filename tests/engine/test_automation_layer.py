@@ -180,18 +180,6 @@ def test_missing_credentials_fail_that_site_only(
     assert by_site["hc-b"].error_class == "credentials" and "HCLOUD_TOKEN is not set" in by_site["hc-b"].error
 
 
-def test_wrong_passphrase_is_named_as_such(
-    cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    up(cloud_spec, fake_pulumi, ["aws-a"])
-    from deplat.engine import passphrase
-
-    passphrase.forget()
-    monkeypatch.setenv("DEPLAT_PASSPHRASE", "not-the-passphrase")
-    results, _ = up(cloud_spec, fake_pulumi, ["aws-a"])
-    assert results[0].error_class == "passphrase"
-
-
 def test_plugin_is_installed_once_at_the_providers_version(
     cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict
 ) -> None:
@@ -201,12 +189,19 @@ def test_plugin_is_installed_once_at_the_providers_version(
     assert [c["argv"][-3:] for c in installs] == [["resource", "hcloud", "v1.43.3"]]
 
 
-def test_offline_plugin_download_is_classified(
+def test_cli_too_old_for_inline_refresh_and_destroy_is_refused_before_anything_runs(
     cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FAKE_PULUMI_OFFLINE", "1")
-    results, _ = up(cloud_spec, fake_pulumi, ["hc-b"])
-    assert results[0].error_class == "plugin"
+    """The fake stands in for a CLI below 3.181 (the real one here is newer): the SDK would raise
+    InvalidVersionError at the first refresh or destroy, after `up` had worked."""
+    from deplat.errors import InputError
+
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.180.0")
+    with pytest.raises(InputError) as caught:
+        up(cloud_spec, fake_pulumi, ["aws-a"])
+    assert "3.181.0" in caught.value.message and "3.180.0" in caught.value.message
+    assert caught.value.hint and "deplat doctor --install-pulumi" in caught.value.hint
+    assert [c["argv"][-1] for c in fake_pulumi.calls()] == ["version"]
 
 
 def test_events_also_arrive_through_the_event_log_file_of_older_clis(
