@@ -180,3 +180,106 @@ def cloud_spec_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def cloud_spec(cloud_spec_path: Path) -> Spec:
     return load_spec(cloud_spec_path)
+
+
+# ---------------------------------------------------------------------------- the real pulumi CLI
+
+REAL_SPEC = """\
+version: 1
+app: engine-check
+services:
+  web:
+    image: ghcr.io/acme/web:1.0
+    ports: [{port: 8080, public: true}]
+domain: {zone: example.org, names: [example.org]}
+sites:
+  - {name: real-a, provider: aws, role: primary, region: eu-central-1, zone: eu-central-1a}
+  - {name: real-b, provider: hcloud, role: warm, region: fsn1}
+"""
+REAL_TOKEN = "real-engine-token-SECRET-4d3c2b1a"
+
+
+@dataclass
+class RealEngine:
+    """A spec whose sites run ``program`` (settable per test) under the real CLI; no provider plugin.
+
+    ``module`` stands in for the provider module (config, credentials check, plugins, classifier).
+    """
+
+    spec: Spec
+    bin_dir: Path
+    version: str
+    pulumi_home: Path
+    module: SimpleNamespace
+    program: Any = None
+
+    @property
+    def pulumi(self) -> str:
+        return str(self.bin_dir / "pulumi")
+
+    @property
+    def state(self) -> Path:
+        return self.spec.base_dir / ".deplat" / "state"
+
+    def site(self, name: str = "real-a") -> Any:
+        return self.spec.site(name)
+
+
+def default_program() -> None:
+    import pulumi
+
+    class Box(pulumi.ComponentResource):
+        """A resource that needs no provider plugin: the engine registers it in the state."""
+
+        def __init__(self, name: str) -> None:
+            super().__init__("deplat:test:Box", name)
+            self.register_outputs({})
+
+    config = pulumi.Config("check")
+    Box("box")
+    pulumi.export("ipv4", "192.0.2.10")
+    pulumi.export("greeting", config.require("greeting"))
+    pulumi.export("token", config.require_secret("token"))
+
+
+@pytest.fixture
+def real_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RealEngine:
+    """The real ``pulumi`` first on PATH (skips, or fails under DEPLAT_REAL_ENGINE=required, without it)."""
+    from tests.support.real_engine import OFFLINE_ENV, find_real_pulumi, real_pulumi_dir
+
+    bin_dir = real_pulumi_dir()
+    version = find_real_pulumi()[1]
+    path = [p for p in os.environ["PATH"].split(os.pathsep) if Path(p).resolve() != FAKE_BIN]
+    monkeypatch.setenv("PATH", os.pathsep.join([str(bin_dir), *path]))
+    for key, value in OFFLINE_ENV.items():
+        monkeypatch.setenv(key, value)
+    home = tmp_path / "pulumi-home"
+    monkeypatch.setenv("PULUMI_HOME", str(home))
+    for name in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEPLAT_PASSPHRASE", PASSPHRASE)
+    workspace._commands.clear()
+    passphrase.forget()
+    passphrase.set_prompt(None)
+    module = SimpleNamespace(
+        classify_error=_classify,
+        check_credentials=lambda site, secrets: (True, "none needed"),
+        plugins=lambda: [],
+        provider_config=lambda site, secrets: {
+            "check:greeting": ("hello", False),
+            "check:token": (REAL_TOKEN, True),
+        },
+    )
+    engine = RealEngine(
+        spec=load_spec(write_spec(tmp_path / "app", REAL_SPEC)),
+        bin_dir=bin_dir,
+        version=version,
+        pulumi_home=home,
+        module=module,
+        program=default_program,
+    )
+    monkeypatch.setattr(driver_mod, "provider_module", lambda site: engine.module)
+    monkeypatch.setattr(driver_mod, "site_program", lambda spec, site, secrets: engine.program)
+    yield engine
+    workspace._commands.clear()
+    passphrase.forget()
