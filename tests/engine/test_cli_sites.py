@@ -6,10 +6,8 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -258,50 +256,6 @@ def test_a_lock_from_another_host_is_never_called_stale(cloud_spec_path: Path) -
     assert [lk.stale for lk in locks.find_locks(spec, "hc-b")] == [False]
 
 
-STAND_IN_RUNNER = """
-import sys
-from deplat.engine import driver
-from tests.engine.conftest import stand_in_provider
-modules = {n: stand_in_provider(n) for n in ("aws", "hcloud", "gcp")}
-driver.site_provider = lambda site: modules[site.provider.value]
-driver.site_program = lambda spec, site, secrets: lambda: None
-from deplat.cli import main
-main(sys.argv[1:])
-"""
-
-
-@pytest.mark.slow
-def test_ctrl_c_cancels_cleanly(cloud_spec_path: Path, fake_pulumi: FakePulumi, tmp_path: Path) -> None:
-    """A terminal's Ctrl-C reaches the whole process group: deplat and the pulumi CLI it runs."""
-    env = {**os.environ, "FAKE_PULUMI_SCENARIOS": json.dumps({"aws-a": "hang"}), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", STAND_IN_RUNNER, "-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not fake_pulumi.commands("up") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert fake_pulumi.commands("up"), "the fake pulumi `up` never started"
-        time.sleep(0.3)
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 1
-    assert "canceled" in out
-    assert "Traceback" not in out + err
-
-
-@pytest.mark.slow
 def test_doctor_reports_cli_plugins_credentials_and_backend(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,
