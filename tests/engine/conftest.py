@@ -199,18 +199,41 @@ sites:
 REAL_TOKEN = "real-engine-token-SECRET-4d3c2b1a"
 
 
+class RealStandIn(StandInProvider):
+    """The provider of the real-engine tests' sites: no plugin unless a test names one, no cloud,
+    and config that tests may change (``wanted_plugins``, ``config``)."""
+
+    def __init__(self, config: dict[str, tuple[str, bool]] | None = None) -> None:
+        super().__init__("aws")
+        self.wanted_plugins: list[tuple[str, str]] = []
+        self.config = dict(config or {})
+
+    def plugins(self) -> list[tuple[str, str]]:
+        return list(self.wanted_plugins)
+
+    def provider_config(
+        self, site: Any, secrets: Any = None, *, spec_dir: Path | None = None
+    ) -> dict[str, tuple[str, bool]]:
+        return dict(self.config)
+
+    def check_credentials(
+        self, site: Any, secrets: Any = None, *, spec_dir: Path | None = None
+    ) -> tuple[bool, str]:
+        return True, "none needed"
+
+
 @dataclass
 class RealEngine:
     """A spec whose sites run ``program`` (settable per test) under the real CLI; no provider plugin.
 
-    ``module`` stands in for the provider module (config, credentials check, plugins, classifier).
+    ``provider`` stands in for every site's provider (config, credentials check, plugins, classifier).
     """
 
     spec: Spec
     bin_dir: Path
     version: str
     pulumi_home: Path
-    module: SimpleNamespace
+    provider: RealStandIn
     program: Any = None
 
     @property
@@ -261,24 +284,16 @@ def real_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RealEngine:
     workspace._commands.clear()
     passphrase.forget()
     passphrase.set_prompt(None)
-    module = SimpleNamespace(
-        classify_error=_classify,
-        check_credentials=lambda site, secrets: (True, "none needed"),
-        plugins=lambda: [],
-        provider_config=lambda site, secrets: {
-            "check:greeting": ("hello", False),
-            "check:token": (REAL_TOKEN, True),
-        },
-    )
+    provider = RealStandIn({"check:greeting": ("hello", False), "check:token": (REAL_TOKEN, True)})
     engine = RealEngine(
         spec=load_spec(write_spec(tmp_path / "app", REAL_SPEC)),
         bin_dir=bin_dir,
         version=version,
         pulumi_home=home,
-        module=module,
+        provider=provider,
         program=default_program,
     )
-    monkeypatch.setattr(driver_mod, "provider_module", lambda site: engine.module)
+    monkeypatch.setattr(driver_mod, "site_provider", lambda site: engine.provider)
     monkeypatch.setattr(driver_mod, "site_program", lambda spec, site, secrets: engine.program)
     yield engine
     workspace._commands.clear()

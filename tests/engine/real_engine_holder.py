@@ -14,13 +14,13 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from types import SimpleNamespace
 
 from deplat.engine import driver as driver_mod
 from deplat.engine import locks
 from deplat.secrets import SecretStore
 from deplat.spec import load_spec
 from deplat.spec.model import Spec
+from tests.engine.conftest import RealStandIn
 
 
 def blocking_program(spec: Spec, site: str) -> Callable[[], None]:
@@ -46,14 +46,9 @@ def blocking_program(spec: Spec, site: str) -> Callable[[], None]:
 def main() -> int:
     mode, spec_path, site, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     spec = load_spec(spec_path)
-    module = SimpleNamespace(
-        classify_error=lambda text: "fatal",
-        check_credentials=lambda site, secrets: (True, "none needed"),
-        plugins=lambda: [],
-        provider_config=lambda site, secrets: {},
-    )
+    provider = RealStandIn()
     program = blocking_program(spec, site)
-    driver_mod.provider_module = lambda site: module  # type: ignore[assignment]
+    driver_mod.site_provider = lambda site: provider  # type: ignore[assignment]
     driver_mod.site_program = lambda spec, site, secrets: program  # type: ignore[assignment]
     if mode == "cli":
         from deplat.cli import main as cli_main

@@ -159,7 +159,7 @@ def test_wrong_passphrase_is_named_with_its_hint(
 
 
 def test_missing_plugin_offline_is_named_with_its_hint(real_engine: RealEngine) -> None:
-    real_engine.module.plugins = lambda: [("hcloud", "1.43.3")]
+    real_engine.provider.wanted_plugins = [("hcloud", "1.43.3")]
     events: list[Event] = []
     result = driver(real_engine).up(real_engine.site(), events.append)
     assert result.error_class == "plugin", result.error
@@ -185,7 +185,7 @@ def test_plugin_installed_from_a_file_counts_as_installed(real_engine: RealEngin
         ).stdout
     )
     assert [(p["name"], p["version"]) for p in listed] == [("stand-in", "0.0.1")]
-    real_engine.module.plugins = lambda: [("stand-in", "0.0.1")]
+    real_engine.provider.wanted_plugins = [("stand-in", "0.0.1")]
     events: list[Event] = []
     result = driver(real_engine).up(real_engine.site(), events.append)
     assert result.ok, result.error

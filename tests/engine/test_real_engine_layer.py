@@ -63,10 +63,7 @@ def test_up_preview_refresh_destroy_run_the_inline_program_in_the_file_backend(
 def test_existing_stack_is_selected_and_config_follows_the_spec(real_engine: RealEngine) -> None:
     site = real_engine.site()
     assert driver(real_engine).up(site).ok
-    real_engine.module.provider_config = lambda site, secrets: {
-        "check:greeting": ("bonjour", False),
-        "check:token": (REAL_TOKEN, True),
-    }
+    real_engine.provider.config["check:greeting"] = ("bonjour", False)
     again = driver(real_engine).up(site)
     assert again.ok, again.error
     assert again.outputs["greeting"] == "bonjour"
