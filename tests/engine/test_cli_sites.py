@@ -256,6 +256,7 @@ def test_a_lock_from_another_host_is_never_called_stale(cloud_spec_path: Path) -
     assert [lk.stale for lk in locks.find_locks(spec, "hc-b")] == [False]
 
 
+@pytest.mark.slow
 def test_doctor_reports_cli_plugins_credentials_and_backend(
     cloud_spec_path: Path,
     fake_pulumi: FakePulumi,

@@ -25,7 +25,7 @@ from deplat.events import Event
 from deplat.secrets import SecretStore
 from tests.engine.conftest import RealEngine
 
-pytestmark = pytest.mark.real_engine
+pytestmark = [pytest.mark.real_engine, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ from deplat.events import Event, Recorder
 from deplat.secrets import MASK, SecretStore
 from tests.engine.conftest import PASSPHRASE, REAL_TOKEN, RealEngine
 
-pytestmark = pytest.mark.real_engine
+pytestmark = [pytest.mark.real_engine, pytest.mark.slow]
 
 
 def driver(engine: RealEngine) -> PulumiDriver:
