@@ -11,6 +11,7 @@ DEPLAT_PASSPHRASE, the offline proxy) comes from the test.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -52,6 +53,11 @@ def main() -> int:
     driver_mod.site_program = lambda spec, site, secrets: program  # type: ignore[assignment]
     if mode == "cli":
         from deplat.cli import main as cli_main
+
+        # `deplat up` checks the spec's real provider (aws) for local credentials before it starts;
+        # nothing here ever calls AWS (no aws plugin, no AWS resource), so made-up keys do
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIAREALENGINETEST00")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "real-engine-test-not-a-key")
 
         cli_main(args)  # exits with deplat's exit code
     driver_mod.PulumiDriver(spec, SecretStore(spec)).up(spec.site(site))
