@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_secrets_never_reach_the_backend_or_work_dir_in_plain_text(real_engine: 
 
 
 def test_state_export_keeps_secrets_encrypted_and_restores_a_forgotten_stack(
-    real_engine: RealEngine,
+    real_engine: RealEngine, tmp_path: Path
 ) -> None:
     """What a failover archives before it forgets a site, and how that site's state comes back."""
     from deplat.engine.passphrase import resolve
@@ -98,12 +99,13 @@ def test_state_export_keeps_secrets_encrypted_and_restores_a_forgotten_stack(
     site = real_engine.site()
     assert driver(real_engine).up(site).ok
     phrase = resolve(real_engine.spec, SecretStore(real_engine.spec))
-    stack = workspace.open_stack(real_engine.spec, site, phrase, create=False)
-    exported = workspace.export_state(stack)
-    text = json.dumps(exported)
+    archive = workspace.export_stack_file(real_engine.spec, site, phrase, tmp_path / "real-a.export.json")
+    text = archive.read_text()
     assert REAL_TOKEN not in text and "ciphertext" in text
+    exported = json.loads(text)
     assert exported["deployment"]["secrets_providers"]["type"] == "passphrase"
 
+    stack = workspace.open_stack(real_engine.spec, site, phrase, create=False)
     stack.workspace.remove_stack("real-a", force=True)  # forgotten: no state, no stack config left
     assert not driver(real_engine).status(site).exists
     again = workspace.open_stack(real_engine.spec, site, phrase, create=True)
