@@ -13,7 +13,8 @@ from rich.markup import escape
 
 from deplat import preflight
 from deplat.cli import render
-from deplat.cli.app import G, app, confirm, examples, interactive
+from deplat.cli.app import INTERRUPTED, G, app, confirm, examples, interactive
+from deplat.cli.interrupt import guard
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
@@ -45,7 +46,11 @@ def _live() -> bool:
 
 
 def _finish(
-    operation: str, results: list[SiteResult], roles: dict[str, str], skipped: dict[str, str]
+    operation: str,
+    results: list[SiteResult],
+    roles: dict[str, str],
+    skipped: dict[str, str],
+    interrupted: bool = False,
 ) -> None:
     from deplat.cli.render.sites import failure_lines, results_table
 
@@ -66,6 +71,9 @@ def _finish(
         if failed:
             names = ", ".join(r.site for r in failed)
             G.err_console.print(f"[bold red]{len(failed)} of {len(results)} sites failed[/]: {names}")
+    if interrupted:
+        G.err_console.print(f"canceled by Ctrl-C: run `deplat {operation}` again to finish")
+        raise typer.Exit(INTERRUPTED)
     if failed:
         raise typer.Exit(1)
 
@@ -117,14 +125,18 @@ def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) 
     names_run = [s.name for s in selection.sites]
     board_rows = [(s.name, selection.roles[s.name]) for s in selection.sites]
     if G.json:
-        with operations.interrupt_guard():
+        with guard(_say) as interrupted:
             results = operations.operate(
                 operation, spec, names_run, secrets, discard, clear_locks=clear_locks
             )
     else:
-        with SiteBoard(G.console, board_rows, live=_live()) as board, operations.interrupt_guard(board):
+        with SiteBoard(G.console, board_rows, live=_live()) as board, guard(_say) as interrupted:
             results = operations.operate(operation, spec, names_run, secrets, board, clear_locks=clear_locks)
-    _finish(operation, results, selection.roles, selection.skipped)
+    _finish(operation, results, selection.roles, selection.skipped, interrupted.is_set())
+
+
+def _say(text: str) -> None:
+    G.err_console.print(f"[yellow]{escape(text)}[/]")
 
 
 def _kept(sites: list[Site]) -> str:

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deplat import cancel
 from deplat.errors import DeplatError, ErrorClass, FilesystemError
 from deplat.events import Emit, Event, discard
 from deplat.files import (
@@ -113,7 +114,8 @@ class LocalDriver:
         error = self._wait_ready(site, site_dir, reply.get("services", {}))
         outputs = site_outputs(self.spec, site)
         if error:
-            return self._failed(site, "up", error, started, "fatal", changes=changes, outputs=outputs)
+            kind = "canceled" if cancel.requested() else "fatal"
+            return self._failed(site, "up", error, started, kind, changes=changes, outputs=outputs)
         emit(Event("site.op", f"up at {outputs.get('url', '')}", site=site.name, data={"changes": changes}))
         return SiteResult(
             site.name, "up", True, changes=changes, outputs=outputs, seconds=time.monotonic() - started
@@ -485,6 +487,8 @@ class LocalDriver:
         deadline = time.monotonic() + self.health_timeout
         next_look = time.monotonic() + 0.3
         while pending:
+            if cancel.requested():  # Ctrl-C: stop waiting; the services stay as they are
+                return "canceled (Ctrl-C) while waiting for health checks"
             for name, check in list(pending.items()):
                 remaining = max(deadline - time.monotonic(), 0.05)
                 ok, last[name] = probe(check, timeout=min(check.timeout, remaining))
