@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
@@ -143,18 +143,23 @@ class SiteBoard:
 
 
 WRAPPING = {"note", "error", "detail", "hint"}
+WHOLE = {"site", "provider", "role", "state", "updated", "result"}  # short: never wrapped
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
-    """Like ``render.table``, but short cells (names, roles, addresses, URLs: things people read at a
-    glance or copy) are never wrapped or cut; only free text (notes, errors) wraps."""
-    t = Table(title=title, title_justify="left", header_style="bold")
+    """Like ``render.table``, but made to fit 80 columns: no vertical rules; a cell wraps only at
+    spaces, never inside a word (a column is at least as wide as its longest word: names, roles,
+    addresses and URLs stay whole); free text (notes, errors) takes what is left."""
+    t = Table(title=title, title_justify="left", header_style="bold underline", box=None, pad_edge=False)
     for i, col in enumerate(columns):
+        cells = [str(r[i] or "") for r in rows]
         if col in WRAPPING:
             t.add_column(col, overflow="fold", ratio=1)
+        elif col in WHOLE:
+            t.add_column(col, min_width=max([len(col), *map(len, cells)]), no_wrap=True)
         else:
-            width = max([len(col), *(len(str(r[i] or "")) for r in rows)])
-            t.add_column(col, no_wrap=True, min_width=width)
+            words = [len(w) for c in cells for w in c.split()]
+            t.add_column(col, min_width=max([len(col), *words]), overflow="fold")
     for row in rows:
         t.add_row(*("" if v is None else escape(str(v)) for v in row))
     return t
@@ -173,6 +178,12 @@ def url_of(outputs: dict[str, Any]) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value))
     return str(value) if value else ""
+
+
+def where(outputs: dict[str, Any]) -> str:
+    """The URL, and the address when the URL does not already show it (a cloud site's domain)."""
+    address, url = address_of(outputs), url_of(outputs)
+    return url if address and address in url else " ".join(filter(None, [address, url]))
 
 
 def preview_table(previews: Sequence[SiteResult], roles: dict[str, str], skipped: dict[str, str]) -> Table:
@@ -197,13 +208,12 @@ def results_table(
                 roles.get(r.site, ""),
                 outcome,
                 describe_changes(r.changes),
-                address_of(r.outputs),
-                url_of(r.outputs),
+                where(r.outputs),
             ]
         )
     for name in skipped or {}:
-        rows.append([name, roles.get(name, ""), "skipped", "", "", ""])
-    return table(None, ["site", "role", "result", "changes", "address", "URL"], rows)
+        rows.append([name, roles.get(name, ""), "skipped", "", ""])
+    return table(None, ["site", "role", "result", "changes", "where"], rows)
 
 
 def failure_lines(results: Sequence[SiteResult]) -> list[str]:
@@ -223,38 +233,48 @@ def failure_lines(results: Sequence[SiteResult]) -> list[str]:
     return lines
 
 
-def status_table(statuses: Sequence[SiteStatus]) -> Table:
+def ago(when: float, now: float | None = None) -> str:
+    """A time as people read it: relative when recent, else a date with its zone."""
+    seconds = (time.time() if now is None else now) - when
+    if seconds < 0 or seconds >= 7 * 86400:
+        return time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(when))
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if unit == 'day' and n > 1 else ''} ago"
+    return "just now" if seconds < 5 else f"{int(seconds)} s ago"
+
+
+def _state(s: SiteStatus) -> str:
+    if s.running:
+        return "running"
+    return "stopped" if s.exists else "none"
+
+
+def status_table(statuses: Sequence[SiteStatus], now: float | None = None) -> RenderableType:
+    """One row per site within 80 columns (times read "3 min ago"); notes go below the table."""
     rows: list[list[Any]] = []
+    notes: list[str] = []
     for s in statuses:
-        when = time.strftime("%m-%d %H:%M", time.localtime(s.last_update)) if s.last_update else ""
         note = s.detail.get("error") or s.detail.get("skipped") or "; ".join(s.detail.get("locks", []))
-        rows.append(
-            [
-                s.site,
-                s.provider,
-                s.role,
-                "yes" if s.exists else "no",
-                "yes" if s.running else "no",
-                when,
-                address_of(s.outputs),
-                url_of(s.outputs),
-                note or "",
-            ]
-        )
-    columns = ["site", "provider", "role", "deployed", "running", "last update", "address", "URL", "note"]
-    if not any(row[-1] for row in rows):
-        columns, rows = columns[:-1], [row[:-1] for row in rows]
-    return table(None, columns, rows)
+        if note:
+            notes.append(f"[bold]{escape(s.site)}[/]: {escape(note)}")
+        updated = ago(s.last_update, now) if s.last_update else ""
+        rows.append([s.site, s.provider, s.role, _state(s), updated, where(s.outputs)])
+    columns = ["site", "provider", "role", "state", "updated", "where"]
+    return Group(table(None, columns, rows), *notes) if notes else table(None, columns, rows)
 
 
 def doctor_table(checks: Sequence[Any]) -> Table:
-    rows = [
-        [
-            c.name,
-            "ok" if c.ok else ("FAIL" if getattr(c, "required", True) else "warn"),
-            c.detail,
-            c.hint or "",
-        ]
-        for c in checks
-    ]
-    return table("deplat doctor", ["check", "", "detail", "hint"], rows)
+    """A list rather than a grid: the verdict and the check's name never wrap, and the detail and
+    hint get the rest of the line, so paths, URLs and variable names stay whole where they fit."""
+    t = Table(title="deplat doctor", title_justify="left", box=None, show_header=False, padding=(0, 1))
+    t.add_column(no_wrap=True)
+    t.add_column(no_wrap=True)
+    t.add_column(overflow="fold", ratio=1)
+    for c in checks:
+        verdict = "ok" if c.ok else ("FAIL" if getattr(c, "required", True) else "warn")
+        style = {"ok": "green", "FAIL": "bold red", "warn": "yellow"}[verdict]
+        text = escape(c.detail) + (f"\n[dim]hint:[/] {escape(c.hint)}" if c.hint else "")
+        t.add_row(f"[{style}]{verdict}[/]", escape(c.name), text)
+    return t
