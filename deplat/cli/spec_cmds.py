@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.markup import escape
 
 from deplat.cli import render
@@ -94,4 +93,6 @@ def show() -> None:
     if G.json:
         render.print_json(doc)
     else:
+        import yaml
+
         typer.echo(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False), nl=False)
