@@ -221,10 +221,15 @@ def doctor(
     if G.file.exists():
         spec = G.spec()
         secrets = _secrets(spec)
-        checks = doc.run_checks(spec, secrets, accounts=accounts)
+        from deplat.providers import provider_of
+
+        if any(provider_of(s).capabilities.pulumi_program for s in spec.sites):
+            checks = doc.run_checks(spec, secrets, accounts=accounts)
+        else:  # local sites need no engine (and a local-only install has no Pulumi SDK)
+            checks = [doc.check_backend(spec)]
         checks += preflight.doctor_checks(spec, secrets, can_ask=interactive() and not G.json)
     else:  # no spec here: the machine-wide checks only
-        checks = [doc.check_cli()[0]]
+        checks = [doc.check_cli()[0]] if preflight.installed("pulumi") else []
         if not G.json:
             G.err_console.print(f"no spec at {G.file}: checking the pulumi CLI only (-f FILE for the rest)")
     ok = all(c.ok for c in checks if c.required)

@@ -187,3 +187,13 @@ def test_certs_without_the_acme_library_names_the_certs_extra(
     without("acme", "josepy")
     assert cli("-f", str(CLOUD), "certs", "--check") == 2
     assert "pip install 'deplat[certs]'" in capsys.readouterr().err
+
+
+def test_doctor_on_local_sites_needs_no_pulumi(
+    without: Callable[..., None], make_guestbook: Callable[..., Guestbook], capsys: pytest.CaptureFixture[str]
+) -> None:
+    without("pulumi")
+    book = make_guestbook(sites=2)
+    assert cli("-f", str(book.spec_path), "--json", "doctor") == 0
+    names = [c["name"] for c in json.loads(capsys.readouterr().out)["checks"]]
+    assert names == ["state backend", "secrets"]
