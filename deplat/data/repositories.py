@@ -77,7 +77,7 @@ def default_local(spec: Spec) -> Repository:
     path = Path(spec.backups.store).expanduser()
     if not path.is_absolute():
         path = spec.base_dir / path
-    return Repository(name=LOCAL_NAME, url=str(path.resolve()), held_by="local", deadline=60.0)
+    return Repository(name=LOCAL_NAME, url=str(path.resolve() / "restic"), held_by="local", deadline=60.0)
 
 
 def repositories(spec: Spec, secrets: SecretStore) -> list[Repository]:

@@ -25,6 +25,7 @@ from deplat.errors import ErrorClass, InputError, OperationFailed
 from deplat.transport.base import Completed, Transport
 
 RESTIC = "restic"
+EMPTY_MARKER = ".deplat-empty"
 
 
 @dataclass(frozen=True)
@@ -225,8 +226,17 @@ class Restic:
         self.transport = transport
         self._env = {**repo.env, "RESTIC_PASSWORD": password}
 
-    def _run(self, args: Sequence[str], *, cwd: str | None = None, timeout: float | None = None) -> Completed:
-        return self.transport.run(args, env=self._env, cwd=cwd, timeout=timeout or self.repo.deadline)
+    def _run(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+    ) -> Completed:
+        return self.transport.run(
+            args, env=self._env, cwd=cwd, timeout=timeout or self.repo.deadline, stdin=stdin
+        )
 
     def _fail(self, what: str, done: Completed) -> ResticFailed:
         if _absent(done.stderr):
@@ -266,12 +276,24 @@ class Restic:
         raise self._fail("init", done)
 
     def backup(
-        self, path: str, *, site: str, app: str, service: str, timeout: float | None = None
+        self,
+        path: str,
+        *,
+        site: str,
+        app: str,
+        service: str,
+        timeout: float | None = None,
+        empty: bool = False,
     ) -> BackupDone:
-        """Back up the folder ``path`` on the transport's machine as one snapshot."""
-        done = self._run(
-            backup_args(self.repo, site=site, app=app, service=service), cwd=path, timeout=timeout
-        )
+        """Back up the folder ``path`` on the transport's machine as one snapshot. ``empty``: the
+        folder holds nothing, and the snapshot says so (one empty marker file, dropped on restore;
+        direct transport only, as the marker comes on stdin)."""
+        args = backup_args(self.repo, site=site, app=app, service=service)
+        stdin = None
+        if empty:  # restic refuses an empty snapshot: store one empty marker file instead
+            args = [*args[:-1], "--stdin", "--stdin-filename", EMPTY_MARKER]
+            stdin = b"this folder was empty\n"  # restic 0.14 refuses a 0-byte stdin
+        done = self._run(args, cwd=path, timeout=timeout, stdin=stdin)
         if not done.ok:
             raise self._fail(f"backup of {service}", done)
         for line in reversed(done.stdout.splitlines()):
@@ -309,6 +331,7 @@ class Restic:
         if not done.ok:
             self.transport.run(["rm", "-rf", "--", incoming], timeout=60)
             raise self._fail(f"restore of {snapshot[:8]}", done)
+        self.transport.run(["rm", "-f", "--", f"{incoming}/{EMPTY_MARKER}"], timeout=60)
         swapped = self.transport.run(["sh", "-c", swap_script(incoming, target)], timeout=120)
         if not swapped.ok:
             raise OperationFailed(

@@ -1,7 +1,12 @@
 """Backups: copies of each stateful service's data, kept outside the site that made them.
 
 A failover restores the newest backup of every stateful service onto the target; the backup's age
-at the moment of the failure is the RPO. ``BackupStore`` is the seam where object storage plugs in
+at the moment of the failure is the RPO.
+
+``make_store`` gives restic (``ResticBackupStore``, over ``deplat.data.restic``): the spec's
+``backups.repositories``, or a local directory repository under ``backups.store``. The home-made
+stores below remain for ``s3://`` stores and their tests until they are removed.
+``BackupStore`` is the seam where object storage plugs in
 (``S3BackupStore`` implements the same five methods over any S3 API; a GCS store would too).
 ``LocalBackupStore`` keeps them in a directory (``spec.backups.store``, default ``.deplat/backups``
 beside the spec, never inside a site's own dir)::
@@ -420,6 +425,122 @@ class S3BackupStore:
         return removed
 
 
+# --- restic ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResticBackupStore:
+    """Backups as restic snapshots (``deplat.data.restic``) in every repository of the spec: the
+    same five methods as the stores above, so the watcher, the failover and the drill use restic
+    for real. ``put`` writes each repository; ``latest`` takes the newest snapshot across the
+    repositories that answer, each within its own deadline."""
+
+    repositories: list[Any]  # deplat.data.restic.Repository
+    password: str = field(repr=False)
+    app: str
+    base_dir: Path
+    prune_slack: int = 5  # forget/prune once this many snapshots beyond ``keep`` piled up
+
+    def _restic(self, repo: Any) -> Any:
+        from deplat.data.restic import Restic
+        from deplat.transport import DirectTransport
+
+        return Restic(repo, self.password, DirectTransport(self.base_dir))
+
+    def put(self, site: str, service: str, source_dir: Path) -> Backup:
+        source_dir = Path(source_dir)
+        if not source_dir.is_dir():
+            raise OperationFailed(f"no data to back up: {source_dir} is not a directory")
+        taken_at = time.time()  # restic's own time is when it started, a moment later
+        done = None
+        for repo in self.repositories:
+            restic = self._restic(repo)
+            restic.init()
+            empty = not any(source_dir.iterdir())
+            done = restic.backup(str(source_dir), site=site, app=self.app, service=service, empty=empty)
+        assert done is not None
+        return Backup(
+            service=service,
+            site=site,
+            id=done.snapshot,
+            taken_at=taken_at,
+            location=self.repositories[-1].name,
+            files=done.files,
+            bytes=done.bytes,
+        )
+
+    def _snapshots(self, service: str) -> list[Any]:
+        from deplat.data import repositories as repos
+        from deplat.transport import DirectTransport
+
+        states = repos.survey(self.repositories, self.password, DirectTransport(self.base_dir), app=self.app)
+        found = [s.newest[service] for s in states if s.ok and service in s.newest]
+        return sorted(found, key=lambda snap: snap.time)
+
+    @staticmethod
+    def _backup(snap: Any) -> Backup:
+        return Backup(snap.service, snap.site, snap.id, snap.time, snap.repository, 0, 0)
+
+    def list(self, service: str) -> list[Backup]:
+        """Snapshots of ``service`` in the first repository that answers, oldest first."""
+        from deplat.data.restic import ResticFailed
+
+        for repo in self.repositories:
+            try:
+                snaps = self._restic(repo).snapshots(app=self.app, service=service)
+            except ResticFailed:
+                continue
+            return [self._backup(s) for s in snaps]
+        return []
+
+    def latest(self, service: str) -> Backup | None:
+        found = self._snapshots(service)
+        return self._backup(found[-1]) if found else None
+
+    def fetch(self, backup: Backup, target_dir: Path) -> None:
+        repo = next((r for r in self.repositories if r.name == backup.location), self.repositories[0])
+        target_dir = Path(target_dir)
+        if target_dir.exists() and any(target_dir.iterdir()):
+            raise OperationFailed(f"cannot fetch a backup into {target_dir}: it is not empty")
+        self._restic(repo).restore(backup.id, str(target_dir))
+
+    def prune(self, service: str, keep: int) -> list[Backup]:
+        """Keep the newest ``keep`` snapshots of each site and service (restic forget --prune),
+        batched: only once ``prune_slack`` more piled up, as a prune rewrites packs."""
+        held = self.list(service)
+        if len(held) <= keep + self.prune_slack:
+            return []
+        for repo in self.repositories:
+            self._restic(repo).forget(app=self.app, keep=keep)
+        return held[: len(held) - keep]
+
+
+def restic_store(spec: Spec, secrets: Any = None) -> ResticBackupStore:
+    """The spec's restic repositories as a store. With none declared: a local directory
+    repository under ``backups.store``; its password is the ``backups.password`` secret or, for
+    that local repository only, a random one kept owner-only beside it (a rehearsal needs no
+    setup; such a repository protects against losing a site, not against reading this disk)."""
+    import secrets as random
+
+    from deplat.data import repositories as repos
+    from deplat.files import private_dir, write_text_atomic
+    from deplat.secrets import SecretStore
+
+    store = secrets if secrets is not None else SecretStore(spec)
+    found = repos.repositories(spec, store)
+    password = store.get(spec.backups.password)
+    if password is None and spec.backups.repositories:
+        password = repos.password(spec, store)  # raises, naming the secret
+    if password is None:
+        key_file = Path(found[0].url).parent / "restic-password"
+        private_dir(key_file.parent)
+        if not key_file.exists():
+            write_text_atomic(key_file, random.token_urlsafe(32))
+        password = key_file.read_text(encoding="utf-8").strip()
+        store.masker.add(password)
+    return ResticBackupStore(found, password, spec.app, spec.base_dir)
+
+
 # --- the spec's store, and whole sites ---------------------------------------------------------
 
 
@@ -453,7 +574,7 @@ def make_store(spec: Spec) -> BackupStore:
             f"backups.store: {where} is inside the local sites' dir {sites_dir}",
             hint="keep backups outside every site, e.g. .deplat/backups",
         )
-    return LocalBackupStore(root)
+    return restic_store(spec)
 
 
 def service_data_dir(spec: Spec, site: str, service: str) -> Path:

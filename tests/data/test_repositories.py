@@ -83,7 +83,7 @@ def test_without_declared_repositories_local_sites_use_the_store_and_cloud_sites
     text = SPEC[: SPEC.index("backups:")]
     spec = load_text(text)
     (local,) = repos.repositories(spec, SecretStore(spec, environ={}))
-    assert local.url.endswith("/.deplat/backups") and local.held_by == "local"
+    assert local.url.endswith("/.deplat/backups/restic") and local.held_by == "local"
     with pytest.raises(InputError, match=r"aws site and the spec declares no backups\.repositories"):
         repos.for_site(spec, SecretStore(spec, environ={}), "aws-a")
 

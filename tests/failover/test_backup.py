@@ -16,6 +16,7 @@ from deplat.events import Recorder
 from deplat.failover.backup import (
     BackupCorrupt,
     LocalBackupStore,
+    ResticBackupStore,
     backup_site,
     make_store,
     restore_site,
@@ -122,7 +123,7 @@ def test_an_unfinished_backup_is_ignored(tmp_path: Path) -> None:
 
 def test_a_corrupt_backup_is_refused_and_the_target_kept(tmp_path: Path) -> None:
     spec = make_spec(tmp_path)
-    store = make_store(spec)
+    store = LocalBackupStore(tmp_path / "store")  # the manifest-checked store (restic checks its own)
     fill(service_data_dir(spec, "site-a", "web"), 3)
     [backup] = backup_site(spec, "site-a", store)
     (Path(backup.location) / "data" / "entries.jsonl").write_text("tampered\n")
@@ -135,11 +136,11 @@ def test_a_corrupt_backup_is_refused_and_the_target_kept(tmp_path: Path) -> None
     assert [p.name for p in target.parent.iterdir()] == ["web"]  # no temp dir left behind
 
 
+@pytest.mark.slow
 def test_site_backup_and_restore_move_the_data_and_report_rpo(tmp_path: Path) -> None:
     spec = make_spec(tmp_path)
     store = make_store(spec)
-    assert isinstance(store, LocalBackupStore)
-    store.clock = lambda: 1000.0
+    assert isinstance(store, ResticBackupStore)  # restic, in a local directory repository
     source = service_data_dir(spec, "site-a", "web")
     fill(source, 20)
     service_data_dir(spec, "site-a", "cache").mkdir(parents=True)  # stateless: never backed up
@@ -152,10 +153,12 @@ def test_site_backup_and_restore_move_the_data_and_report_rpo(tmp_path: Path) ->
     target = service_data_dir(spec, "site-b", "web")
     fill(target, 1, "stale")  # a warm site's own old data is replaced whole
     (target / "only-on-b").write_text("x")
-    restored = restore_site(spec, "site-b", store, reference_time=1007.5, emit=events)
-    assert [(r.service, r.backup_id, r.site, r.rpo_seconds) for r in restored] == [
-        ("web", backups[0].id, "site-a", 7.5)
-    ]
+    newest = store.latest("web")
+    assert newest is not None and backups[0].taken_at <= newest.taken_at  # restic's time: when it started
+    restored = restore_site(spec, "site-b", store, reference_time=newest.taken_at + 7.5, emit=events)
+    assert [(r.service, r.site) for r in restored] == [("web", "site-a")]
+    assert (restored[0].backup_id or "").startswith(backups[0].id)
+    assert restored[0].rpo_seconds == pytest.approx(7.5)
     assert tree(target) == tree(source)
     assert tree(source.parents[1]) == source_before  # the source site is never touched
     assert events.kinds()[-1] == "restore.done"
@@ -172,7 +175,7 @@ def test_restore_without_any_backup_says_so(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_backup_site_skips_a_service_without_data_yet_and_prunes_to_keep(tmp_path: Path) -> None:
     spec = make_spec(tmp_path)
-    store = make_store(spec)
+    store = LocalBackupStore(tmp_path / "store")
     events = Recorder()
     assert backup_site(spec, "site-a", store, events) == []
     assert events.kinds() == ["backup.skip"]
@@ -214,8 +217,12 @@ def test_backups_taken_during_writes_are_prefixes_of_the_data(tmp_path: Path) ->
 
 def test_make_store_places_backups_beside_the_spec(tmp_path: Path) -> None:
     store = make_store(make_spec(tmp_path))
-    assert isinstance(store, LocalBackupStore)
-    assert store.root == (tmp_path / ".deplat" / "backups").resolve()
+    assert isinstance(store, ResticBackupStore)
+    assert [r.url for r in store.repositories] == [
+        str((tmp_path / ".deplat" / "backups" / "restic").resolve())
+    ]
+    key = tmp_path / ".deplat" / "backups" / "restic-password"
+    assert key.stat().st_mode & 0o077 == 0 and store.password == key.read_text()
 
 
 def test_make_store_refuses_other_object_storage_for_now(tmp_path: Path) -> None:
