@@ -89,3 +89,16 @@ def test_status_of_real_local_sites_at_80_columns(
     out = capsys.readouterr().out
     assert max(map(len, out.splitlines())) <= 80
     assert book.url("local-a") in out and "just now" in out
+
+
+@pytest.mark.slow
+def test_plan_at_80_columns_cuts_no_type_name_or_value(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    cloud = Path(__file__).resolve().parents[2] / "examples/cloud/deplat.yaml"
+    assert run(["--no-color", "-f", str(cloud), "plan", "--offline", "--site", "aws-fra"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for whole in ("aws:s3.BucketPublicAccessBlock", "aws-fra-backups-versioning",
+                  "versioningConfiguration.status=Enabled", "restrictPublicBuckets=true"):  # fmt: skip
+        assert whole in out

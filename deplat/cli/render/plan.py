@@ -60,9 +60,12 @@ def print_plans(console: Console, plans: list[SitePlan]) -> None:
         if plan.kind == "local":
             console.print(head)
         else:
-            rows = [[r.kind, r.name, properties_text(r.key_properties())] for r in plan.resources]
             console.print(head + f": {len(plan.resources)} resources to create")
-            console.print(render.table(None, ["resource", "name", "key properties"], rows))
+            # a list, not a table: at 80 columns a table would cut types, names and values
+            for r in plan.resources:
+                console.print(f"  [green]+[/] [bold]{escape(r.kind)}[/]  {escape(r.name)}")
+                for line in properties_text(r.key_properties()).splitlines():
+                    console.print(f"      {escape(line)}")
             shown = {k: v for k, v in plan.outputs.items() if v is not None}
             if shown:
                 outs = ", ".join(f"{k}={v}" for k, v in shown.items())
