@@ -11,24 +11,21 @@
 - Previews (``preview_sites``) back ``deplat plan`` and the confirmation of ``deplat up``: Pulumi
   sites get a real engine preview (no changes made); sites without a program get one from their
   status (running -> same, else create).
-- Ctrl-C: ``interrupt_guard`` takes the first SIGINT without raising (the ``pulumi`` CLI, which got the
-  same SIGINT from the terminal, cancels gracefully and each site reports "canceled"); a second SIGINT
-  stops waiting.
+- Ctrl-C is the CLI's (``deplat.cli.interrupt``): the first cancels, each site reports "canceled".
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deplat.errors import DeplatError, ErrorClass, InputError
-from deplat.events import Emit, Event, discard
+from deplat.events import Emit, Event, EventKind, discard
 from deplat.providers import provider_of
 from deplat.sites import SiteResult, SiteStatus, driver_for
 from deplat.state import load_active
@@ -100,7 +97,9 @@ def clear_stale_locks(spec: Spec, sites: Sequence[Site], emit: Emit) -> None:
         if not provider_of(site).capabilities.pulumi_program:
             continue
         for lock in locks.clear_stale(spec, site.name):
-            emit(Event("site.note", f"removed a stale state lock ({lock.describe()})", site=site.name))
+            emit(
+                Event(EventKind.SITE_NOTE, f"removed a stale state lock ({lock.describe()})", site=site.name)
+            )
 
 
 class _SafeEmit:
@@ -117,7 +116,7 @@ class _SafeEmit:
 
 def _run_one(spec: Spec, site: Site, operation: str, secrets: SecretStore, emit: Emit) -> SiteResult:
     started = time.monotonic()
-    emit(Event("site.start", f"{operation} started", site=site.name, data={"operation": operation}))
+    emit(Event(EventKind.SITE_START, f"{operation} started", site=site.name, data={"operation": operation}))
     try:
         driver: Any = driver_for(spec, site, secrets)
         method: Callable[..., SiteResult] | None = getattr(driver, operation, None)
@@ -141,7 +140,7 @@ def _run_one(spec: Spec, site: Site, operation: str, secrets: SecretStore, emit:
         result.seconds = round(time.monotonic() - started, 3)
     emit(
         Event(
-            "site.end",
+            EventKind.SITE_END,
             "ok" if result.ok else (result.error or "failed"),
             site=site.name,
             data={
@@ -210,7 +209,7 @@ def _selected(
 ) -> list[Site]:
     selection = select_sites(spec, names, operation)
     for name, reason in selection.skipped.items():
-        emit(Event("site.skipped", reason, site=name, data={"role": selection.roles[name]}))
+        emit(Event(EventKind.SITE_SKIPPED, reason, site=name, data={"role": selection.roles[name]}))
     preflight(spec, selection.sites, secrets)
     return selection.sites
 
@@ -284,33 +283,3 @@ def status_sites(
         for site in selection.sites:
             by_name[site.name] = one(site)
     return [by_name[s.name] for s in spec.sites if s.name in by_name]
-
-
-@contextlib.contextmanager
-def interrupt_guard(emit: Emit = discard) -> Iterator[threading.Event]:
-    """Take the first Ctrl-C without raising (sites cancel cleanly); the second one raises.
-
-    Only the main thread can install signal handlers; elsewhere this does nothing.
-    """
-    interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if interrupted.is_set():
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        interrupted.set()
-        emit(
-            Event(
-                "run.interrupt",
-                "canceling: waiting for every site to stop cleanly (Ctrl-C again to stop waiting)",
-            )
-        )
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)

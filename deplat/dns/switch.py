@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from deplat.dns.base import CasConflict, Change, Deadline, DnsBackend, DnsError, Served, backend_for, fqdn
 from deplat.errors import DeplatError
-from deplat.events import Emit, Event, discard
+from deplat.events import Emit, Event, EventKind, discard
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
@@ -182,7 +182,7 @@ def _guarded(
 
 
 def _run_all(
-    spec: Spec, secrets: SecretStore, step: Step, timeout: float, emit: Emit, event_kind: str
+    spec: Spec, secrets: SecretStore, step: Step, timeout: float, emit: Emit, event_kind: EventKind
 ) -> list[ProviderResult]:
     providers = list(spec.dns)
     if not providers:
@@ -221,7 +221,7 @@ def _run_all(
     return [results[p.name] for p in providers]
 
 
-def _emit(emit: Emit, kind: str, result: ProviderResult) -> None:
+def _emit(emit: Emit, kind: EventKind, result: ProviderResult) -> None:
     text = f"{result.name}: {result.outcome}" + (f" ({result.message})" if result.message else "")
     emit(Event(kind, text, data=result.to_dict()))
 
@@ -242,7 +242,7 @@ def read_all(spec: Spec, secrets: SecretStore, timeout: float = 5.0) -> list[Pro
         return ProviderResult(backend.name, backend.kind, "already")
 
     answers = []
-    for result in _run_all(spec, secrets, step, timeout, discard, "dns.read"):
+    for result in _run_all(spec, secrets, step, timeout, discard, EventKind.DNS_READ):
         answers.append(
             ProviderAnswer(
                 result.name,
@@ -292,7 +292,7 @@ def switch_all(
         moved = ", ".join(c.name for c in changes)
         return ProviderResult(backend.name, backend.kind, "switched", None, f"{moved} -> {describe(want)}")
 
-    results = _run_all(spec, secrets, step, timeout, emit, "dns.switch")
+    results = _run_all(spec, secrets, step, timeout, emit, EventKind.DNS_SWITCH)
     return SwitchReport("switch", results, new=new, old=old, ttl=spec.domain.ttl)
 
 
@@ -319,7 +319,7 @@ def sync_all(
             backend.name, backend.kind, "switched", None, f"wrote {', '.join(c.name for c in changes)}"
         )
 
-    results = _run_all(spec, secrets, step, timeout, emit, "dns.sync")
+    results = _run_all(spec, secrets, step, timeout, emit, EventKind.DNS_SYNC)
     return SwitchReport("sync", results, new=addresses, ttl=ttl)
 
 
@@ -349,7 +349,7 @@ def ttl_all(
             f"TTL {ttl} s on {', '.join(c.name for c in changes)}",
         )
 
-    results = _run_all(spec, secrets, step, timeout, emit, "dns.ttl")
+    results = _run_all(spec, secrets, step, timeout, emit, EventKind.DNS_TTL)
     return SwitchReport("ttl", results, ttl=ttl)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deplat.errors import OperationFailed
-from deplat.events import Emit, Event, discard
+from deplat.events import Emit, Event, EventKind, discard
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
@@ -166,7 +166,7 @@ def install_pulumi(emit: Emit = discard) -> str:
     root = Path.home() / ".pulumi" / "versions" / str(sdk_version)
     emit(
         Event(
-            "doctor.install",
+            EventKind.DOCTOR_INSTALL,
             f"downloading https://get.pulumi.com/install.sh, installing v{sdk_version} into {root}",
         )
     )
@@ -179,5 +179,5 @@ def install_pulumi(emit: Emit = discard) -> str:
         ) from None
     except (subprocess.CalledProcessError, OSError) as exc:
         raise OperationFailed(f"the Pulumi installer failed: {exc}") from None
-    emit(Event("doctor.install", f"installed {command.command} (v{command.version})"))
+    emit(Event(EventKind.DOCTOR_INSTALL, f"installed {command.command} (v{command.version})"))
     return command.command

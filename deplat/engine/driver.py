@@ -21,7 +21,7 @@ from deplat.engine import workspace as wsp
 from deplat.engine.errors import HINTS, EngineFailure, classify
 from deplat.engine.events import EventTranslator
 from deplat.errors import DeplatError, ErrorClass, InputError, OperationFailed
-from deplat.events import Emit, Event, discard
+from deplat.events import Emit, Event, EventKind, discard
 from deplat.files import private_dir, write_bytes_atomic
 from deplat.paths import file_backend_dir, state_backend_url
 from deplat.secrets import MASK
@@ -175,7 +175,7 @@ class PulumiDriver:
         result = SiteResult(site=site.name, operation=operation, ok=False)
         try:
             self._check_locks(site)
-            emit(Event("site.op", f"{operation}: preparing", site=site.name, data={"op": "prepare"}))
+            emit(Event(EventKind.SITE_OP, f"{operation}: preparing", site=site.name, data={"op": "prepare"}))
             self._check_credentials(site)
             # every operation gets the inline program: the engine then never looks for one on disk
             program = site_program(self.spec, site, self.secrets)
@@ -185,7 +185,7 @@ class PulumiDriver:
                 )
             except auto.StackNotFoundError:
                 result.ok = True
-                emit(Event("site.summary", "nothing deployed", site=site.name, data={"changes": {}}))
+                emit(Event(EventKind.SITE_SUMMARY, "nothing deployed", site=site.name, data={"changes": {}}))
                 return result
             wsp.set_config(stack, self._provider_config(site))
             if operation in ("up", "preview"):
@@ -230,7 +230,7 @@ class PulumiDriver:
         result.error = f"{failure.message} (hint: {failure.hint})" if specific else failure.message
         result.error_class = failure.error_class
         data = {"error_class": failure.error_class, "words": failure.words, "hint": failure.hint}
-        emit(Event("site.error", f"{failure.words}: {failure.message}", site=result.site, data=data))
+        emit(Event(EventKind.SITE_ERROR, f"{failure.words}: {failure.message}", site=result.site, data=data))
 
     # ------------------------------------------------------------------ pieces
 
@@ -292,7 +292,7 @@ class PulumiDriver:
         for name, version in wanted:
             if (name, version) not in installed:
                 message = f"installing plugin {name} v{version}"
-                emit(Event("site.op", message, site=site.name, data={"op": "plugin"}))
+                emit(Event(EventKind.SITE_OP, message, site=site.name, data={"op": "plugin"}))
                 ws.install_plugin(name, f"v{version}")
 
     def _outputs(self, outputs: Any) -> dict[str, Any]:

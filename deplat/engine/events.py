@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from deplat.events import Emit, Event
+from deplat.events import Emit, Event, EventKind
 
 # Engine ops that are steps in the output (reads and "same" count, but are not worth a line).
 QUIET_OPS = {"same", "read", "refresh"}
@@ -44,9 +44,11 @@ class EventTranslator:
         try:
             self._translate(event)
         except Exception as exc:  # never raise into the SDK's worker thread
-            self._send("site.diag", f"unreadable engine event: {type(exc).__name__}", severity="warning")
+            self._send(
+                EventKind.SITE_DIAG, f"unreadable engine event: {type(exc).__name__}", severity="warning"
+            )
 
-    def _send(self, kind: str, message: str, **data: Any) -> None:
+    def _send(self, kind: EventKind, message: str, **data: Any) -> None:
         self.emit(Event(kind=kind, message=self.mask(message), site=self.site, data=data))
 
     def _translate(self, event: Any) -> None:
@@ -57,7 +59,7 @@ class EventTranslator:
                 return
             name = resource_name(meta.urn)
             self._send(
-                "site.op",
+                EventKind.SITE_OP,
                 f"{op} {meta.type} {name}",
                 op=op,
                 type=meta.type,
@@ -75,7 +77,7 @@ class EventTranslator:
                 counts = dict(self.counts)
             name = resource_name(meta.urn)
             self._send(
-                "site.done",
+                EventKind.SITE_DONE,
                 f"{op} {meta.type} {name} done",
                 op=op,
                 type=meta.type,
@@ -87,7 +89,7 @@ class EventTranslator:
             meta = event.res_op_failed_event.metadata
             name = resource_name(meta.urn)
             self._send(
-                "site.failed",
+                EventKind.SITE_FAILED,
                 f"{_op(meta.op)} {meta.type} {name} failed",
                 op=_op(meta.op),
                 type=meta.type,
@@ -102,12 +104,12 @@ class EventTranslator:
             if severity == "error":
                 with self._lock:
                     self.errors.append(self.mask(text))
-            self._send("site.diag", text, severity=severity)
+            self._send(EventKind.SITE_DIAG, text, severity=severity)
         elif event.summary_event is not None:
             changes = {str(_op(k)): int(v) for k, v in (event.summary_event.resource_changes or {}).items()}
             self.summary = changes
             self._send(
-                "site.summary",
+                EventKind.SITE_SUMMARY,
                 _describe(changes),
                 changes=changes,
                 seconds=event.summary_event.duration_seconds,

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from deplat.errors import InputError, OperationFailed
-from deplat.events import Emit, Event, discard
+from deplat.events import Emit, Event, EventKind, discard
 
 if TYPE_CHECKING:
     from deplat.spec.model import Spec
@@ -607,7 +607,10 @@ def backup_site(spec: Spec, site: str, store: BackupStore, emit: Emit = discard)
         if not source.is_dir():
             emit(
                 Event(
-                    "backup.skip", f"{name}: no data dir yet at {source}", site=site, data={"service": name}
+                    EventKind.BACKUP_SKIP,
+                    f"{name}: no data dir yet at {source}",
+                    site=site,
+                    data={"service": name},
                 )
             )
             continue
@@ -615,7 +618,7 @@ def backup_site(spec: Spec, site: str, store: BackupStore, emit: Emit = discard)
         taken.append(backup)
         emit(
             Event(
-                "backup.done",
+                EventKind.BACKUP_DONE,
                 f"{name}: {backup.files} files, {backup.bytes} bytes",
                 site=site,
                 data=backup.to_dict(),
@@ -657,7 +660,7 @@ def restore_site(
         if backup is None:
             emit(
                 Event(
-                    "restore.missing",
+                    EventKind.RESTORE_MISSING,
                     f"{name}: no backup to restore",
                     site=target_site,
                     data={"service": name},
@@ -695,7 +698,7 @@ def restore_site(
         results.append(restored)
         emit(
             Event(
-                "restore.done",
+                EventKind.RESTORE_DONE,
                 f"{name}: backup {backup.id} from {backup.site}, {restored.rpo_seconds:.1f}s old",
                 site=target_site,
                 data=restored.to_dict(),

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from deplat.errors import InputError, OperationFailed
-from deplat.events import Emit, Event, discard
+from deplat.events import Emit, Event, EventKind, discard
 from deplat.failover import frontdoor
 from deplat.failover.journal import Journal
 from deplat.files import exclusive_lock, write_json_atomic
@@ -221,7 +221,7 @@ class _Failover:
     def _event(self, step: str, status: str, data: dict[str, Any], message: str = "") -> None:
         self.emit(
             Event(
-                "failover.step",
+                EventKind.FAILOVER_STEP,
                 message or f"{step}: {status}",
                 site=self.new,
                 data=self.secrets.masker.data({"step": step, "status": status, **data}),
@@ -702,7 +702,14 @@ def run_failover(
             secrets.masker,
         )
     begin = journal.begin
-    emit(Event("failover.begin", f"failover {begin['from']} -> {begin['to']}", site=begin["to"], data=begin))
+    emit(
+        Event(
+            EventKind.FAILOVER_BEGIN,
+            f"failover {begin['from']} -> {begin['to']}",
+            site=begin["to"],
+            data=begin,
+        )
+    )
     failover = _Failover(
         spec,
         secrets,
@@ -798,5 +805,5 @@ def _finish(result: FailoverResult, journal: Journal, emit: Emit, secrets: Secre
     result.finished_at = time.time()
     result.message = secrets.masker.text(result.message)
     data = secrets.masker.data(result.to_dict())
-    emit(Event("failover.end", f"failover {result.outcome}", site=result.to_site, data=data))
+    emit(Event(EventKind.FAILOVER_END, f"failover {result.outcome}", site=result.to_site, data=data))
     return result

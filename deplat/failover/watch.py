@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deplat.errors import DeplatError
-from deplat.events import Emit, Event, discard
+from deplat.events import Emit, Event, EventKind, discard
 from deplat.failover.run import (
     DriverFactory,
     known_addresses,
@@ -135,7 +135,7 @@ class Watcher:
         self.log.write(event)
         self._emit_outer(event)
 
-    def _say(self, kind: str, message: str, site: str | None = None, **data: Any) -> None:
+    def _say(self, kind: EventKind, message: str, site: str | None = None, **data: Any) -> None:
         self.emit(Event(kind, message, site=site, data={"watcher": self.name, **data}))
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ class Watcher:
         started = time.monotonic()
         active = load_active(self.spec)
         self._say(
-            "watch.start",
+            EventKind.WATCH_START,
             f"watching {len(self.spec.sites)} sites every {interval:g}s; primary {active.primary}",
             site=active.primary,
             interval=interval,
@@ -164,7 +164,7 @@ class Watcher:
                     self.cycle()
                 except Exception as exc:  # a long-running watcher reports a bad cycle and goes on
                     message = self.secrets.masker.text(f"{type(exc).__name__}: {exc}")
-                    self._say("watch.error", f"cycle failed: {message}")
+                    self._say(EventKind.WATCH_ERROR, f"cycle failed: {message}")
                 self.summary.cycles += 1
                 if max_cycles is not None and self.summary.cycles >= max_cycles:
                     self.stop("max_cycles")
@@ -182,7 +182,9 @@ class Watcher:
                 self._backup_thread.join(timeout=30)
             self.summary.primary = load_active(self.spec).primary
             self._say(
-                "watch.stop", f"stopped ({self.summary.stopped_by or 'stop'})", **self.summary.to_dict()
+                EventKind.WATCH_STOP,
+                f"stopped ({self.summary.stopped_by or 'stop'})",
+                **self.summary.to_dict(),
             )
         return self.summary
 
@@ -248,7 +250,7 @@ class Watcher:
         self.verdicts[probe.site] = verdict
         if not healthy:
             self._say(
-                "watch.probe",
+                EventKind.WATCH_PROBE,
                 f"{probe.site}: {probe.health.value}: {probe.reason}",
                 site=probe.site,
                 health=probe.health.value,
@@ -261,7 +263,7 @@ class Watcher:
             if verdict.state == "suspended":
                 self.suspended.add(probe.site)
             self._say(
-                "watch.verdict",
+                EventKind.WATCH_VERDICT,
                 f"{probe.site} is {verdict.state}",
                 site=probe.site,
                 state=verdict.state,
@@ -297,11 +299,11 @@ class Watcher:
         try:
             backups = backup_site(self.spec, primary, make_store(self.spec), self.emit)
         except Exception as exc:  # reported; the next interval tries again
-            self._say("watch.backup_failed", f"backup of {primary} failed: {exc}", site=primary)
+            self._say(EventKind.WATCH_BACKUP_FAILED, f"backup of {primary} failed: {exc}", site=primary)
             return
         self.summary.backups += 1
         self._say(
-            "watch.backup",
+            EventKind.WATCH_BACKUP,
             f"backed up {primary}: {len(backups)} services",
             site=primary,
             started_at=started,
@@ -327,7 +329,7 @@ class Watcher:
         key = key or message
         if key != self._held_reason:
             self._held_reason = key
-            self._say("watch.hold", message, **data)
+            self._say(EventKind.WATCH_HOLD, message, **data)
 
     def _maybe_fail_over(self, primary: str, verdict: Verdict) -> None:
         if not self.policy.auto:
@@ -354,7 +356,7 @@ class Watcher:
         self._held_reason = ""
         reference = self._fail_streak_start.get(primary, now)
         self._say(
-            "watch.decision",
+            EventKind.WATCH_DECISION,
             f"{primary} is {verdict.state}: failing over to {target}",
             site=target,
             from_site=primary,
@@ -384,7 +386,7 @@ class Watcher:
         if journal is None or _live_owner(journal) is not None:
             return False
         if journal.begin.get("from") == primary and journal.begin.get("to") == target:
-            self._say("watch.resume", f"resuming the unfinished failover {journal.id}", site=target)
+            self._say(EventKind.WATCH_RESUME, f"resuming the unfinished failover {journal.id}", site=target)
             return True
         journal.end("superseded", {"by": self.name, "from": primary, "to": target})
         return False
@@ -408,7 +410,7 @@ class Watcher:
             hold = max(5.0, 2 * self.policy.probe_interval * self.policy.failures_to_down)
             self._hold_until = time.monotonic() + hold
             self._say(
-                "watch.failover_failed",
+                EventKind.WATCH_FAILOVER_FAILED,
                 f"failover to {target} did not complete: {exc.message}; next try in {hold:g}s or later",
                 site=target,
             )

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from deplat import cancel
 from deplat.errors import DeplatError, ErrorClass, FilesystemError
-from deplat.events import Emit, Event, discard
+from deplat.events import Emit, Event, EventKind, discard
 from deplat.files import (
     local_filesystem_cause,
     pid_alive,
@@ -95,7 +95,7 @@ class LocalDriver:
                 if conflict:
                     return self._failed(site, "up", conflict, started, "fatal")
                 self._ensure_supervisor(site, site_dir, emit)
-                emit(Event("site.op", "applying services", site=site.name, data={"op": "up"}))
+                emit(Event(EventKind.SITE_OP, "applying services", site=site.name, data={"op": "up"}))
                 meta = {"outputs": site_outputs(self.spec, site), "spec_file": str(self.spec.source or "")}
                 reply = control.call(
                     sitestate.socket_path(site_dir),
@@ -110,13 +110,20 @@ class LocalDriver:
         if not reply.get("ok"):
             return self._failed(site, "up", f"supervisor refused: {reply.get('error')}", started, "fatal")
         changes = {k: v for k, v in reply.get("changes", {}).items() if v}
-        emit(Event("site.op", "waiting for health checks", site=site.name, data={"changes": changes}))
+        emit(Event(EventKind.SITE_OP, "waiting for health checks", site=site.name, data={"changes": changes}))
         error = self._wait_ready(site, site_dir, reply.get("services", {}))
         outputs = site_outputs(self.spec, site)
         if error:
             kind = "canceled" if cancel.requested() else "fatal"
             return self._failed(site, "up", error, started, kind, changes=changes, outputs=outputs)
-        emit(Event("site.op", f"up at {outputs.get('url', '')}", site=site.name, data={"changes": changes}))
+        emit(
+            Event(
+                EventKind.SITE_OP,
+                f"up at {outputs.get('url', '')}",
+                site=site.name,
+                data={"changes": changes},
+            )
+        )
         return SiteResult(
             site.name, "up", True, changes=changes, outputs=outputs, seconds=time.monotonic() - started
         )
@@ -129,7 +136,7 @@ class LocalDriver:
         try:
             with sitestate.exclusive(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
                 state = sitestate.read_state(site_dir)
-                emit(Event("site.op", "stopping supervisor", site=site.name, data={"op": "destroy"}))
+                emit(Event(EventKind.SITE_OP, "stopping supervisor", site=site.name, data={"op": "destroy"}))
                 self._stop_supervisor(site_dir)
                 if state:
                     sitestate.stop_leftovers(state)
@@ -140,7 +147,9 @@ class LocalDriver:
         if purge:
             shutil.rmtree(site_dir, ignore_errors=True)
         changes = {"delete": count} if count else {}
-        emit(Event("site.op", "destroyed", site=site.name, data={"changes": changes, "purged": purge}))
+        emit(
+            Event(EventKind.SITE_OP, "destroyed", site=site.name, data={"changes": changes, "purged": purge})
+        )
         return SiteResult(site.name, "destroy", True, changes=changes, seconds=time.monotonic() - started)
 
     def refresh(self, site: Site, emit: Emit = discard) -> SiteResult:
@@ -168,7 +177,7 @@ class LocalDriver:
                 return self._failed(site, "refresh", str(exc), started, _os_error_class(exc))
             changes = {"same": len(services) - len(stale), "update": len(stale)}
         changes = {k: v for k, v in changes.items() if v}
-        emit(Event("site.op", "refreshed", site=site.name, data={"changes": changes}))
+        emit(Event(EventKind.SITE_OP, "refreshed", site=site.name, data={"changes": changes}))
         outputs = state.get("meta", {}).get("outputs") or site_outputs(self.spec, site)
         return SiteResult(
             site.name, "refresh", True, changes=changes, outputs=outputs, seconds=time.monotonic() - started
@@ -381,7 +390,7 @@ class LocalDriver:
         state = sitestate.read_state(site_dir)
         if state:
             sitestate.stop_leftovers(state)  # a supervisor killed with -9 may have left services
-        emit(Event("site.op", "starting supervisor", site=site.name, data={"op": "up"}))
+        emit(Event(EventKind.SITE_OP, "starting supervisor", site=site.name, data={"op": "up"}))
         # Only what Python needs: the caller's credentials and passphrase stay out of a long-lived process.
         keep = (*BASE_ENV_KEYS, "PYTHONPATH", "PYTHONHOME", "XDG_RUNTIME_DIR")  # the socket's folder
         env = {k: v for k, v in os.environ.items() if k in keep}
