@@ -244,9 +244,9 @@ def _mocks_class() -> type:
             self.resources.append(PlannedResource(args.typ, args.name, shown, secret_paths))
             return str(n), {**args.inputs, **self.provider.mock_outputs(args.typ, args.name, n)}
 
-        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
             self.calls.append((args.token, dict(args.args)))
-            return self.provider.mock_call(args.token, args.args)
+            return self.provider.mock_call(args.token, args.args), []  # (outputs, check failures)
 
     _MOCKS = _PlanMocks
     return _MOCKS

@@ -282,10 +282,15 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
     site = ctx.site
     zone = site.zone or f"{site.region}a"
     tags = {**ctx.labels, "Name": f"{ctx.app}-{site.name}"}
-    everyone = {"cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"]}
+    everyone_v4, everyone_v6 = ["0.0.0.0/0"], ["::/0"]
     ingress = [
         aws.ec2.SecurityGroupIngressArgs(
-            protocol=proto, from_port=port, to_port=port, description=f"{ctx.app} public port", **everyone
+            protocol=proto,
+            from_port=port,
+            to_port=port,
+            description=f"{ctx.app} public port",
+            cidr_blocks=everyone_v4,
+            ipv6_cidr_blocks=everyone_v6,
         )
         for port, proto in ctx.public_ports
     ]
@@ -306,7 +311,11 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         ctx.resource_name("firewall"),
         description=f"deplat {ctx.app} {site.name}: public ports only",
         ingress=ingress,
-        egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, **everyone)],
+        egress=[
+            aws.ec2.SecurityGroupEgressArgs(
+                protocol="-1", from_port=0, to_port=0, cidr_blocks=everyone_v4, ipv6_cidr_blocks=everyone_v6
+            )
+        ],
         tags=tags,
     )
     volume = aws.ebs.Volume(

@@ -216,7 +216,7 @@ class Backend(DnsBackend):
             if "requires a TSIG" not in str(exc):
                 raise
             unsigned = dns.message.from_wire(answer, keyring=False)
-            unsigned.deplat_unsigned = True
+            unsigned.deplat_unsigned = True  # type: ignore[attr-defined]  # read back with getattr
             return unsigned
 
     def _rcode_error(self, rcode: Any, what: str, unsigned: bool = False) -> DnsError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,6 +128,14 @@ class PulumiDriver:
             hint="restart them on the VM (systemctl restart deplat-<service>)",
         )
 
+    def stop(self, site: Site, services: list[str], timeout: float) -> list[str]:
+        """Refused like ``restart``: no command transport reaches a cloud VM yet."""
+        raise OperationFailed(
+            f"cannot stop services on {site.name}: deplat has no command transport to "
+            f"{site.provider.value} VMs yet",
+            hint="stop them on the VM (systemctl stop deplat-<service>)",
+        )
+
     def archive_state(self, site: Site, dest: Path) -> dict[str, Any]:
         """The site's stack state into ``dest`` (owner-only), from the state backend only.
 
@@ -194,17 +202,17 @@ class PulumiDriver:
             if operation == "up":
                 up = stack.up(show_secrets=False, **common)
                 result.outputs = self._outputs(up.outputs)
-                result.changes = dict(up.summary.resource_changes or translator.summary or {})
+                result.changes = _counts(up.summary.resource_changes or translator.summary)
             elif operation == "preview":
                 preview = stack.preview(**common)
-                result.changes = {str(getattr(k, "value", k)): v for k, v in preview.change_summary.items()}
+                result.changes = _counts(preview.change_summary)
             elif operation == "refresh":
                 refreshed = stack.refresh(**common)
-                result.changes = dict(refreshed.summary.resource_changes or translator.summary or {})
+                result.changes = _counts(refreshed.summary.resource_changes or translator.summary)
                 result.outputs = self._outputs(stack.outputs())
             else:
                 destroyed = stack.destroy(**common)
-                result.changes = dict(destroyed.summary.resource_changes or translator.summary or {})
+                result.changes = _counts(destroyed.summary.resource_changes or translator.summary)
                 # resources left (refused deletes): keep the stack so that destroy can be retried
                 with contextlib.suppress(auto.CommandError):
                     stack.workspace.remove_stack(stack.name)
@@ -328,3 +336,8 @@ def _as_list(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [str(v) for v in value if v]
     return [str(value)]
+
+
+def _counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
+    """Change counts by operation name (the SDK keys them by ``OpType`` or by str, by version)."""
+    return {str(getattr(k, "value", k)): v for k, v in (changes or {}).items()}

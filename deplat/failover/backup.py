@@ -26,6 +26,7 @@ reported RPO is an upper bound.
 
 from __future__ import annotations
 
+import builtins  # the stores' own `list` method shadows the type inside their classes
 import contextlib
 import hashlib
 import json
@@ -86,7 +87,7 @@ class BackupStore(Protocol):
 
     def list(self, service: str) -> list[Backup]: ...
 
-    def prune(self, service: str, keep: int) -> list[Backup]: ...
+    def prune(self, service: str, keep: int) -> builtins.list[Backup]: ...
 
 
 class BackupCorrupt(OperationFailed):
@@ -261,7 +262,7 @@ class LocalBackupStore:
                     f"backup {backup.id} of {backup.service}: {rel} does not match its manifest"
                 )
 
-    def prune(self, service: str, keep: int) -> list[Backup]:
+    def prune(self, service: str, keep: int) -> builtins.list[Backup]:
         """Remove all but the newest ``keep`` backups (and stale partial copies); returns the removed."""
         keep = max(int(keep), 1)
         backups = self.list(service)
@@ -407,7 +408,7 @@ class S3BackupStore:
             with path.open("rb") as f:
                 os.fsync(f.fileno())
 
-    def prune(self, service: str, keep: int) -> list[Backup]:
+    def prune(self, service: str, keep: int) -> builtins.list[Backup]:
         keep = max(int(keep), 1)
         backups = self.list(service)
         removed = backups[:-keep] if len(backups) > keep else []

@@ -287,7 +287,7 @@ async def probe_site(
     """Probe one site at its address (the first IPv4, else the first IPv6) and classify it."""
     site_obj = spec.site(site) if isinstance(site, str) else site
     at, start = time.time(), time.monotonic()
-    address = (addresses.ipv4 or addresses.ipv6 or [None])[0]
+    address = next(iter(addresses.ipv4 or addresses.ipv6), None)
     host = spec.domain.names[0]
     signatures = signatures_for(site_obj.provider.value)
 
@@ -411,7 +411,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run_sync, coro).result()
+        return pool.submit(lambda: run_sync(coro)).result()
 
 
 def probe_site_sync(

@@ -47,8 +47,9 @@ from deplat.failover import frontdoor
 from deplat.failover.journal import Journal
 from deplat.files import exclusive_lock, write_json_atomic
 from deplat.paths import home, local_site_dir
+from deplat.providers import provider_of
 from deplat.sites import Addresses, driver_for
-from deplat.spec.model import Provider, Site, Spec
+from deplat.spec.model import Site, Spec
 from deplat.state import load_active, record_failover
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def known_addresses(spec: Spec, site: str) -> Addresses | None:
     """A site's addresses with no call to its driver or provider: the spec for local sites, else
     the address book; None when unknown."""
     site_obj = spec.site(site)
-    if site_obj.provider is Provider.local:
+    if provider_of(site_obj).capabilities.runs_locally:
         address = frontdoor.site_address(spec, site)
         return Addresses(ipv6=[address]) if ":" in address else Addresses(ipv4=[address])
     try:
@@ -158,7 +159,7 @@ def dns_resolver(spec: Spec) -> tuple[str, int] | None:
     return None
 
 
-def active_lock(spec: Spec) -> AbstractContextManager[None]:
+def active_lock(spec: Spec) -> AbstractContextManager[int]:
     """Serialises changes to the active set (fencing, adopting a new primary) across processes."""
     return exclusive_lock(home(spec) / "active.lock")
 
@@ -370,7 +371,7 @@ class _Failover:
         restored = restore_site(
             self.spec, target.name, store, reference_time=self.reference_time or time.time(), emit=self.emit
         )
-        items = [asdict(r) if hasattr(r, "__dataclass_fields__") else dict(r) for r in restored]
+        items = [asdict(r) for r in restored]
         if (results.get("final_backup") or {}).get("planned"):
             for item in items:  # the final backup holds every acknowledged write
                 if item.get("backup_id"):
@@ -397,7 +398,7 @@ class _Failover:
         restart = getattr(driver, "restart", None)
         if callable(restart):  # SiteDriver.restart(site, services, timeout) -> the services back
             return list(restart(target, services, self.wait))
-        if target.provider is Provider.local:
+        if provider_of(target).capabilities.runs_locally:
             return restart_local_services(self.spec, target.name, services, timeout=self.wait)
         return []
 
@@ -405,7 +406,11 @@ class _Failover:
     def _switch(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         if frontdoor.uses_front_door(self.spec):
             outcome = frontdoor.switch(self.spec, self.old, self.new)
-            data = {"via": "front_door", "outcome": outcome.outcome, "front_door": outcome.to_dict()}
+            data: dict[str, Any] = {
+                "via": "front_door",
+                "outcome": outcome.outcome,
+                "front_door": outcome.to_dict(),
+            }
             if outcome.outcome == "conflict":
                 raise _Conflict(
                     f"the front door points at {outcome.site}, not {self.old}: another failover won"
@@ -572,7 +577,7 @@ def archive_site_state(spec: Spec, site: str, tag: str, secrets: SecretStore | N
     """Archive a left site's state from local files or the state backend (never its provider's API)."""
     target = home(spec) / "archive" / f"{site}-{tag}"
     site_obj = spec.site(site)
-    if site_obj.provider is Provider.local:
+    if provider_of(site_obj).capabilities.runs_locally:
         source = local_site_dir(spec, site)
         copied: list[str] = []
         if source.is_dir():
@@ -667,7 +672,7 @@ def run_failover(
     if resume:
         journal = Journal.newest_unfinished(spec, secrets.masker)
         owner = _live_owner(journal) if journal is not None else None
-        if owner is not None:
+        if journal is not None and owner is not None:
             raise InputError(
                 f"the failover in {journal.path.name} is still running (pid {owner})",
                 hint="wait for it to finish, or stop that process first",

@@ -408,9 +408,9 @@ class Supervisor:
                 self.masker.add(str(run["env"].get(key, "")))
         removed = [svc for name, svc in self.services.items() if name not in wanted]
         self.stop(removed)
-        for svc in removed:
-            svc.log.close()
-            del self.services[svc.name]
+        for gone in removed:
+            gone.log.close()
+            del self.services[gone.name]
             changes["delete"] += 1
         for name, run in wanted.items():
             svc = self.services.get(name)
