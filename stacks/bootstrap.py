@@ -247,9 +247,8 @@ def _env_file(name: str, svc: Service, site: Site, secret_values: Mapping[str, s
             raise ValueError(f"services.{name}.env.{key}: a value with a newline cannot go in an env file")
         lines.append(f"{key}={value}")
     for secret in svc.secrets:
-        value = (secret_values or {}).get(secret)
-        if value is None:
-            value = "x" * PLACEHOLDER_BYTES
+        known = (secret_values or {}).get(secret)
+        value = "x" * PLACEHOLDER_BYTES if known is None else known
         if "\n" in value or "\r" in value:
             raise ValueError(
                 f"secret {secret} (service {name}, site {site.name}) holds a newline, "
