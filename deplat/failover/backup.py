@@ -505,7 +505,7 @@ class ResticBackupStore:
             raise OperationFailed(f"cannot fetch a backup into {target_dir}: it is not empty")
         self._restic(repo).restore(backup.id, str(target_dir))
 
-    def prune(self, service: str, keep: int) -> list[Backup]:
+    def prune(self, service: str, keep: int) -> builtins.list[Backup]:
         """Keep the newest ``keep`` snapshots of each site and service (restic forget --prune),
         batched: only once ``prune_slack`` more piled up, as a prune rewrites packs."""
         held = self.list(service)
