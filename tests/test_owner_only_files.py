@@ -24,8 +24,6 @@ pytestmark = pytest.mark.slow
 OWED: dict[str, str] = {
     "archive": "deplat/failover/run.py: the archive of a left site (mkdir)",
     "archive/*": "deplat/failover/run.py: the archive of a left site (mkdir, copy2)",
-    "backups": "deplat/failover/backup.py: LocalBackupStore (mkdir)",
-    "backups/*": "deplat/failover/backup.py: LocalBackupStore (mkdir, copy_tree, manifest open)",
     "journal": "deplat/failover/journal.py: the journal folder (mkdir)",
     "journal/*.jsonl": "deplat/failover/journal.py: the journal (open 'a')",
     "watch.log": "deplat/failover/watch.py: the watch log (open 'a')",
