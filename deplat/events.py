@@ -29,6 +29,7 @@ class EventKind(StrEnum):
     SITE_DONE = "site.done"
     SITE_FAILED = "site.failed"
     SITE_END = "site.end"
+    RUN_INTERRUPT = "run.interrupt"  # the first Ctrl-C of a many-site run: sites cancel cleanly
     # data
     BACKUP_DONE = "backup.done"
     BACKUP_SKIP = "backup.skip"

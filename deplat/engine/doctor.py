@@ -74,12 +74,12 @@ def installed_plugins(path: str) -> set[tuple[str, str]]:
 
 
 def check_backend(spec: Spec) -> Check:
-    from deplat.paths import state_backend_url
+    from deplat.paths import ProjectPaths
 
-    url = state_backend_url(spec)
-    if not url.startswith("file://"):
-        return Check("state backend", True, f"{url} (not checked: a remote backend)")
-    folder = Path(url[len("file://") :])
+    paths = ProjectPaths.of(spec)
+    folder = paths.state_backend_dir
+    if folder is None:
+        return Check("state backend", True, f"{paths.state_backend_url} (not checked: a remote backend)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".deplat-doctor-"):

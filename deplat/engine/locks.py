@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deplat.paths import state_backend_url
+from deplat.files import pid_alive
+from deplat.paths import ProjectPaths
 
 if TYPE_CHECKING:
     from deplat.spec.model import Spec
@@ -36,24 +37,9 @@ class Lock:
         return f"lock by {self.username}@{self.hostname} pid {self.pid} since {self.timestamp} ({state})"
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def backend_dir(spec: Spec) -> Path | None:
-    """The directory of a ``file://`` backend; None for any other backend (it manages its own locks)."""
-    url = state_backend_url(spec)
-    return Path(url[len("file://") :]) if url.startswith("file://") else None
-
-
 def lock_dirs(spec: Spec, stack: str) -> list[Path]:
-    root = backend_dir(spec)
+    """Where the file backend keeps the stack's locks; none for another backend (it keeps its own)."""
+    root = ProjectPaths.of(spec).state_backend_dir
     if root is None:
         return []
     base = root / ".pulumi" / "locks"

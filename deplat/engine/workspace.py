@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from deplat.errors import InputError, OperationFailed
-from deplat.paths import home, state_backend_url
+from deplat.files import private_dir
+from deplat.paths import ProjectPaths, home, state_backend_url
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
@@ -117,9 +118,9 @@ def engine_env(spec: Spec, passphrase: str) -> dict[str, str]:
 
 
 def ensure_backend(spec: Spec) -> None:
-    url = state_backend_url(spec)
-    if url.startswith("file://"):
-        Path(url[len("file://") :]).mkdir(parents=True, exist_ok=True)
+    folder = ProjectPaths.of(spec).state_backend_dir
+    if folder is not None:
+        private_dir(folder)
 
 
 def workspace(

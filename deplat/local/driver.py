@@ -38,6 +38,7 @@ from deplat import cancel
 from deplat.errors import DeplatError, ErrorClass, FilesystemError
 from deplat.events import Emit, Event, EventKind, discard
 from deplat.files import (
+    exclusive_lock,
     local_filesystem_cause,
     pid_alive,
     private_dir,
@@ -90,10 +91,10 @@ class LocalDriver:
             for run in runs.values():
                 private_dir(Path(run["data_dir"]).parent)
                 private_dir(Path(run["data_dir"]))
-            with sitestate.exclusive(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
+            with exclusive_lock(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
                 conflict = self._port_conflict(site, site_dir)
                 if conflict:
-                    return self._failed(site, "up", conflict, started, "fatal")
+                    return self._failed(site, "up", conflict, started, ErrorClass.FATAL)
                 self._ensure_supervisor(site, site_dir, emit)
                 emit(Event(EventKind.SITE_OP, "applying services", site=site.name, data={"op": "up"}))
                 meta = {"outputs": site_outputs(self.spec, site), "spec_file": str(self.spec.source or "")}
@@ -104,17 +105,19 @@ class LocalDriver:
                 )
         except DeplatError as exc:
             reason = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-            return self._failed(site, "up", reason, started, _os_error_class(exc, "fatal"))
+            return self._failed(site, "up", reason, started, _os_error_class(exc, ErrorClass.FATAL))
         except (OSError, TimeoutError, control.ControlError) as exc:
             return self._failed(site, "up", str(exc), started, _os_error_class(exc))
         if not reply.get("ok"):
-            return self._failed(site, "up", f"supervisor refused: {reply.get('error')}", started, "fatal")
+            return self._failed(
+                site, "up", f"supervisor refused: {reply.get('error')}", started, ErrorClass.FATAL
+            )
         changes = {k: v for k, v in reply.get("changes", {}).items() if v}
         emit(Event(EventKind.SITE_OP, "waiting for health checks", site=site.name, data={"changes": changes}))
         error = self._wait_ready(site, site_dir, reply.get("services", {}))
         outputs = site_outputs(self.spec, site)
         if error:
-            kind = "canceled" if cancel.requested() else "fatal"
+            kind = "canceled" if cancel.requested() else ErrorClass.FATAL
             return self._failed(site, "up", error, started, kind, changes=changes, outputs=outputs)
         emit(
             Event(
@@ -134,7 +137,7 @@ class LocalDriver:
         if not site_dir.exists():
             return SiteResult(site.name, "destroy", True, seconds=time.monotonic() - started)
         try:
-            with sitestate.exclusive(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
+            with exclusive_lock(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
                 state = sitestate.read_state(site_dir)
                 emit(Event(EventKind.SITE_OP, "stopping supervisor", site=site.name, data={"op": "destroy"}))
                 self._stop_supervisor(site_dir)
@@ -165,7 +168,7 @@ class LocalDriver:
             changes = {"same": same, "update": len(live) - same}
         else:
             try:
-                with sitestate.exclusive(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, site.name):
+                with exclusive_lock(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, site.name):
                     sitestate.stop_leftovers(state)
                     services = state.get("services", {})
                     stale = [s for s in services.values() if s.get("state") != "stopped" or s.get("pid")]
@@ -356,7 +359,7 @@ class LocalDriver:
         operation: str,
         reason: str,
         started: float,
-        error_class: str,
+        error_class: str,  # an ErrorClass, or "canceled"
         changes: dict[str, int] | None = None,
         outputs: dict[str, Any] | None = None,
     ) -> SiteResult:
@@ -557,7 +560,7 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
-def _os_error_class(exc: BaseException, otherwise: str = ErrorClass.TRANSIENT) -> str:
+def _os_error_class(exc: BaseException, otherwise: ErrorClass = ErrorClass.TRANSIENT) -> ErrorClass:
     """A full or read-only disk is the local file system's problem, not a reason to retry."""
     if isinstance(exc, FilesystemError) or local_filesystem_cause(exc) is not None:
         return ErrorClass.FILESYSTEM

@@ -7,7 +7,7 @@ config hashes, start times and restart counts: never a secret value.
 
 The supervisor holds an exclusive ``flock`` on ``supervisor.pid`` for its whole life, so "is the
 supervisor running?" is answered by the kernel rather than by a pid that may have been reused.
-Standard library only: the supervisor imports this module.
+Standard library and ``deplat.files`` only: the supervisor imports this module.
 """
 
 from __future__ import annotations
@@ -22,9 +22,13 @@ import signal
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from deplat.files import pid_alive as process_alive
+from deplat.files import process_identity
+
+__all__ = ["process_alive", "process_identity"]  # the one pid check, under the names callers use
 
 STATE_FILE = "state.json"
 PID_FILE = "supervisor.pid"
@@ -98,46 +102,6 @@ def read_state(site_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {"services": {}, "unreadable": True}
 
 
-def process_identity(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), or None when it is gone.
-
-    A pid plus its start time names one process for good: the kernel may reuse the pid, never both.
-    Where /proc is missing the identity is "" (unknown) while the pid exists.
-    """
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except FileNotFoundError:
-        if Path("/proc/self/stat").exists():
-            return None
-        return "" if _pid_exists(pid) else None
-    except OSError:
-        return ""
-    fields = raw[raw.rfind(")") + 2 :].split()
-    if fields and fields[0] in ("Z", "X"):  # a zombie has finished: it only waits to be reaped
-        return None
-    return fields[19] if len(fields) > 19 else ""
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def process_alive(pid: int | None, identity: str | None = None) -> bool:
-    """Is ``pid`` alive and, when ``identity`` is known, still the same process?"""
-    if not pid or pid <= 0:
-        return False
-    now = process_identity(pid)
-    if now is None:
-        return False
-    return not identity or not now or now == identity
-
-
 def supervisor_pid(site_dir: Path) -> int | None:
     """The running supervisor's pid, or None when no supervisor holds the site's pid-file lock."""
     path = site_dir / PID_FILE
@@ -155,26 +119,6 @@ def supervisor_pid(site_dir: Path) -> int | None:
             return int(text) if text.isdigit() else -1  # locked, pid not written yet
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def exclusive(path: Path, timeout: float, what: str) -> Iterator[None]:
-    """Hold an exclusive flock on ``path`` for the block; ``TimeoutError`` after ``timeout`` s."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise TimeoutError(f"{what} is busy ({path} is locked)") from None
-                time.sleep(0.05)
-        yield
     finally:
         os.close(fd)
 

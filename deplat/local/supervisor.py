@@ -413,17 +413,18 @@ class Supervisor:
             del self.services[gone.name]
             changes["delete"] += 1
         for name, run in wanted.items():
-            svc = self.services.get(name)
-            if svc is None:
+            current = self.services.get(name)
+            if current is None:
                 svc = Service(name, run, LogSink(Path(run["log"]), self.masker))
                 self.services[name] = svc
                 self.start(svc)
                 changes["create"] += 1
-            elif svc.key != comparison_key(run) or svc.state in ("failed", "stopped"):
-                self.stop([svc])
-                svc.run = run
-                svc.crashes = []
-                self.start(svc)
+                continue
+            if current.key != comparison_key(run) or current.state in ("failed", "stopped"):
+                self.stop([current])
+                current.run = run
+                current.crashes = []
+                self.start(current)
                 changes["update"] += 1
             else:
                 changes["same"] += 1
