@@ -58,6 +58,10 @@ class EventKind(StrEnum):
     WATCH_FRONTDOOR = "watch.frontdoor"
     WATCH_ERROR = "watch.error"
     WATCH_LOG = "watch.log"
+    WATCH_FENCED_HEALTHY = "watch.fenced_healthy"  # a fenced site answers healthy again
+    # front door, rejoin
+    FRONTDOOR_START = "frontdoor.start"
+    REJOIN_STEP = "rejoin.step"
     # drill, doctor
     DRILL_STEP = "drill.step"
     DOCTOR_INSTALL = "doctor.install"

@@ -15,6 +15,7 @@ here and nowhere else (``ProjectPaths``); the folder and its files are owner-onl
 .deplat/certs/                  the app's certificate and the ACME account key (sealed with the passphrase)
 .deplat/ssh/                    the app's SSH key pair (private key encrypted with the state
                                 passphrase) and the sites' recorded host keys (known_hosts)
+.deplat/frontdoor/              the front door process: its pid file and log
 """
 
 from __future__ import annotations
@@ -124,6 +125,10 @@ class ProjectPaths:
     def known_hosts(self) -> Path:
         """Sites' SSH host keys, recorded on first contact (or pinned from the site's outputs)."""
         return self.ssh / "known_hosts"
+
+    @property
+    def front_door_process(self) -> Path:
+        return self.home / "frontdoor"
 
     def lock(self, name: str) -> Path:
         """A named lock file, e.g. ``lock("operation")``."""

@@ -2,19 +2,22 @@
 
 The spec says who is primary at the start; failovers change that. This small JSON file,
 ``.deplat/active.json``, is the truth after the first failover. Writes are atomic (write a temp
-file, fsync, rename), so a crash never leaves it half-written.
+file, fsync, rename), so a crash never leaves it half-written; a corrupt one is reported as a
+``FilesystemError`` naming it. Changes go under ``active_lock`` (fencing, adopting a new primary,
+a rejoin), so two processes never lose each other's change.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deplat.errors import FilesystemError
-from deplat.files import read_json, write_json_atomic
-from deplat.paths import home
+from deplat.files import exclusive_lock, read_json, write_json_atomic
+from deplat.paths import paths
 from deplat.spec.model import Spec
 
 
@@ -36,7 +39,12 @@ class Active:
 
 
 def active_path(spec: Spec) -> Path:
-    return home(spec) / "active.json"
+    return paths(spec).active
+
+
+def active_lock(spec: Spec) -> AbstractContextManager[int]:
+    """Serialises changes to the active set across processes."""
+    return exclusive_lock(paths(spec).active_lock)
 
 
 def load_active(spec: Spec) -> Active:
@@ -79,3 +87,13 @@ def record_failover(spec: Spec, old: str, new: str, reason: str) -> Active:
     active.history.append({"from": old, "to": new, "reason": reason, "at": now})
     save_active(spec, active)
     return active
+
+
+def record_rejoin(spec: Spec, site: str) -> Active:
+    """``site`` is no longer fenced: it is a standby again (its spec role, or warm)."""
+    with active_lock(spec):
+        active = load_active(spec)
+        if active.fenced.pop(site, None) is not None:
+            active.history.append({"rejoined": site, "at": time.time()})
+            save_active(spec, active)
+        return active

@@ -374,6 +374,23 @@ def _all_ttls(served: Served, ttl: int) -> bool:
     return all(served.ttl_of(rdtype, ttl) == ttl for rdtype in ("A", "AAAA") if served.values(rdtype))
 
 
+def dns_resolver(spec: Spec) -> tuple[str, int] | None:
+    """A nameserver to resolve the app's names through, as users would reach it: the first rfc2136
+    provider given by IP (its server), or None."""
+    import ipaddress
+
+    for provider in spec.dns:
+        if provider.provider.value != "rfc2136":
+            continue
+        server = str(provider.options.get("server", ""))
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            continue
+        return server, int(provider.options.get("port", 53))
+    return None
+
+
 def primary_addresses(spec: Spec, secrets: SecretStore) -> tuple[str, Addresses]:
     """The current primary (from the active set) and the addresses it answers on."""
     from deplat.errors import OperationFailed

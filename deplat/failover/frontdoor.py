@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from deplat.files import exclusive_lock, write_json_atomic
-from deplat.paths import home
-from deplat.providers import provider_of
-from deplat.spec.model import Spec
+from deplat.paths import paths
+from deplat.spec.model import Provider, Spec
 
 SITE_HEADER = "X-Deplat-Site"
 _HOP_BY_HOP = {
@@ -59,7 +58,7 @@ def front_door_address(spec: Spec) -> str:
     explicit = os.environ.get("DEPLAT_FRONT_DOOR")
     if explicit:
         return explicit
-    local = [s for s in spec.sites if provider_of(s).capabilities.runs_locally]
+    local = [s for s in spec.sites if s.provider is Provider.local]
     if not local:
         return "127.0.0.10"
     first = site_address(spec, local[0].name)
@@ -81,7 +80,7 @@ def uses_front_door(spec: Spec) -> bool:
 
 
 def state_path(spec: Spec) -> Path:
-    return home(spec) / "frontdoor.json"
+    return paths(spec).front_door
 
 
 def read_upstream(spec: Spec) -> dict[str, Any] | None:
@@ -92,7 +91,7 @@ def read_upstream(spec: Spec) -> dict[str, Any] | None:
 
 
 def _locked(spec: Spec) -> AbstractContextManager[int]:
-    return exclusive_lock(home(spec) / "frontdoor.lock")
+    return exclusive_lock(paths(spec).front_door_lock)
 
 
 def _write(spec: Spec, site: str, version: int) -> dict[str, Any]:
@@ -277,3 +276,29 @@ def front_door_running(spec: Spec, timeout: float = 0.3) -> bool:
             return True
     except OSError:
         return False
+
+
+def check(spec: Spec, site: str, timeout: float) -> list[dict[str, Any]] | None:
+    """Each service's health check asked through the front door: ``ok`` when it answers as expected
+    and from ``site``. None when no front door is running."""
+    import httpx
+
+    if not front_door_running(spec):
+        return None
+    address = front_door_address(spec)
+    checks: list[dict[str, Any]] = []
+    for name, svc in spec.services.items():
+        if svc.health is None or svc.health.port not in front_door_ports(spec):
+            continue
+        url = f"http://{address}:{svc.health.port}{svc.health.path}"
+        try:
+            answer = httpx.get(url, timeout=timeout, trust_env=False)
+        except httpx.HTTPError as exc:
+            checks.append({"service": name, "url": url, "ok": False, "error": type(exc).__name__})
+            continue
+        served_by = answer.headers.get(SITE_HEADER)
+        ok = answer.status_code == svc.health.expect and served_by == site
+        checks.append(
+            {"service": name, "url": url, "status": answer.status_code, "site": served_by, "ok": ok}
+        )
+    return checks

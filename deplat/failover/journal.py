@@ -13,37 +13,46 @@ Records::
     {"seq": 9, "at": ..., "kind": "end",    "data": {"outcome": "done" | "failed" | "conflict" | ...}}
 
 Secret values are masked (``Masker``) before anything reaches the disk. A torn last line (a crash
-in the middle of a write) is ignored when reading: that record was never acknowledged.
+in the middle of a write) is ignored when reading: that record was never acknowledged. A journal is
+created whole (its ``begin`` record written to a temp file and renamed), so a full disk never leaves
+an empty one; an append that fails (disk full) is cut back off, so the file stays readable and the
+next append, once there is room, continues it.
+
+A journal that ended ``partial`` (the traffic moved on some DNS providers, not all) is not finished:
+``--resume`` or the watcher completes it. ``live_owner`` says whether a live process runs a journal
+(its pid and start time are in the ``begin`` and ``resumed`` records).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deplat.paths import home
+from deplat.files import filesystem_error, pid_alive, private_dir, process_identity, write_text_atomic
+from deplat.paths import paths
 from deplat.secrets import Masker
 from deplat.spec.model import Spec
 
+#: outcomes that leave the journal open: ``--resume`` (or the watcher) finishes the job
+RESUMABLE_OUTCOMES = frozenset({"partial"})
+#: journals a thread of this process runs now (a pid alone cannot tell our own threads apart)
+_RUNNING: set[Path] = set()
+
 
 def journal_dir(spec: Spec) -> Path:
-    return home(spec) / "journal"
+    return paths(spec).journals
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def owner_record() -> dict[str, Any]:
+    """Who runs a journal: this process's pid and start time (so a reused pid is not mistaken)."""
+    return {"pid": os.getpid(), "identity": process_identity(os.getpid()) or ""}
 
 
 @dataclass
@@ -58,14 +67,14 @@ class Journal:
     @classmethod
     def create(cls, spec: Spec, begin: dict[str, Any], masker: Masker | None = None) -> Journal:
         """A new journal whose first record is ``begin`` (from, to, reason, ...)."""
-        directory = journal_dir(spec)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = private_dir(journal_dir(spec))
         now = time.time()
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}"
         path = directory / f"{stamp}-{uuid.uuid4().hex[:8]}.jsonl"  # names sort in creation order
         journal = cls(path=path, masker=masker or Masker())
-        journal._append({"kind": "begin", "data": begin})
-        _fsync_dir(directory)
+        record = journal._record({"kind": "begin", "data": begin})
+        write_text_atomic(path, journal._line(record))  # whole or not at all: never an empty journal
+        journal.records.append(record)
         return journal
 
     @classmethod
@@ -92,20 +101,39 @@ class Journal:
     @classmethod
     def newest_unfinished(cls, spec: Spec, masker: Masker | None = None) -> Journal | None:
         for journal in reversed(cls.all(spec)):
-            if journal.begin and not journal.finished:
+            if journal.begin and not journal.finished and journal.outcome != "superseded":
                 journal.masker = masker or journal.masker
                 return journal
         return None
 
     # -- writing -------------------------------------------------------------------------------
+    def _record(self, record: dict[str, Any]) -> dict[str, Any]:
+        masked: dict[str, Any] = self.masker.data({"seq": len(self.records), "at": time.time(), **record})
+        return masked
+
+    @staticmethod
+    def _line(record: dict[str, Any]) -> str:
+        return json.dumps(record, default=str, sort_keys=False) + "\n"
+
     def _append(self, record: dict[str, Any]) -> dict[str, Any]:
-        record = {"seq": len(self.records), "at": time.time(), **record}
-        record = self.masker.data(record)
-        line = json.dumps(record, default=str, sort_keys=False) + "\n"
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        record = self._record(record)
+        data = self._line(record).encode("utf-8")
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            raise filesystem_error(exc, self.path) from exc
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except OSError as exc:
+                os.ftruncate(fd, size)  # no torn record left in the middle of the journal
+                raise filesystem_error(exc, self.path) from exc
+        finally:
+            os.close(fd)
         self.records.append(record)
         return record
 
@@ -124,6 +152,15 @@ class Journal:
     def end(self, outcome: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._append({"kind": "end", "data": {"outcome": outcome, **(data or {})}})
 
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Journal]:
+        """Mark this journal as run by this process for the ``with`` block (see ``live_owner``)."""
+        _RUNNING.add(self.path)
+        try:
+            yield self
+        finally:
+            _RUNNING.discard(self.path)
+
     # -- reading -------------------------------------------------------------------------------
     @property
     def id(self) -> str:
@@ -136,7 +173,34 @@ class Journal:
 
     @property
     def finished(self) -> bool:
-        return any(r.get("kind") == "end" for r in self.records)
+        """Ended for good (a ``partial`` end is resumable: not finished)."""
+        outcome = self.outcome
+        return outcome is not None and outcome not in RESUMABLE_OUTCOMES
+
+    @property
+    def ended(self) -> bool:
+        return self.outcome is not None
+
+    def owners(self) -> list[dict[str, Any]]:
+        """The processes that ran this journal, oldest first (``begin``, then each ``resumed``)."""
+        found = [self.begin] + [
+            r.get("data", {})
+            for r in self.records
+            if r.get("kind") == "note" and r.get("message") == "resumed"
+        ]
+        return [o for o in found if isinstance(o.get("pid"), int)]
+
+    def live_owner(self) -> int | None:
+        """The pid of a live process that runs this journal now, if any (this very process only
+        while one of its threads runs it)."""
+        owners = self.owners()
+        if not owners:
+            return None
+        owner = owners[-1]
+        pid = int(owner["pid"])
+        if pid == os.getpid():
+            return pid if self.path in _RUNNING else None
+        return pid if pid_alive(pid, owner.get("identity") or None) else None
 
     @property
     def outcome(self) -> str | None:
@@ -146,8 +210,8 @@ class Journal:
         return None
 
     def result_of(self, step: str) -> dict[str, Any] | None:
-        """The recorded result of ``step`` if it was done, else None."""
-        for r in self.records:
+        """The latest recorded result of ``step`` if it was done, else None."""
+        for r in reversed(self.records):
             if r.get("kind") == "done" and r.get("step") == step:
                 return dict(r.get("data", {}))
         return None

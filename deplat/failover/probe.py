@@ -26,7 +26,7 @@ import importlib
 import re
 import time
 from collections.abc import Coroutine, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -75,6 +75,7 @@ class SiteProbe:
     at: float  # wall-clock time the probe started
     seconds: float  # how long it took
     control_plane_class: str | None = None  # the control plane's error class when it failed
+    attempts: int = 1  # probes of this site in its cycle (a failed one is asked again)
 
     @property
     def reason(self) -> str:
@@ -287,7 +288,8 @@ async def probe_site(
     """Probe one site at its address (the first IPv4, else the first IPv6) and classify it."""
     site_obj = spec.site(site) if isinstance(site, str) else site
     at, start = time.time(), time.monotonic()
-    address = next(iter(addresses.ipv4 or addresses.ipv6), None)
+    found = addresses.ipv4 or addresses.ipv6
+    address = found[0] if found else None
     host = spec.domain.names[0]
     signatures = signatures_for(site_obj.provider.value)
 
@@ -411,7 +413,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: run_sync(coro)).result()
+        future: Future[T] = pool.submit(run_sync, coro)
+        return future.result()
 
 
 def probe_site_sync(

@@ -26,25 +26,27 @@ under way finishes its step sequence first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deplat.errors import DeplatError
+from deplat.errors import DeplatError, FilesystemError, InputError
 from deplat.events import Emit, Event, EventKind, discard
-from deplat.failover.run import (
-    DriverFactory,
-    known_addresses,
-    remember_addresses,
-    run_failover,
-)
-from deplat.paths import home
-from deplat.providers import provider_of
+from deplat.failover import data
+from deplat.failover.addresses import known_addresses, remember_addresses
+from deplat.failover.journal import Journal
+from deplat.failover.operation_lock import OperationBusy, registered_watcher
+from deplat.failover.run import run_failover
+from deplat.failover.steps import DriverFactory
+from deplat.files import private_dir
+from deplat.paths import paths
 from deplat.sites import Addresses, driver_for
-from deplat.spec.model import Role, Spec
+from deplat.spec.model import Provider, Role, Spec
 from deplat.state import load_active
 
 if TYPE_CHECKING:
@@ -54,29 +56,58 @@ if TYPE_CHECKING:
     from deplat.secrets import SecretStore
 
 CONFLICT_HOLD = 30.0  # seconds to wait for the winner of a conflict to record the new primary
+LOG_RETRY = 30.0  # seconds between attempts to write the timeline log again after a full disk
+PARTIAL_RETRY = 10.0  # seconds between attempts to finish a partial DNS switch
+PROBE_RETRIES = 1  # a failed probe is asked again this many times within its cycle before it counts
 
 
 def watch_log_path(spec: Spec) -> Path:
-    return home(spec) / "watch.log"
+    return paths(spec).watch_log
 
 
 class TimelineLog:
-    """Append-only JSON lines, secret values masked; one line per event."""
+    """Append-only JSON lines (owner-only), secret values masked; one line per event.
 
-    def __init__(self, path: Path | None, secrets: SecretStore) -> None:
+    A log that cannot be written (disk full, read-only) never stops the watcher: it stops logging,
+    says so once (``degraded``), and tries again every ``LOG_RETRY`` seconds.
+    """
+
+    def __init__(self, path: Path | None, secrets: SecretStore, clock: Any = time.monotonic) -> None:
         self.path = path
         self.secrets = secrets
+        self.clock = clock
+        self.degraded: str | None = None  # why the log is not written now
+        self._retry_at = 0.0
         self._lock = threading.Lock()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
 
-    def write(self, event: Event) -> None:
+    def write(self, event: Event) -> str | None:
+        """Append ``event``; returns a message when the log just stopped working, else None."""
         if self.path is None:
-            return
+            return None
         record = self.secrets.masker.data(event.to_dict())
-        line = json.dumps(record, default=str) + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as f:
-            f.write(line)
+        line = (json.dumps(record, default=str) + "\n").encode("utf-8")
+        with self._lock:
+            if self.degraded is not None and self.clock() < self._retry_at:
+                return None
+            try:
+                private_dir(self.path.parent)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    size = os.fstat(fd).st_size
+                    try:
+                        os.write(fd, line)
+                    except OSError:
+                        os.ftruncate(fd, size)  # never a torn line in the middle of the log
+                        raise
+                finally:
+                    os.close(fd)
+            except (OSError, FilesystemError) as exc:
+                first = self.degraded is None
+                self.degraded = str(exc.message if isinstance(exc, FilesystemError) else exc.strerror or exc)
+                self._retry_at = self.clock() + LOG_RETRY
+                return self.degraded if first else None
+            self.degraded = None
+            return None
 
 
 @dataclass
@@ -107,6 +138,7 @@ class Watcher:
         log_path: Path | bool | None = True,
         drivers: DriverFactory | None = None,
         name: str = "watch",
+        clock: Any = time.monotonic,
     ) -> None:
         from deplat.failover.hysteresis import Hysteresis
 
@@ -115,9 +147,10 @@ class Watcher:
         self.policy = spec.failover
         self.drivers: DriverFactory = drivers or (lambda site: driver_for(spec, site, secrets))
         self.name = name
+        self.clock = clock  # monotonic: schedules never follow a wall-clock jump
         self._emit_outer = emit
         path = watch_log_path(spec) if log_path is True else (log_path or None)
-        self.log = TimelineLog(path if isinstance(path, Path) else None, secrets)
+        self.log = TimelineLog(path if isinstance(path, Path) else None, secrets, clock)
         self.hysteresis = Hysteresis(self.policy.failures_to_down, self.policy.successes_to_up)
         self.stopped = threading.Event()
         self.summary = WatchSummary()
@@ -126,15 +159,26 @@ class Watcher:
         self.suspended: set[str] = set()  # classified suspended: its provider is never called again
         self._addresses: dict[str, Addresses] = {}
         self._fail_streak_start: dict[str, float] = {}
-        self._last_backup_at = 0.0
+        self._last_backup_at: float | None = None  # on ``clock``
         self._backup_thread: threading.Thread | None = None
         self._hold_until = 0.0
         self._held_reason = ""
+        self._partial_retry_at = 0.0
+        self._degraded = ""  # the last filesystem problem reported (reported once)
+        self.fenced_healthy: set[str] = set()  # fenced sites that answer healthy again (reported)
 
     # -- events ------------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
-        self.log.write(event)
+        problem = self.log.write(event)
         self._emit_outer(event)
+        if problem:
+            self._emit_outer(
+                Event(
+                    EventKind.WATCH_ERROR,
+                    f"the timeline log cannot be written ({problem}): logging paused, watching goes on",
+                    data={"watcher": self.name, "degraded": "log", "error": problem},
+                )
+            )
 
     def _say(self, kind: EventKind, message: str, site: str | None = None, **data: Any) -> None:
         self.emit(Event(kind, message, site=site, data={"watcher": self.name, **data}))
@@ -146,7 +190,15 @@ class Watcher:
         self.stopped.set()
 
     def run(self, *, max_cycles: int | None = None, max_seconds: float | None = None) -> WatchSummary:
-        """Watch until ``stop()`` (or the given bounds); returns what happened."""
+        """Watch until ``stop()`` (or the given bounds); returns what happened. Bad input (the spec,
+        a secret, the backup store) raises ``InputError`` before the first cycle or when a cycle
+        meets it: a watcher never repeats the same input error every cycle. A full or read-only disk
+        does not stop it: it says so once and goes on watching (and failing over)."""
+        data.check(self.spec)
+        with registered_watcher(self.spec, self.name):
+            return self._run(max_cycles, max_seconds)
+
+    def _run(self, max_cycles: int | None, max_seconds: float | None) -> WatchSummary:
         interval = self.policy.probe_interval
         started = time.monotonic()
         active = load_active(self.spec)
@@ -163,6 +215,14 @@ class Watcher:
             while not self.stopped.is_set():
                 try:
                     self.cycle()
+                except FilesystemError as exc:  # degrade: say it once, keep watching
+                    if exc.message != self._degraded:
+                        self._degraded = exc.message
+                        hint = f" ({exc.hint})" if exc.hint else ""
+                        self._say(EventKind.WATCH_ERROR, f"{exc.message}{hint}", degraded="filesystem")
+                except InputError:
+                    self.stop("input error")
+                    raise
                 except Exception as exc:  # a long-running watcher reports a bad cycle and goes on
                     message = self.secrets.masker.text(f"{type(exc).__name__}: {exc}")
                     self._say(EventKind.WATCH_ERROR, f"cycle failed: {message}")
@@ -181,7 +241,8 @@ class Watcher:
         finally:
             if self._backup_thread is not None:
                 self._backup_thread.join(timeout=30)
-            self.summary.primary = load_active(self.spec).primary
+            with contextlib.suppress(FilesystemError):
+                self.summary.primary = load_active(self.spec).primary
             self._say(
                 EventKind.WATCH_STOP,
                 f"stopped ({self.summary.stopped_by or 'stop'})",
@@ -191,17 +252,22 @@ class Watcher:
 
     # -- one cycle ---------------------------------------------------------------------------------
     def cycle(self) -> dict[str, Verdict]:
+        self._resume_orphan()
         active = load_active(self.spec)
         watched = [
             s
             for s in self.spec.sites
             if s.name not in active.fenced and (s.role is not Role.cold or s.name == active.primary)
         ]
+        fenced = [name for name in active.fenced if known_addresses(self.spec, name) is not None]
         from deplat.failover.probe import run_sync
 
-        probes = run_sync(self._probe_all([s.name for s in watched]))
+        probes = run_sync(self._probe_all([s.name for s in watched] + fenced))
         for probe in probes:
-            self._observe(probe, active.primary)
+            if probe.site in active.fenced:
+                self._observe_fenced(probe, active.fenced[probe.site])
+            else:
+                self._observe(probe, active.primary)
         self._maybe_backup(active.primary)
         primary = self.verdicts.get(active.primary)
         if (
@@ -227,16 +293,25 @@ class Watcher:
     async def _probe_all(self, sites: list[str]) -> list[SiteProbe]:
         from deplat.failover.probe import probe_site
 
+        fenced = set(load_active(self.spec).fenced)
+
         async def one(site: str) -> SiteProbe:
             addresses = await asyncio.to_thread(self._site_addresses, site)
-            return await probe_site(
-                self.spec,
-                site,
-                addresses,
-                timeout=self.policy.timeout,
-                secrets=self.secrets,
-                control_plane=site not in self.suspended,
-            )
+            attempts = 0
+            while True:  # one failed probe may be a lost packet: ask again before counting it
+                attempts += 1
+                probe = await probe_site(
+                    self.spec,
+                    site,
+                    addresses,
+                    timeout=self.policy.timeout,
+                    secrets=self.secrets,
+                    # a fenced or suspended site's provider is never called again
+                    control_plane=site not in self.suspended and site not in fenced,
+                )
+                if probe.health.value in ("healthy", "suspended") or attempts > PROBE_RETRIES:
+                    probe.attempts = attempts
+                    return probe
 
         return list(await asyncio.gather(*(one(s) for s in sites)))
 
@@ -273,19 +348,36 @@ class Watcher:
                 since=self._fail_streak_start.get(probe.site),
             )
 
+    def _observe_fenced(self, probe: SiteProbe, fenced: dict[str, Any]) -> None:
+        """A fenced site that answers healthy again (a false failover, a provider that came back):
+        say so once; ``deplat rejoin`` brings it back as a standby."""
+        if probe.health.value != "healthy":
+            self.fenced_healthy.discard(probe.site)
+            return
+        if probe.site in self.fenced_healthy:
+            return
+        self.fenced_healthy.add(probe.site)
+        self._say(
+            EventKind.WATCH_FENCED_HEALTHY,
+            f"{probe.site} is fenced ({fenced.get('reason', 'a failover')}) but answers healthy again: "
+            f"`deplat rejoin {probe.site}` brings it back as a standby",
+            site=probe.site,
+            fenced=fenced,
+        )
+
     # -- backups -----------------------------------------------------------------------------------
     def _maybe_backup(self, primary: str) -> None:
-        if not any(svc.stateful for svc in self.spec.services.values()):
+        if not data.has_data(self.spec):
             return
-        if not provider_of(self.spec.site(primary)).capabilities.runs_locally:
+        if self.spec.site(primary).provider is not Provider.local:
             return  # backups of cloud sites' data are not implemented yet (deplat.failover.backup)
         last = self.last_probe.get(primary)
         if last is None or last.health.value != "healthy":
             return
         if self._backup_thread is not None and self._backup_thread.is_alive():
             return
-        now = time.time()
-        if now - self._last_backup_at < self.spec.backups.interval:
+        now = self.clock()  # monotonic: a wall-clock step back never delays a backup
+        if self._last_backup_at is not None and now - self._last_backup_at < self.spec.backups.interval:
             return
         self._last_backup_at = now
         self._backup_thread = threading.Thread(
@@ -294,13 +386,12 @@ class Watcher:
         self._backup_thread.start()
 
     def _backup(self, primary: str) -> None:
-        from deplat.failover.backup import backup_site, make_store
-
         started = time.time()
         try:
-            backups = backup_site(self.spec, primary, make_store(self.spec), self.emit)
-        except Exception as exc:  # reported; the next interval tries again
-            self._say(EventKind.WATCH_BACKUP_FAILED, f"backup of {primary} failed: {exc}", site=primary)
+            backups = data.back_up(self.spec, primary, self.emit)
+        except Exception as exc:  # reported (a full disk included); the next interval tries again
+            message = exc.message if isinstance(exc, DeplatError) else f"{type(exc).__name__}: {exc}"
+            self._say(EventKind.WATCH_BACKUP_FAILED, f"backup of {primary} failed: {message}", site=primary)
             return
         self.summary.backups += 1
         self._say(
@@ -308,8 +399,8 @@ class Watcher:
             f"backed up {primary}: {len(backups)} services",
             site=primary,
             started_at=started,
-            taken_at=min((b.taken_at for b in backups), default=started),
-            backups=[b.to_dict() for b in backups],
+            taken_at=min((b["taken_at"] for b in backups), default=started),
+            backups=backups,
         )
 
     # -- failing over ------------------------------------------------------------------------------
@@ -338,7 +429,7 @@ class Watcher:
             return
         active = load_active(self.spec)
         now = time.time()
-        if time.monotonic() < self._hold_until:
+        if self.clock() < self._hold_until:
             self._hold("holding: a failover just failed or lost the switch to another watcher")
             return
         if active.last_failover_at and now - active.last_failover_at < self.policy.min_interval:
@@ -372,19 +463,16 @@ class Watcher:
             {k: v for k, v in result.to_dict().items() if k in ("outcome", "from_site", "to_site", "ok")}
         )
         if result.outcome == "conflict":
-            self._hold_until = time.monotonic() + CONFLICT_HOLD
-        elif result.outcome in ("done", "already", "unverified"):
+            self._hold_until = self.clock() + CONFLICT_HOLD
+        elif result.outcome in ("done", "already", "unverified", "partial"):
             self.hysteresis.reset(primary)
             self._addresses.pop(primary, None)
 
     def _adopt_unfinished(self, primary: str, target: str) -> bool:
         """A failover left unfinished by a process that died: resume it when it is this very move,
         else close it as superseded (so that a later ``--resume`` does not replay a stale move)."""
-        from deplat.failover.journal import Journal
-        from deplat.failover.run import _live_owner
-
         journal = Journal.newest_unfinished(self.spec, self.secrets.masker)
-        if journal is None or _live_owner(journal) is not None:
+        if journal is None or journal.live_owner() is not None:
             return False
         if journal.begin.get("from") == primary and journal.begin.get("to") == target:
             self._say(EventKind.WATCH_RESUME, f"resuming the unfinished failover {journal.id}", site=target)
@@ -407,12 +495,65 @@ class Watcher:
                 drivers=self.drivers,
                 abandon_on_failure=True,  # the next cycle decides afresh; nothing left to --resume
             )
-        except DeplatError as exc:
+        except OperationBusy as exc:  # another process fails over (or drills) now: see next cycle
+            self._hold(exc.message, key="busy")
+            return None
+        except InputError as exc:
+            if not isinstance(exc, FilesystemError):
+                raise  # bad input stops the watcher (exit 2), it does not repeat every cycle
             hold = max(5.0, 2 * self.policy.probe_interval * self.policy.failures_to_down)
-            self._hold_until = time.monotonic() + hold
+            self._hold_until = self.clock() + hold
             self._say(
                 EventKind.WATCH_FAILOVER_FAILED,
                 f"failover to {target} did not complete: {exc.message}; next try in {hold:g}s or later",
                 site=target,
             )
             return None
+        except DeplatError as exc:
+            hold = max(5.0, 2 * self.policy.probe_interval * self.policy.failures_to_down)
+            self._hold_until = self.clock() + hold
+            self._say(
+                EventKind.WATCH_FAILOVER_FAILED,
+                f"failover to {target} did not complete: {exc.message}; next try in {hold:g}s or later",
+                site=target,
+            )
+            return None
+
+    # -- unfinished failovers ------------------------------------------------------------------------
+    def _resume_orphan(self) -> None:
+        """Finish a failover whose traffic switch had started when its process died (the traffic may
+        already be on the new site), or a ``partial`` one whose DNS providers may be back."""
+        journal = Journal.newest_unfinished(self.spec, self.secrets.masker)
+        if journal is None or not journal.started("switch") or journal.live_owner() is not None:
+            return
+        partial = journal.outcome == "partial"
+        if partial and self.clock() < self._partial_retry_at:
+            return
+        self._partial_retry_at = self.clock() + PARTIAL_RETRY
+        what = "finishing the partial DNS switch of" if partial else "resuming the unfinished failover"
+        self._say(EventKind.WATCH_RESUME, f"{what} {journal.id}", site=str(journal.begin.get("to")))
+        try:
+            result = run_failover(
+                self.spec,
+                self.secrets,
+                resume=True,
+                emit=self.emit,
+                drivers=self.drivers,
+                abandon_on_failure=not partial,
+            )
+        except OperationBusy as exc:
+            self._hold(exc.message, key="busy")
+            return
+        except InputError as exc:
+            if not isinstance(exc, FilesystemError):
+                raise
+            self._say(EventKind.WATCH_FAILOVER_FAILED, f"resuming {journal.id} failed: {exc.message}")
+            return
+        except DeplatError as exc:
+            self._say(EventKind.WATCH_FAILOVER_FAILED, f"resuming {journal.id} failed: {exc.message}")
+            return
+        self.summary.failovers.append(
+            {k: v for k, v in result.to_dict().items() if k in ("outcome", "from_site", "to_site", "ok")}
+        )
+        self.hysteresis.reset(result.from_site)
+        self._addresses.pop(result.from_site, None)

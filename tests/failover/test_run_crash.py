@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from deplat.failover.journal import Journal
-from deplat.failover.run import CRASH_HOOK, STEPS
+from deplat.failover.run import STEPS
 from deplat.state import load_active
 
 pytestmark = pytest.mark.slow
@@ -21,12 +21,13 @@ POINTS = [*STEPS, "switch:start", "restore:start"]
 
 
 def deplat(guestbook, *args: str, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The real CLI; with ``crash``, the test entry point that dies (as if killed) at that point."""
     env = {**os.environ, **guestbook.env}
-    env.pop(CRASH_HOOK, None)
+    command = ["-m", "deplat", "-f", str(guestbook.path), *args]
     if crash:
-        env[CRASH_HOOK] = crash
+        command = ["-m", "tests.support.crash_failover", str(guestbook.path), crash, *args]
     return subprocess.run(
-        [sys.executable, "-m", "deplat", "-f", str(guestbook.path), *args],
+        [sys.executable, *command],
         capture_output=True,
         text=True,
         timeout=120,
@@ -45,7 +46,7 @@ def test_kill_at_each_step_then_resume_finishes_once(guestbook, bind_factory, po
 
     backup_site(guestbook.spec, "site-a", make_store(guestbook.spec))
 
-    crashed = deplat(guestbook, "failover", "--to", "site-b", "--yes", crash=point)
+    crashed = deplat(guestbook, "--to", "site-b", crash=point)
     assert crashed.returncode == 137, crashed.stderr
     journal = Journal.newest_unfinished(guestbook.spec)
     assert journal is not None

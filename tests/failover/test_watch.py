@@ -229,14 +229,21 @@ def test_watch_falls_back_to_a_cold_standby_and_stands_it_up(guestbook) -> None:
 
 def test_watch_resumes_a_failover_whose_process_was_killed(guestbook) -> None:
     from deplat.failover.journal import Journal
-    from deplat.failover.run import CRASH_HOOK
 
     guestbook.write()
     guestbook.up("site-a", "site-b")
     spec, secrets = guestbook.spec, guestbook.secrets()
     crashed = subprocess.run(
-        [sys.executable, "-m", "deplat", "-f", str(guestbook.path), "failover", "--to", "site-b", "--yes"],
-        env={**os.environ, CRASH_HOOK: "switch"},
+        [
+            sys.executable,
+            "-m",
+            "tests.support.crash_failover",
+            str(guestbook.path),
+            "switch",
+            "--to",
+            "site-b",
+        ],
+        env={**os.environ},
         capture_output=True,
         timeout=60,
     )

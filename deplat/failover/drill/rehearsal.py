@@ -27,16 +27,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deplat import __version__
+from deplat.dns.switch import dns_resolver
 from deplat.errors import InputError, OperationFailed
 from deplat.events import Emit, Event, EventKind, discard
 from deplat.failover import frontdoor
+from deplat.failover.addresses import known_addresses
 from deplat.failover.drill import datacheck, guard, timeline
 from deplat.failover.drill.outcome import Budget, DrillReport, SuspendPoint
 from deplat.failover.drill.users import Client
-from deplat.failover.run import DriverFactory, active_lock, dns_resolver, known_addresses
+from deplat.failover.steps import DriverFactory
 from deplat.sites import driver_for
 from deplat.spec.model import Role, Spec
-from deplat.state import load_active, save_active
+from deplat.state import active_lock, load_active, save_active
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore

@@ -14,8 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from deplat.failover import frontdoor
+from deplat.failover.addresses import known_addresses
 from deplat.failover.drill.outcome import UsersView
-from deplat.failover.run import known_addresses
 
 if TYPE_CHECKING:
     from deplat.spec.model import Spec

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deplat.failover.run import archive_site_state, known_addresses, remember_addresses
+from deplat.failover.addresses import known_addresses, remember_addresses
+from deplat.failover.archive import archive_site_state
 from deplat.paths import home, local_site_dir
 from deplat.sites import Addresses
 from deplat.spec import load_spec
