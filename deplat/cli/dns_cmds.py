@@ -2,7 +2,7 @@
 
 Every DNS provider is asked directly (its authoritative server or API, never a resolver) and
 written concurrently; one that fails never stops the others. Exit code 1 when any provider could
-not be read or written, so scripts notice.
+not be read or written, or (status) when the providers disagree, so scripts notice.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def status(timeout: TimeoutOpt = 5.0) -> None:
         render.print_json(secrets.masker.data(render_dns.status_document(answers, split, names)))
     else:
         render_dns.print_status(G.console, answers, split, names)
-    if not all(a.ok for a in answers):
+    if split or not all(a.ok for a in answers):
         raise typer.Exit(1)
 
 

@@ -22,7 +22,7 @@ def setup(tmp_path, monkeypatch, *servers, extra_dns=()):
     return str(spec.source)
 
 
-def test_dns_status_json_reports_every_provider_and_disagreements(
+def test_dns_status_json_reports_every_provider_and_exits_1_when_they_disagree(
     tmp_path, monkeypatch, capsys, bind_factory
 ):
     a = bind_factory(records={n: ["127.0.0.11"] for n in NAMES})
@@ -32,7 +32,7 @@ def test_dns_status_json_reports_every_provider_and_disagreements(
     code = run(["-f", path, "--json", "dns", "status"])
 
     doc = json.loads(capsys.readouterr().out)
-    assert code == 0
+    assert code == 1  # a split: some users reach another site
     assert doc["ok"] is True and doc["agree"] is False
     assert [p["provider"] for p in doc["providers"]] == ["ns-0", "ns-1"]
     assert doc["providers"][0]["records"]["www.guestbook.test"]["ipv4"] == ["127.0.0.11"]

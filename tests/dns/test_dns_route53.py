@@ -214,3 +214,19 @@ def test_route53_errors_are_classified(code, message, status, expected):
     from deplat.dns.route53 import classify_client_error
 
     assert classify_client_error(code, message, status) == expected
+
+
+def test_a_route53_only_spec_is_verified_through_the_route53_api(r53, moto_url):
+    from deplat.failover.traffic import DnsTraffic
+
+    zone = make_zone(r53, {"guestbook.test": ["192.0.2.11"], "www.guestbook.test": ["192.0.2.11"]})
+    spec = spec_with([entry(moto_url, zone)])
+    traffic = DnsTraffic(spec, SecretStore(spec, environ=KEYS), timeout=2)
+
+    before = traffic.verify("local-b", NEW)
+    switched = traffic.switch("local-a", OLD, "local-b", NEW)
+    after = traffic.verify("local-b", NEW)
+
+    assert not before.serving and before.left_behind == ["r53"]
+    assert switched.outcome == "switched" and switched.providers == {"r53": "switched"}
+    assert after.serving and after.left_behind == []
