@@ -2,9 +2,10 @@
 
 - Which sites: the named ones (``--site``), else every site the operation covers. Roles come from the
   active set (``deplat.state``), so a failover's new primary is treated as primary. Fenced sites are
-  never touched, named or not. Cold standbys are stood up (``up``) or refreshed only when named;
-  ``destroy`` and ``status`` cover them too (destroying a site with nothing deployed is a no-op, and
-  status only reads deplat's own state).
+  left alone unless named, except that ``destroy`` and ``status`` cover fenced sites that run on
+  this machine (no provider API is called). Cold standbys are stood up (``up``) or refreshed only
+  when named; ``destroy`` and ``status`` cover them too (destroying a site with nothing deployed is a
+  no-op, and status only reads deplat's own state).
 - How: every site in its own thread, through ``deplat.sites.driver_for`` (chosen by the provider's
   capabilities). A failing site never aborts the others: any error becomes that site's failed
   ``SiteResult``.
@@ -64,7 +65,7 @@ def select_sites(spec: Spec, names: Sequence[str] | None, operation: str) -> Sel
         role = selection.roles[site.name]
         if wanted and site.name not in wanted:
             continue
-        if role == "fenced":
+        if role == "fenced" and not _fenced_in_scope(site, wanted, operation):
             reason = active.fenced.get(site.name, {}).get("reason", "")
             selection.skipped[site.name] = "fenced after a failover; never touched again" + (
                 f" ({reason})" if reason else ""
@@ -74,6 +75,14 @@ def select_sites(spec: Spec, names: Sequence[str] | None, operation: str) -> Sel
         else:
             selection.sites.append(site)
     return selection
+
+
+def _fenced_in_scope(site: Site, wanted: list[str], operation: str) -> bool:
+    """A fenced site is acted on when named (``--site X``: the user asks for it), and by ``destroy``
+    and ``status`` when it runs on this machine (no provider API is called)."""
+    if site.name in wanted:
+        return True
+    return not wanted and operation in ("destroy", "status") and provider_of(site).capabilities.runs_locally
 
 
 def needs_engine(sites: Sequence[Site]) -> bool:
@@ -228,7 +237,21 @@ def operate(
     sites = _selected(spec, names, operation, secrets, emit)
     if clear_locks:
         clear_stale_locks(spec, sites, emit)
-    return run_sites(spec, sites, operation, secrets, emit, parallel)
+    results = run_sites(spec, sites, operation, secrets, emit, parallel)
+    from deplat.failover import frontdoor_process  # the app's entry point without DNS
+
+    if operation == "up" and any(r.ok for r in results):
+        try:
+            door = frontdoor_process.ensure_running(spec)
+        except InputError as exc:
+            emit(Event(EventKind.SITE_NOTE, f"front door: {exc.message} ({exc.hint})"))
+        else:
+            if door is not None:
+                urls = ", ".join(door.urls)
+                emit(Event(EventKind.FRONTDOOR_START, f"front door at {urls}", data=door.to_dict()))
+    elif operation == "destroy" and any(r.ok and r.site == load_active(spec).primary for r in results):
+        frontdoor_process.stop(spec)  # nothing left to forward to
+    return results
 
 
 def up_sites(

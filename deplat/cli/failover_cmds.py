@@ -11,7 +11,7 @@ import typer
 from deplat.cli import render
 from deplat.cli.app import G, app, confirm, examples
 from deplat.errors import InputError
-from deplat.events import Event, EventKind
+from deplat.events import Event
 
 MODES = ("suspended", "refused", "blackhole", "slow")
 
@@ -57,8 +57,7 @@ def failover(
 ) -> None:
     """Move traffic and data to another site (journaled; --resume continues after a crash)."""
     from deplat.cli.render import failover as render_failover
-    from deplat.failover.run import run_failover
-    from deplat.state import load_active
+    from deplat.failover.run import check_input, run_failover
 
     spec = G.spec()
     secrets = _secrets(spec)
@@ -69,7 +68,8 @@ def failover(
     if resume and to:
         raise InputError("--resume continues the journal's own failover: leave out --to")
     if not resume:
-        old = from_ or load_active(spec).primary
+        assert to is not None
+        old = check_input(spec, secrets, to, from_)  # bad input: exit 2 before asking or journaling
         confirm(
             f"Fail over from {old} to {to}? Traffic moves and {old} is fenced. If {old} answers "
             "healthy, its writes stop and its final backup is restored (planned: nothing lost); "
@@ -105,9 +105,7 @@ def watch(
     """Probe every site, back up the primary, fail over by itself (when failover.auto); stop with SIGTERM."""
     from deplat import oplock
     from deplat.cli.render import failover as render_failover
-    from deplat.failover import frontdoor
     from deplat.failover.watch import Watcher
-    from deplat.state import load_active
 
     spec = G.spec()
     secrets = _secrets(spec)
@@ -119,17 +117,6 @@ def watch(
             render_failover.print_event(G.console, event)
 
     watcher = Watcher(spec, secrets, emit=emit, log_path=log if log is not None else True)
-    door = None
-    if frontdoor.uses_front_door(spec) and not frontdoor.front_door_running(spec):
-        door = frontdoor.FrontDoor(spec, timeout=spec.failover.timeout)
-        try:
-            door.start(load_active(spec).primary)
-        except OSError as exc:
-            raise InputError(
-                f"cannot start the front door on {door.address}: {exc.strerror or exc}",
-                hint="set DEPLAT_FRONT_DOOR=ADDRESS to another loopback address",
-            ) from None
-        emit(Event(EventKind.WATCH_FRONTDOOR, f"front door at {', '.join(door.urls)}"))
     previous = {
         sig: signal.signal(sig, lambda s, f: watcher.stop(signal.Signals(s).name))
         for sig in (signal.SIGTERM, signal.SIGINT)
@@ -141,8 +128,6 @@ def watch(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if door is not None:
-            door.stop()
     if not G.json:
         G.console.print(f"stopped after {summary.cycles} cycles; primary {summary.primary}")
 
@@ -257,3 +242,24 @@ def drill(
         render_failover.print_drill(G.console, result)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def rejoin(
+    site: Annotated[str, typer.Argument(help="The fenced site to bring back as a standby.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Bring a fenced site back as a standby: its data is replaced by a fresh backup of the primary."""
+    from deplat.failover.rejoin import rejoin as rejoin_site
+
+    spec = G.spec()
+    secrets = _secrets(spec)
+    confirm(f"Rejoin {site}? Its data is replaced by the primary's and it becomes a standby again.", yes)
+    emit = _live if not G.json else (lambda e: None)
+    result = rejoin_site(spec, secrets, site, emit=emit)
+    if G.json:
+        render.print_json(result.to_dict())
+    else:
+        G.console.print(
+            f"[green]{result.site} rejoined[/] as a {result.role} standby ({result.seconds:.1f}s)"
+        )

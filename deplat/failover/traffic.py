@@ -44,7 +44,9 @@ class SwitchResult:
         return self.outcome == "partial"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "partial": self.partial}
+        """Flat: the detail's keys (``front_door``, ``report``) beside the outcome."""
+        data = asdict(self)
+        return {**data.pop("detail"), **data, "partial": self.partial}
 
 
 @dataclass

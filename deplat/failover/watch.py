@@ -139,6 +139,7 @@ class Watcher:
         drivers: DriverFactory | None = None,
         name: str = "watch",
         clock: Any = time.monotonic,
+        keep_front_door: bool = True,
     ) -> None:
         from deplat.failover.hysteresis import Hysteresis
 
@@ -148,6 +149,7 @@ class Watcher:
         self.drivers: DriverFactory = drivers or (lambda site: driver_for(spec, site, secrets))
         self.name = name
         self.clock = clock  # monotonic: schedules never follow a wall-clock jump
+        self.keep_front_door = keep_front_door
         self._emit_outer = emit
         path = watch_log_path(spec) if log_path is True else (log_path or None)
         self.log = TimelineLog(path if isinstance(path, Path) else None, secrets, clock)
@@ -196,7 +198,26 @@ class Watcher:
         does not stop it: it says so once and goes on watching (and failing over)."""
         data.check(self.spec)
         with registered_watcher(self.spec, self.name):
+            self._keep_front_door(starting=True)
             return self._run(max_cycles, max_seconds)
+
+    def _keep_front_door(self, starting: bool = False) -> None:
+        """Start the front door process if it does not run (it died, or ``up`` predates it). The
+        watcher only switches it: it keeps serving when the watcher stops."""
+        if not self.keep_front_door:
+            return
+        from deplat.failover import frontdoor_process
+
+        before = frontdoor_process.running(self.spec)
+        try:
+            door = frontdoor_process.ensure_running(self.spec)
+        except InputError as exc:
+            if starting and not isinstance(exc, FilesystemError):
+                raise
+            self._say(EventKind.WATCH_ERROR, f"front door: {exc.message}", degraded="front_door")
+            return
+        if door is not None and (before is None or before.pid != door.pid):
+            self._say(EventKind.WATCH_FRONTDOOR, f"front door at {', '.join(door.urls)}", pid=door.pid)
 
     def _run(self, max_cycles: int | None, max_seconds: float | None) -> WatchSummary:
         interval = self.policy.probe_interval
@@ -252,6 +273,7 @@ class Watcher:
 
     # -- one cycle ---------------------------------------------------------------------------------
     def cycle(self) -> dict[str, Verdict]:
+        self._keep_front_door()
         self._resume_orphan()
         active = load_active(self.spec)
         watched = [

@@ -148,10 +148,12 @@ class Guestbook:
             assert result.ok, result.error
 
     def destroy_all(self) -> None:
+        from deplat.failover import frontdoor_process
         from deplat.local.driver import LocalDriver
 
         if not self.path.exists():
             return
+        frontdoor_process.stop(self.spec)
         driver = LocalDriver(self.spec, self.secrets())
         for site in self.spec.sites:
             driver.destroy(site)
