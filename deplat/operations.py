@@ -78,11 +78,13 @@ def select_sites(spec: Spec, names: Sequence[str] | None, operation: str) -> Sel
 
 
 def _fenced_in_scope(site: Site, wanted: list[str], operation: str) -> bool:
-    """A fenced site is acted on when named (``--site X``: the user asks for it), and by ``destroy``
-    and ``status`` when it runs on this machine (no provider API is called)."""
-    if site.name in wanted:
-        return True
-    return not wanted and operation in ("destroy", "status") and provider_of(site).capabilities.runs_locally
+    """Which fenced sites an operation covers: ``destroy`` a named one (``--site X``: the user asks
+    for it, whatever its provider) and, unnamed, one that runs on this machine (no provider API is
+    called); ``status`` one that runs on this machine. ``up``/``refresh`` never: ``deplat rejoin``."""
+    here = provider_of(site).capabilities.runs_locally
+    if operation == "destroy":
+        return site.name in wanted or (not wanted and here)
+    return operation == "status" and here
 
 
 def needs_engine(sites: Sequence[Site]) -> bool:

@@ -244,12 +244,12 @@ def drill(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog=examples("deplat rejoin local-a", "deplat rejoin local-a --yes --json"))
 def rejoin(
-    site: Annotated[str, typer.Argument(help="The fenced site to bring back as a standby.")],
+    site: Annotated[str, typer.Argument(metavar="SITE", hidden=True)],  # the docstring says what it is
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Bring a fenced site back as a standby: its data is replaced by a fresh backup of the primary."""
+    """Bring the fenced SITE back as a standby: its data is replaced by a fresh backup of the primary."""
     from deplat.failover.rejoin import rejoin as rejoin_site
 
     spec = G.spec()

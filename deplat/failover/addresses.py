@@ -12,8 +12,9 @@ from typing import Any
 
 from deplat.files import read_json, write_json_atomic
 from deplat.paths import paths
+from deplat.providers import provider_of
 from deplat.sites import Addresses
-from deplat.spec.model import Provider, Spec
+from deplat.spec.model import Spec
 
 
 def to_dict(addresses: Addresses | None) -> dict[str, list[str]] | None:
@@ -46,7 +47,7 @@ def remember_addresses(spec: Spec, site: str, addresses: Addresses) -> None:
 def known_addresses(spec: Spec, site: str) -> Addresses | None:
     """A site's addresses with no call to its driver or provider: the spec for local sites, else
     the address book; None when unknown."""
-    if spec.site(site).provider is Provider.local:
+    if provider_of(spec.site(site)).capabilities.runs_locally:
         address = local_address(spec, site)
         return Addresses(ipv6=[address]) if ":" in address else Addresses(ipv4=[address])
     return from_dict(_book(spec).get(site))

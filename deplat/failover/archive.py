@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from deplat.files import private_dir, write_json_atomic
 from deplat.paths import paths
-from deplat.spec.model import Provider, Site, Spec
+from deplat.providers import provider_of
+from deplat.spec.model import Site, Spec
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
@@ -24,7 +25,7 @@ def archive_site_state(spec: Spec, site: str, tag: str, secrets: SecretStore | N
     project = paths(spec)
     target = project.archive(site, tag)
     site_obj = spec.site(site)
-    if site_obj.provider is Provider.local:
+    if provider_of(site_obj).capabilities.runs_locally:
         source = project.local_site(site)
         copied: list[str] = []
         if source.is_dir():

@@ -32,7 +32,8 @@ from typing import Any
 
 from deplat.files import exclusive_lock, write_json_atomic
 from deplat.paths import paths
-from deplat.spec.model import Provider, Spec
+from deplat.providers import provider_of
+from deplat.spec.model import Spec
 
 SITE_HEADER = "X-Deplat-Site"
 _HOP_BY_HOP = {
@@ -58,7 +59,7 @@ def front_door_address(spec: Spec) -> str:
     explicit = os.environ.get("DEPLAT_FRONT_DOOR")
     if explicit:
         return explicit
-    local = [s for s in spec.sites if s.provider is Provider.local]
+    local = [s for s in spec.sites if provider_of(s).capabilities.runs_locally]
     if not local:
         return "127.0.0.10"
     first = site_address(spec, local[0].name)

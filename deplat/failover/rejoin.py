@@ -22,8 +22,9 @@ from deplat.events import Emit, Event, EventKind, discard
 from deplat.failover import data
 from deplat.failover.operation_lock import operation_lock
 from deplat.failover.probe import probe_site_sync
+from deplat.providers import provider_of
 from deplat.sites import driver_for
-from deplat.spec.model import Provider, Spec
+from deplat.spec.model import Spec
 from deplat.state import load_active, record_rejoin
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def rejoin(
 
     with operation_lock(spec, f"rejoin {site}"):
         if data.has_data(spec):
-            if spec.site(active.primary).provider is Provider.local:
+            if provider_of(spec.site(active.primary)).capabilities.runs_locally:
                 result.backed_up = data.back_up(spec, active.primary, emit)
                 say("backup", f"backed up the primary {active.primary}", backups=len(result.backed_up))
             else:

@@ -33,7 +33,7 @@ from deplat.failover.operation_lock import operation_lock
 from deplat.failover.steps import PIPELINE, STEPS, Conflict, DriverFactory, Failover, Refused
 from deplat.failover.traffic import traffic_for
 from deplat.sites import driver_for
-from deplat.spec.model import Provider, Spec
+from deplat.spec.model import Spec
 from deplat.state import load_active
 
 if TYPE_CHECKING:
@@ -83,11 +83,9 @@ def check_input(spec: Spec, secrets: SecretStore, to: str, from_: str | None) ->
     if old == to:
         raise InputError(f"{to} is already the site being left", hint="choose another --to")
     data.check(spec)
-    target = spec.site(to)
-    if target.provider is not Provider.local:
-        from deplat.operations import preflight
+    from deplat.operations import preflight  # the pulumi CLI and passphrase, for a cloud target
 
-        preflight(spec, [target], secrets)
+    preflight(spec, [spec.site(to)], secrets)
     return old
 
 

@@ -45,8 +45,9 @@ from deplat.failover.run import run_failover
 from deplat.failover.steps import DriverFactory
 from deplat.files import private_dir
 from deplat.paths import paths
+from deplat.providers import provider_of
 from deplat.sites import Addresses, driver_for
-from deplat.spec.model import Provider, Role, Spec
+from deplat.spec.model import Role, Spec
 from deplat.state import load_active
 
 if TYPE_CHECKING:
@@ -391,7 +392,7 @@ class Watcher:
     def _maybe_backup(self, primary: str) -> None:
         if not data.has_data(self.spec):
             return
-        if self.spec.site(primary).provider is not Provider.local:
+        if not provider_of(self.spec.site(primary)).capabilities.runs_locally:
             return  # backups of cloud sites' data are not implemented yet (deplat.failover.backup)
         last = self.last_probe.get(primary)
         if last is None or last.health.value != "healthy":

@@ -287,11 +287,14 @@ def test_up_skips_cold_standbys_unless_named_and_destroy_covers_them(spec: Spec)
     assert [s.name for s in operations.select_sites(spec, None, "refresh").sites] == ["aws-a", "hc-b"]
 
 
-def test_roles_follow_the_active_set_and_fenced_sites_are_skipped(spec: Spec) -> None:
+def test_roles_follow_the_active_set_and_fenced_cloud_sites_are_skipped_unless_named(spec: Spec) -> None:
     record_failover(spec, "aws-a", "gcp-c", "suspended")
-    sel = operations.select_sites(spec, ["aws-a", "gcp-c"], "destroy")
-    assert [s.name for s in sel.sites] == ["gcp-c"] and sel.roles["gcp-c"] == "primary"
+    sel = operations.select_sites(spec, None, "destroy")
+    assert [s.name for s in sel.sites] == ["hc-b", "gcp-c"] and sel.roles["gcp-c"] == "primary"
     assert "fenced" in sel.skipped["aws-a"] and "suspended" in sel.skipped["aws-a"]
+    named = operations.select_sites(spec, ["aws-a"], "destroy")  # asked for by name: acted on
+    assert [s.name for s in named.sites] == ["aws-a"] and named.roles["aws-a"] == "fenced"
+    assert operations.select_sites(spec, ["aws-a"], "up").sites == []  # back only through rejoin
     assert json.loads((spec.base_dir / ".deplat" / "active.json").read_text())["primary"] == "gcp-c"
 
 
