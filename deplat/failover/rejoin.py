@@ -17,10 +17,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from deplat import oplock
 from deplat.errors import InputError, OperationFailed
 from deplat.events import Emit, Event, EventKind, discard
 from deplat.failover import data
-from deplat.failover.operation_lock import operation_lock
 from deplat.failover.probe import probe_site_sync
 from deplat.providers import provider_of
 from deplat.sites import driver_for
@@ -61,7 +61,7 @@ def rejoin(
     def say(step: str, message: str, **more: Any) -> None:
         emit(Event(EventKind.REJOIN_STEP, message, site=site, data={"step": step, **more}))
 
-    with operation_lock(spec, f"rejoin {site}"):
+    with oplock.hold(spec, "operation", f"deplat rejoin {site}", hint="wait for it to finish, then rejoin"):
         if data.has_data(spec):
             if provider_of(spec.site(active.primary)).capabilities.runs_locally:
                 result.backed_up = data.back_up(spec, active.primary, emit)

@@ -1,12 +1,13 @@
 """The failover: move the primary role (traffic and data) from one site to another, step by step.
 
 ``run_failover`` checks its input (nothing is journaled before it is valid), takes the spec's
-operation lock, opens a journal and runs the typed steps of ``deplat.failover.steps`` in order.
-Each step is journaled ``start`` / ``done`` with its result (``deplat.failover.journal``); a step whose
-result is journaled and settled is never run again: ``run_failover(..., resume=True)`` (``deplat
-failover --resume``) continues the newest unfinished journal after a crash, ``kill -9`` included.
-Steps are idempotent by themselves too (up, restore, CAS switch, fencing under a lock), which covers
-a crash between a side effect and its ``done``.
+operation lock (``deplat.oplock``: a second operation fails at once naming the holder), opens a
+journal and runs the typed steps of ``deplat.failover.steps`` in order. Each step is journaled
+``start`` / ``done`` with its result (``deplat.failover.journal``); a step whose result is journaled
+and settled is never run again: ``run_failover(..., resume=True)`` (``deplat failover --resume``)
+continues the newest unfinished journal after a crash, ``kill -9`` included. Steps are idempotent by
+themselves too (up, restore, CAS switch, fencing under a lock), which covers a crash between a side
+effect and its ``done``.
 
 Outcomes: ``done`` (every DNS provider, or the front door, serves the healthy target), ``partial``
 (some DNS providers were left behind: exit 1, the journal stays open for ``--resume`` and the
@@ -25,11 +26,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from deplat import oplock
 from deplat.errors import DeplatError, FilesystemError, InputError, OperationFailed
 from deplat.events import Emit, Event, EventKind, discard
 from deplat.failover import data
 from deplat.failover.journal import Journal, owner_record
-from deplat.failover.operation_lock import operation_lock
 from deplat.failover.steps import PIPELINE, STEPS, Conflict, DriverFactory, Failover, Refused
 from deplat.failover.traffic import traffic_for
 from deplat.sites import driver_for
@@ -117,7 +118,8 @@ def run_failover(
             names = ", ".join(s.name for s in spec.sites)
             raise InputError("which site takes over? say --to SITE", hint=f"sites: {names}")
         old = check_input(spec, secrets, to, from_)
-    with operation_lock(spec, "fail over"):
+    command = "deplat failover " + ("--resume" if resume else f"--to {to}")
+    with oplock.hold(spec, "operation", command, hint="wait for it to finish, then run this again"):
         if resume:
             journal = _resumable(spec, secrets)
         else:

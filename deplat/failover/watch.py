@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deplat import oplock
 from deplat.errors import DeplatError, FilesystemError, InputError
 from deplat.events import Emit, Event, EventKind, discard
 from deplat.failover import data
 from deplat.failover.addresses import known_addresses, remember_addresses
 from deplat.failover.journal import Journal
-from deplat.failover.operation_lock import OperationBusy, registered_watcher
 from deplat.failover.run import run_failover
 from deplat.failover.steps import DriverFactory
 from deplat.files import private_dir
@@ -198,9 +198,8 @@ class Watcher:
         meets it: a watcher never repeats the same input error every cycle. A full or read-only disk
         does not stop it: it says so once and goes on watching (and failing over)."""
         data.check(self.spec)
-        with registered_watcher(self.spec, self.name):
-            self._keep_front_door(starting=True)
-            return self._run(max_cycles, max_seconds)
+        self._keep_front_door(starting=True)
+        return self._run(max_cycles, max_seconds)
 
     def _keep_front_door(self, starting: bool = False) -> None:
         """Start the front door process if it does not run (it died, or ``up`` predates it). The
@@ -217,7 +216,7 @@ class Watcher:
                 raise
             self._say(EventKind.WATCH_ERROR, f"front door: {exc.message}", degraded="front_door")
             return
-        if door is not None and (before is None or before.pid != door.pid):
+        if door is not None and door.pid and (before is None or before.pid != door.pid):
             self._say(EventKind.WATCH_FRONTDOOR, f"front door at {', '.join(door.urls)}", pid=door.pid)
 
     def _run(self, max_cycles: int | None, max_seconds: float | None) -> WatchSummary:
@@ -518,7 +517,7 @@ class Watcher:
                 drivers=self.drivers,
                 abandon_on_failure=True,  # the next cycle decides afresh; nothing left to --resume
             )
-        except OperationBusy as exc:  # another process fails over (or drills) now: see next cycle
+        except oplock.Busy as exc:  # another process fails over (or drills) now: see next cycle
             self._hold(exc.message, key="busy")
             return None
         except InputError as exc:
@@ -564,7 +563,7 @@ class Watcher:
                 drivers=self.drivers,
                 abandon_on_failure=not partial,
             )
-        except OperationBusy as exc:
+        except oplock.Busy as exc:
             self._hold(exc.message, key="busy")
             return
         except InputError as exc:
