@@ -24,6 +24,9 @@ from tests.failover.conftest import guestbook_doc
 def spec_with_cloud_target(tmp_path: Path, **backups: str):
     doc = guestbook_doc("127.9.9", 18080)
     doc["sites"].append({"name": "hetzner-fsn", "provider": "hcloud", "role": "cold", "region": "fsn1"})
+    for svc in doc["services"].values():  # Hetzner volumes are at least 10 GiB
+        for volume in svc.get("volumes", []):
+            volume["size"] = max(volume["size"], 10)
     doc["state"] = {"passphrase": {"env": "DEPLAT_TEST_NO_SUCH_PASSPHRASE"}}
     doc["backups"].update(backups)
     path = tmp_path / "deplat.yaml"
