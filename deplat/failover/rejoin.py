@@ -82,8 +82,7 @@ def rejoin(
         if data.has_data(spec):
             result.restored = data.restore(spec, site, reference_time=time.time(), emit=emit)
             services = [r["service"] for r in result.restored if r.get("backup_id")]
-            restart = getattr(driver, "restart", None)  # not in every driver yet
-            if services and restart is not None and not restart(target, services).ok:
+            if services and set(driver.restart(target, services, wait)) != set(services):
                 raise OperationFailed(f"{site}: its services did not restart on the restored data")
             say("restore", f"{site} holds the primary's data", services=services)
         health = _wait_healthy(spec, secrets, site, driver.addresses(target), wait)

@@ -208,11 +208,7 @@ class Restore(Step):
 
 def _restart(f: Failover, services: list[str]) -> list[str]:
     target = f.spec.site(f.new)
-    restart = getattr(f.drivers(target), "restart", None)  # not in every driver yet
-    if restart is None:
-        return []
-    outcome = restart(target, services)
-    return services if outcome.ok else []
+    return f.drivers(target).restart(target, services, f.wait)
 
 
 class Switch(Step):
@@ -271,7 +267,11 @@ class Fence(Step):
             recorded = not (active.primary == f.new and f.old in active.fenced)
             if recorded:
                 record_failover(f.spec, f.old, f.new, f.reason)
-        archive = archive_site_state(f.spec, f.old, f.journal.id, f.secrets)
+        try:  # the old site's driver reads local files or the state backend only, never its provider
+            old = f.drivers(f.spec.site(f.old))
+            archive = archive_site_state(f.spec, f.old, f.journal.id, f.secrets, old)
+        except Exception as exc:  # best effort: traffic and data have moved already
+            archive = {"error": f.secrets.masker.text(f"{type(exc).__name__}: {exc}")[:300]}
         return {"fenced": f.old, "primary": f.new, "recorded": recorded, "archive": archive}
 
 

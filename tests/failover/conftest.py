@@ -175,8 +175,12 @@ def recording_driver() -> Callable[..., Any]:
     ``failing`` sites raise on every call and record it (a provider that refuses everything)."""
 
     class Refusing:
-        def __init__(self, site: str, calls: list[tuple[str, str]]) -> None:
-            self.site, self.calls = site, calls
+        def __init__(self, site: str, calls: list[tuple[str, str]], real: Any) -> None:
+            self.site, self.calls, self.real = site, calls, real
+
+        def archive_state(self, site: Any, dest: Any) -> Any:
+            # reads deplat's own files (local state, the Pulumi state backend), never the provider
+            return self.real.archive_state(site, dest)
 
         def __getattr__(self, name: str) -> Any:
             def call(*args: Any, **kwargs: Any) -> Any:
@@ -191,7 +195,7 @@ def recording_driver() -> Callable[..., Any]:
         calls: list[tuple[str, str]] = []
 
         def factory(site: Any) -> Any:
-            return Refusing(site.name, calls) if site.name in failing else real(site)
+            return Refusing(site.name, calls, real(site)) if site.name in failing else real(site)
 
         return factory, calls
 
