@@ -60,6 +60,7 @@ class FailoverResult:
     resumed: bool = False
     steps: list[dict[str, Any]] = field(default_factory=list)
     rpo_seconds: float | None = None
+    planned: bool | None = None  # True: writes stopped and a final backup restored (RPO 0)
     restored: list[dict[str, Any]] = field(default_factory=list)
     switch: dict[str, Any] = field(default_factory=dict)
     verify: dict[str, Any] = field(default_factory=dict)
@@ -224,6 +225,7 @@ def _run(f: Failover, resume: bool, abandon_on_failure: bool, checkpoint: Checkp
         result.outcome = "done" if verified else "unverified"
     result.ok = verified and not result.left_behind
     result.rpo_seconds = f.results["restore"].get("rpo_seconds")
+    result.planned = bool(f.results["final_backup"].get("planned"))
     result.restored = f.results["restore"].get("restored", [])
     result.switch, result.verify = switch, verify
     journal.end(result.outcome, {"rpo_seconds": result.rpo_seconds, "left_behind": result.left_behind})

@@ -2,7 +2,7 @@
 
     decide         who leaves, who takes over, why; refuse an unready or fenced target unless forced
     ensure_target  a warm target is checked with a probe; a cold one is stood up (its driver's up)
-    (final backup) a planned failover's last backup of a healthy old site goes here, before restore
+    final_backup   planned (the old site answers healthy): its writes stop and its data is backed up
     restore        the newest backup of each stateful service goes onto the target (RPO recorded)
     switch         the traffic switch, compare-and-swap: DNS on every provider, or the front door
     verify         the target answers healthy and all traffic goes to it
@@ -12,9 +12,9 @@ Each step returns a JSON-able dict, journaled as the step's result. A step is sk
 when its journaled result is ``settled``: a ``partial`` switch is not, so a resume runs the switch
 (compare-and-swap: providers already moved say ``already``) and the verify again.
 
-The old site: no step calls its driver or its provider, ever. Its addresses come from the address
-book (``deplat.failover.addresses``), its state is archived from local files
-(``deplat.failover.archive``).
+The old site: no step calls its provider; its driver only in ``final_backup`` (a planned move, the
+old site having just answered healthy) and for ``archive_state`` (local files). Its addresses come
+from the address book (``deplat.failover.addresses``).
 """
 
 from __future__ import annotations
@@ -185,6 +185,56 @@ class EnsureTarget(Step):
         return {"addresses": book.to_dict(addresses), "stood_up": stood_up, "health": probe.health.value}
 
 
+FINAL_BACKUP_STOPPING = "final_backup: stopping the old site's stateful services"
+
+
+class FinalBackup(Step):
+    """Planned (the old site answers healthy): its stateful services are stopped, so no write is
+    acknowledged any more, and their data is backed up: nothing is lost. Unplanned (the old site is
+    down or suspended, or was lost before the failover began, e.g. the watcher's decision): skipped,
+    and the newest periodic backup is accepted (its age is the RPO, reported as such). The one step
+    that may call the old site's driver, and only after it has just answered healthy."""
+
+    name = "final_backup"
+
+    def run(self, f: Failover) -> dict[str, Any]:
+        stateful = [name for name, svc in f.spec.services.items() if svc.stateful]
+        if not stateful:
+            return {"planned": False, "note": "no stateful service"}
+        begin = f.journal.begin
+        if float(begin.get("reference_time") or 0) < float(begin.get("requested_at") or 0):
+            return {"planned": False, "note": f"{f.old} was lost before the failover began"}
+        old = f.spec.site(f.old)
+        stopping_before = any(
+            r.get("kind") == "note" and r.get("message") == FINAL_BACKUP_STOPPING for r in f.journal.records
+        )
+        # resumed after this step stopped the old site's services: it no longer answers healthy,
+        # but it is still planned (its data is complete and waits for its final backup)
+        if not stopping_before:
+            addresses = book.known_addresses(f.spec, f.old)
+            probe = f.probe(f.old, addresses) if addresses else None
+            if probe is None or probe.health.value != "healthy":
+                why = "its address is unknown" if probe is None else f"{probe.health.value} ({probe.reason})"
+                return {"planned": False, "note": f"{f.old}: {why}: the newest periodic backup is restored"}
+        driver = f.drivers(old)
+        f.journal.note(FINAL_BACKUP_STOPPING, {"site": f.old, "services": stateful})
+        stopped = driver.stop(old, stateful, f.wait)
+        missing = [n for n in stateful if n not in stopped]
+        try:
+            if missing:
+                raise OperationFailed(f"could not stop {', '.join(missing)} on {f.old}")
+            backups = data.back_up(f.spec, f.old, f.emit)
+        except Exception:
+            driver.restart(old, stateful, f.wait)  # writes must not stay stopped where traffic still goes
+            raise
+        return {
+            "planned": True,
+            "stopped": stopped,
+            "backups": backups,
+            "note": f"{f.old}'s writes stopped and its data backed up: nothing acknowledged is lost",
+        }
+
+
 class Restore(Step):
     name = "restore"
 
@@ -192,6 +242,10 @@ class Restore(Step):
         if not data.has_data(f.spec):
             return {"restored": [], "rpo_seconds": None, "note": "no stateful service"}
         items = data.restore(f.spec, f.new, reference_time=f.reference_time, emit=f.emit)
+        if f.results.get("final_backup", {}).get("planned"):
+            for item in items:  # the final backup holds every acknowledged write
+                if item.get("backup_id"):
+                    item["rpo_seconds"] = 0.0
         rpos = [r["rpo_seconds"] for r in items if r.get("rpo_seconds") is not None]
         # The target's services run (warm, or just stood up): restart the ones whose data was
         # replaced, so that they load it rather than what they held in memory.
@@ -275,7 +329,6 @@ class Fence(Step):
         return {"fenced": f.old, "primary": f.new, "recorded": recorded, "archive": archive}
 
 
-#: The steps in order. A planned failover's final backup of the healthy old site belongs between
-#: ``EnsureTarget`` and ``Restore`` (a ``FinalBackup`` step, run only when the old site answers).
-PIPELINE: tuple[Step, ...] = (Decide(), EnsureTarget(), Restore(), Switch(), Verify(), Fence())
+#: The steps in order.
+PIPELINE: tuple[Step, ...] = (Decide(), EnsureTarget(), FinalBackup(), Restore(), Switch(), Verify(), Fence())
 STEPS: tuple[str, ...] = tuple(step.name for step in PIPELINE)

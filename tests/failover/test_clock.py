@@ -53,7 +53,7 @@ def test_a_backup_dated_in_the_future_gives_rpo_zero_never_negative(guestbook) -
     ahead = LocalBackupStore(store.root, clock=lambda: time.time() + 7200)  # taken during a +2 h jump
     ahead.put("site-a", "web", service_data_dir(spec, "site-a", "web"))
 
-    result = run_failover(spec, guestbook.secrets(), to="site-b")
+    result = run_failover(spec, guestbook.secrets(), to="site-b", reference_time=time.time() - 1)  # unplanned
 
     assert result.ok and result.rpo_seconds == 0.0
     (restored,) = result.restored
