@@ -19,7 +19,7 @@ SOURCES = {"deplat": "deplat", "providers": "deplat/providers", "stacks": "depla
 
 
 @pytest.fixture(scope="module")
-def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [
@@ -38,7 +38,12 @@ def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         capture_output=True,
         timeout=300,
     )
-    (wheel,) = out.glob("deplat-*.whl")
+    (built,) = out.glob("deplat-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def wheel_names(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as zf:
         return set(zf.namelist())
 
@@ -59,10 +64,17 @@ def test_wheel_has_no_bare_providers_or_stacks_packages(wheel_names: set[str]) -
     assert not [n for n in wheel_names if n.split("/")[0] in ("providers", "stacks", "tests", "examples")]
 
 
-def test_wheel_ships_starter_templates_and_console_script(wheel_names: set[str]) -> None:
+def test_wheel_ships_starter_templates_and_console_script(wheel: Path, wheel_names: set[str]) -> None:
     assert {"deplat/templates/local.yaml", "deplat/templates/cloud.yaml", "deplat/py.typed"} <= wheel_names
-    entry = next(n for n in wheel_names if n.endswith("entry_points.txt"))
-    assert entry
+    (entry,) = [n for n in wheel_names if n.endswith(".dist-info/entry_points.txt")]
+    with zipfile.ZipFile(wheel) as zf:
+        lines = zf.read(entry).decode().split()
+    assert "[console_scripts]" in lines
+    assert lines[lines.index("[console_scripts]") + 1 : lines.index("[console_scripts]") + 4] == [
+        "deplat",
+        "=",
+        "deplat.cli:main",
+    ]
 
 
 def test_provider_modules_are_one_object_whatever_the_import_path() -> None:
