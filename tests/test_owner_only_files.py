@@ -5,7 +5,6 @@ may name secrets or hold the app's data."""
 
 from __future__ import annotations
 
-import fnmatch
 import shutil
 import stat
 from collections.abc import Iterator
@@ -18,16 +17,6 @@ from deplat.cli import run
 from tests.support.local_sites import GUESTBOOK, free_addresses, free_port, guestbook_data
 
 pytestmark = pytest.mark.slow
-
-# Writers that still create wider files, by the path they write (relative to .deplat) and the module
-# that owns them. The list only shrinks: a path not named here must be private.
-OWED: dict[str, str] = {
-    "archive": "deplat/failover/run.py: the archive of a left site (mkdir)",
-    "archive/*": "deplat/failover/run.py: the archive of a left site (mkdir, copy2)",
-    "journal": "deplat/failover/journal.py: the journal folder (mkdir)",
-    "journal/*.jsonl": "deplat/failover/journal.py: the journal (open 'a')",
-    "watch.log": "deplat/failover/watch.py: the watch log (open 'a')",
-}
 
 
 def wide(path: Path) -> bool:
@@ -63,9 +52,5 @@ def test_every_file_under_deplat_is_owner_only_after_up_failover_and_watch(proje
     home = project.parent / ".deplat"
     walked = [home, *home.rglob("*")]
     assert len(walked) > 10  # journals, backups, archives, logs, sites' data: the walk saw them
-    too_wide = {
-        str(p.relative_to(home)): oct(stat.S_IMODE(p.lstat().st_mode))
-        for p in walked
-        if wide(p) and not any(fnmatch.fnmatch(str(p.relative_to(home)), owed) for owed in OWED)
-    }
+    too_wide = {str(p.relative_to(home)): oct(stat.S_IMODE(p.lstat().st_mode)) for p in walked if wide(p)}
     assert too_wide == {}
