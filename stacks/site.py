@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deplat.errors import InputError
-from deplat.stacks.bootstrap import ProviderBits, front, pack, render
+from deplat.stacks.bootstrap import ProviderBits, backup_secrets, front, pack, render
 
 if TYPE_CHECKING:
     import pulumi
@@ -59,6 +59,8 @@ class SiteContext:
             for svc in self.spec.services.values():
                 for name in svc.secrets:
                     self._secret_values[name] = self.secrets.require(name, f"a secret of app {self.app}")
+            for name in backup_secrets(self.spec):  # the restic password, the repositories' keys
+                self._secret_values[name] = self.secrets.require(name, f"the backups of app {self.app}")
         try:  # fail here, as an input error, rather than inside a Pulumi apply
             render(self.spec, self.site, ProviderBits("/dev/null"), self._secret_values)
         except ValueError as exc:

@@ -120,6 +120,12 @@ class Service(Strict):
     health: HealthCheck | None = None
     resources: Resources = Field(default_factory=Resources)
     local: LocalRun | None = Field(None, description="how to run this service on a local site")
+    pre_backup: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="argv run inside the service's container before each backup, e.g. a database "
+        "dump into its volume; the backup is skipped (and retried next time) when it fails",
+    )
 
     @property
     def stateful(self) -> bool:

@@ -61,7 +61,7 @@ def test_bootstrap_is_identical_across_providers_apart_from_the_data_device(spec
 
 def test_bootstrap_installs_the_runtime_and_the_https_front(spec: Spec) -> None:
     doc = yaml.safe_load(_rendered(spec, "aws")[0])
-    assert doc["packages"] == ["docker.io", "caddy"]
+    assert doc["packages"] == ["docker.io", "caddy", "restic"]
     caddy = _files(_rendered(spec, "aws")[0])["/etc/caddy/Caddyfile"]
     assert caddy["defer"] is True  # after the package has written its own default
     assert "shop.example.org, www.shop.example.org {\n    reverse_proxy 127.0.0.1:8080\n}" in caddy["content"]
