@@ -131,6 +131,11 @@ def secret_gaps(spec: Spec, sites: Sequence[Site], secrets: SecretStore) -> list
         names = [site.credentials.secret] if site.credentials.secret else []
         for name in [*names, *provider_of(site).secret_names(site)]:
             wanted.setdefault(name, f"site {site.name}")
+    if cloud:  # the bootstrap writes the restic password and the repositories' keys
+        from deplat.stacks.bootstrap import backup_secrets
+
+        for name in backup_secrets(spec):
+            wanted.setdefault(name, "backups")
     gaps = [
         Gap("secret", n, who, _set_fix(n, secrets)) for n, who in wanted.items() if secrets.get(n) is None
     ]

@@ -58,11 +58,12 @@ Backups (restic from the distribution), written only when the spec declares ``ba
   ``deplat.data.restic``; an empty folder is a snapshot of one ``.deplat-empty`` marker), then
   ``forget --prune --keep-last KEEP`` of that site's snapshots of the service. A repository that fails
   (or does not answer ``cat config`` within its deadline) is skipped and the unit fails, for the
-  journal; the others are written. The timers are enabled on the spec's primary and on cold sites
-  (stood up to become primary), not on warm ones: a standby backing up stale data would make the
-  newest snapshot a stale one;
-- ``deplat-restore.service``, ordered ``Before=`` the stateful services' units, running
-  ``/usr/local/sbin/deplat-restore SERVICE...``: for each service whose folder is empty at first boot
+  journal; the others are written. The timers run with their services (``Wants=`` in the
+  service's unit) on the spec's primary and on cold sites (stood up to become primary), not on
+  warm ones: a standby backing up stale data would make the newest snapshot a stale one;
+- ``deplat-restore@.service``, one template too, ordered ``Before=deplat-%i.service`` and pulled in
+  by each stateful service's unit (``Wants=``), running ``/usr/local/sbin/deplat-restore
+  SERVICE``: for each service whose folder is empty at first boot
   (no ``/srv/deplat/.deplat-restored-SERVICE`` marker on the volume yet), the newest snapshot across
   the repositories that answer within their deadline is restored (the next newest when a restore
   fails); the services start afterwards whatever happened.
@@ -178,7 +179,7 @@ RESTORE_SCRIPT = (
     """\
 #!/bin/sh
 # deplat: at first boot, restore each named service's empty data folder from the newest snapshot
-# across the repositories that answer (deplat-restore.service, before the services start).
+# across the repositories that answer (deplat-restore@SERVICE, before the service starts).
 set -u
 """
     + _RESTIC_HEAD
@@ -234,7 +235,7 @@ BACKUP_UNIT = """\
 [Unit]
 Description=deplat backup of service %i
 Requires=deplat-data.service
-After=deplat-data.service deplat-restore.service network-online.target
+After=deplat-data.service deplat-restore@%i.service network-online.target
 Wants=network-online.target
 
 [Service]
@@ -242,6 +243,21 @@ Type=oneshot
 Nice=10
 IOSchedulingClass=idle
 ExecStart=/usr/local/sbin/deplat-backup %i
+"""
+
+RESTORE_UNIT = """\
+[Unit]
+Description=deplat restore of service %i's empty data folder at first boot
+Requires=deplat-data.service
+After=deplat-data.service network-online.target
+Wants=network-online.target
+Before=deplat-%i.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+TimeoutStartSec=infinity
+ExecStart=/usr/local/sbin/deplat-restore %i
 """
 
 
@@ -267,10 +283,8 @@ def render(
         },
     ]
     units = ["deplat-data.service"]
-    backup_files, timers = _backups(spec, site, secret_values)
-    if backup_files:
-        files += backup_files
-        units.append("deplat-restore.service")
+    backup_files, backs_up = _backups(spec, site, secret_values)
+    files += backup_files
     for name, svc in spec.services.items():
         files.append(
             {
@@ -283,7 +297,9 @@ def render(
             {
                 "path": f"/etc/systemd/system/deplat-{name}.service",
                 "permissions": "0644",
-                "content": service_unit(name, svc),
+                "content": service_unit(
+                    name, svc, restore=bool(backup_files) and svc.stateful, backup=backs_up and svc.stateful
+                ),
             }
         )
         units.append(f"deplat-{name}.service")
@@ -300,7 +316,6 @@ def render(
             ["systemctl", "daemon-reload"],
             ["systemctl", "enable", "--now", "docker.service"],
             ["systemctl", "enable", "--now", *units],
-            *([["systemctl", "enable", "--now", *timers]] if timers else []),
             ["systemctl", "enable", "caddy.service"],
             ["systemctl", "reload-or-restart", "caddy.service"],
         ],
@@ -330,9 +345,12 @@ def front(spec: Spec) -> tuple[str, int] | None:
     return None
 
 
-def service_unit(name: str, svc: Service) -> str:
-    """The systemd unit that runs one service's container."""
+def service_unit(name: str, svc: Service, *, restore: bool = False, backup: bool = False) -> str:
+    """The systemd unit that runs one service's container; ``restore``: after its data's restore at
+    first boot (``deplat-restore@NAME.service``); ``backup``: its backup timer runs with it
+    (``deplat-backup@NAME.timer``, one word in ``Wants=`` rather than a list to enable)."""
     container = f"deplat-{name}"
+    restored = f"deplat-restore@{name}.service"
     run = ["/usr/bin/docker", "run", "--rm", "--name", container, "--network", "deplat"]
     run += ["--network-alias", name, "--env-file", f"{CONFIG_DIR}/{name}.env"]
     for p in svc.ports:
@@ -354,7 +372,9 @@ def service_unit(name: str, svc: Service) -> str:
         f"Description=deplat service {name} ({svc.image})",
         "Requires=docker.service deplat-data.service",
         "After=docker.service deplat-data.service network-online.target",
-        "Wants=network-online.target",
+        "Wants=network-online.target"
+        + (f" {restored}" if restore else "")
+        + (f" deplat-backup@{name}.timer" if backup else ""),
         "",
         "[Service]",
         "Restart=always",
@@ -402,14 +422,14 @@ def backup_secrets(spec: Spec) -> list[str]:
 
 def _backups(
     spec: Spec, site: Site, secret_values: Mapping[str, str] | None
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The backup and restore files of ``site`` (see the module docstring) and the timers to enable;
+) -> tuple[list[dict[str, Any]], bool]:
+    """The backup and restore files of ``site`` (see the module docstring) and whether its timers run;
     nothing when no service has a volume or the spec declares no repository a cloud site can use."""
     from deplat.data.repositories import url
     from deplat.spec.model import RepositoryKind, Role
 
     if not backup_secrets(spec):
-        return [], []
+        return [], False
     repos = [r for r in spec.backups.repositories if r.type is not RepositoryKind.local]
     stateful = [name for name, svc in spec.services.items() if svc.stateful]
     password = _secret(spec.backups.password, secret_values, f"backups of site {site.name}")
@@ -450,13 +470,12 @@ def _backups(
             "content": backup_timer(spec.backups.interval),
         },
         {
-            "path": "/etc/systemd/system/deplat-restore.service",
+            "path": "/etc/systemd/system/deplat-restore@.service",
             "permissions": "0644",
-            "content": restore_unit(stateful),
+            "content": RESTORE_UNIT,
         },
     ]
-    backs_up = site.role in (Role.primary, Role.cold)
-    return files, ([f"deplat-backup@{name}.timer" for name in stateful] if backs_up else [])
+    return files, site.role in (Role.primary, Role.cold)
 
 
 def backup_timer(interval: float) -> str:
@@ -474,30 +493,6 @@ def backup_timer(interval: float) -> str:
             "",
             "[Install]",
             "WantedBy=timers.target",
-            "",
-        ]
-    )
-
-
-def restore_unit(stateful: list[str]) -> str:
-    """Restore the empty data folders of ``stateful`` services before their units start."""
-    return "\n".join(
-        [
-            "[Unit]",
-            "Description=deplat restore of empty data folders at first boot",
-            "Requires=deplat-data.service",
-            "After=deplat-data.service network-online.target",
-            "Wants=network-online.target",
-            "Before=" + " ".join(f"deplat-{name}.service" for name in stateful),
-            "",
-            "[Service]",
-            "Type=oneshot",
-            "RemainAfterExit=yes",
-            "TimeoutStartSec=infinity",
-            "ExecStart=/usr/local/sbin/deplat-restore " + " ".join(stateful),
-            "",
-            "[Install]",
-            "WantedBy=multi-user.target",
             "",
         ]
     )

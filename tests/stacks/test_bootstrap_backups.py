@@ -74,10 +74,11 @@ def _tool(name: str) -> str:
 def test_restic_is_installed_and_each_stateful_service_gets_a_backup_timer_on_the_primary() -> None:
     doc = yaml.safe_load(_text())
     assert "restic" in doc["packages"]
-    assert ["systemctl", "enable", "--now", "deplat-backup@web.timer", "deplat-backup@voice.timer"] in doc[
-        "runcmd"
-    ]
     files = _files(_text())
+    for name in ("web", "voice"):  # started with its service, every boot
+        unit = files[f"/etc/systemd/system/deplat-{name}.service"]["content"]
+        wants = next(line for line in unit.splitlines() if line.startswith("Wants="))
+        assert f"deplat-backup@{name}.timer" in wants
     assert (
         "ExecStart=/usr/local/sbin/deplat-backup %i"
         in files["/etc/systemd/system/deplat-backup@.service"]["content"]
@@ -87,21 +88,22 @@ def test_restic_is_installed_and_each_stateful_service_gets_a_backup_timer_on_th
 
 
 def test_a_warm_standby_has_the_units_but_no_running_timers() -> None:
-    doc = yaml.safe_load(_text("gcp-b"))
-    assert not any("deplat-backup@web.timer" in cmd for cmd in doc["runcmd"])
-    assert "/etc/systemd/system/deplat-backup@.timer" in _files(_text("gcp-b"))
-    cold = yaml.safe_load(_text("hz-c"))  # stood up to become the primary
-    assert any("deplat-backup@web.timer" in cmd for cmd in cold["runcmd"])
+    warm = _files(_text("gcp-b"))
+    assert "deplat-backup@web.timer" not in warm["/etc/systemd/system/deplat-web.service"]["content"]
+    assert "/etc/systemd/system/deplat-backup@.timer" in warm
+    cold = _files(_text("hz-c"))  # stood up to become the primary
+    assert "deplat-backup@web.timer" in cold["/etc/systemd/system/deplat-web.service"]["content"]
 
 
-def test_restore_runs_before_the_stateful_services_start() -> None:
-    doc = yaml.safe_load(_text())
-    enable = next(cmd for cmd in doc["runcmd"] if "deplat-data.service" in cmd)
-    assert enable.index("deplat-restore.service") < enable.index("deplat-web.service")
-    unit = _files(_text())["/etc/systemd/system/deplat-restore.service"]["content"]
-    assert "Before=deplat-web.service deplat-voice.service" in unit
-    assert "ExecStart=/usr/local/sbin/deplat-restore web voice" in unit
-    assert "After=deplat-data.service" in unit
+def test_restore_runs_before_each_stateful_service_starts() -> None:
+    files = _files(_text())
+    unit = files["/etc/systemd/system/deplat-restore@.service"]["content"]
+    assert "Before=deplat-%i.service" in unit and "After=deplat-data.service" in unit
+    assert "ExecStart=/usr/local/sbin/deplat-restore %i" in unit
+    web = files["/etc/systemd/system/deplat-web.service"]["content"]
+    assert "Wants=network-online.target deplat-restore@web.service deplat-backup@web.timer" in web
+    backup = files["/etc/systemd/system/deplat-backup@.service"]["content"]
+    assert "After=deplat-data.service deplat-restore@%i.service" in backup
 
 
 def test_every_repository_in_order_in_a_root_only_env_file_with_the_password() -> None:
@@ -198,7 +200,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text("#!/bin/sh\n")
         dest.chmod(0o755)
-    units = ["deplat-data.service", "deplat-restore.service", "deplat-web.service"]
+    units = ["deplat-data.service", "deplat-restore@web.service", "deplat-web.service"]
     units += ["deplat-backup@web.service", "deplat-backup@web.timer", "deplat-backup@voice.timer"]
     flags = ["--man=no", "--generators=no", "--recursive-errors=no", f"--root={tmp_path}"]
     done = subprocess.run(
@@ -289,3 +291,16 @@ def test_rendered_scripts_back_up_to_every_reachable_repository_and_restore_at_f
     assert (data / "web" / "rows.txt").read_text() == "live\n"
     assert (data / ".deplat-restored-web").exists()
     assert stat.S_IMODE((conf / "restic.env").stat().st_mode) == 0o600
+
+
+def test_preflight_names_missing_backup_secrets_before_anything_starts() -> None:
+    from deplat.preflight import secret_gaps
+    from deplat.secrets import SecretStore
+
+    spec = _spec()
+    present = {k: v for k, v in SECRETS.items() if k not in ("DEPLAT_BACKUP_PASSWORD", "BK_GCS_SECRET")}
+    gaps = secret_gaps(spec, [spec.site("aws-a")], SecretStore(spec, environ=present))
+    assert {(g.name, g.needed_by) for g in gaps if g.needed_by == "backups"} == {
+        ("DEPLAT_BACKUP_PASSWORD", "backups"),
+        ("BK_GCS_SECRET", "backups"),
+    }
