@@ -125,7 +125,9 @@ class _SafeEmit:
             self._emit(event)
 
 
-def _run_one(spec: Spec, site: Site, operation: str, secrets: SecretStore, emit: Emit) -> SiteResult:
+def _run_one(
+    spec: Spec, site: Site, operation: str, secrets: SecretStore, emit: Emit, options: dict[str, Any]
+) -> SiteResult:
     started = time.monotonic()
     emit(Event(EventKind.SITE_START, f"{operation} started", site=site.name, data={"operation": operation}))
     try:
@@ -136,7 +138,7 @@ def _run_one(spec: Spec, site: Site, operation: str, secrets: SecretStore, emit:
             if result is None:
                 raise InputError(f"{site.provider.value} sites do not support {operation}")
         else:
-            result = method(site, emit)
+            result = method(site, emit, **options)
     except DeplatError as exc:
         message = secrets.masker.text(exc.message + (f" ({exc.hint})" if exc.hint else ""))
         result = SiteResult(
@@ -180,18 +182,22 @@ def run_sites(
     secrets: SecretStore,
     emit: Emit = discard,
     parallel: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> list[SiteResult]:
-    """Run ``operation`` on each of ``sites`` (in parallel threads); results in the sites' order."""
+    """Run ``operation`` on each of ``sites`` (in parallel threads); results in the sites' order.
+    ``options``: keyword arguments of the drivers' method (``purge`` for destroy, ``replace_vm``
+    for up and preview)."""
     if operation not in OPERATIONS:
         raise ValueError(operation)
     safe = _SafeEmit(emit)
+    opts = dict(options or {})
     if not sites:
         return []
     if not parallel or len(sites) == 1:
-        return [_run_one(spec, s, operation, secrets, safe) for s in sites]
+        return [_run_one(spec, s, operation, secrets, safe, opts) for s in sites]
     pool = ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="deplat-site")
     try:
-        futures = [pool.submit(_run_one, spec, s, operation, secrets, safe) for s in sites]
+        futures = [pool.submit(_run_one, spec, s, operation, secrets, safe, opts) for s in sites]
         return [f.result() for f in futures]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a second Ctrl-C stops waiting at once
@@ -203,11 +209,31 @@ def preview_sites(
     secrets: SecretStore,
     emit: Emit = discard,
     parallel: bool = True,
+    replace_vm: bool = False,
 ) -> list[SiteResult]:
-    """One ``SiteResult`` (operation ``preview``) per site, in order; failures are per site."""
+    """One ``SiteResult`` (operation ``preview``) per site, in order; failures are per site.
+    ``replace_vm``: what ``up --replace-vm`` would do (see ``refuse_vm_replacement``)."""
     resolved = [spec.site(s) if isinstance(s, str) else s for s in sites]
+    if replace_vm:
+        refuse_vm_replacement(resolved)
     preflight(spec, resolved, secrets)
-    return run_sites(spec, resolved, "preview", secrets, emit, parallel)
+    options = {"replace_vm": True} if replace_vm else None
+    return run_sites(spec, resolved, "preview", secrets, emit, parallel, options)
+
+
+def refuse_vm_replacement(sites: Sequence[Site]) -> None:
+    """``InputError`` unless every site has a VM deplat can replace (a cloud site's Pulumi program)."""
+    without = [
+        s.name
+        for s in sites
+        if not (provider_of(s).capabilities.pulumi_program and "vm" in provider_of(s).RESOURCE_TYPES)
+    ]
+    if without:
+        raise InputError(
+            f"--replace-vm: {', '.join(without)} {'has' if len(without) == 1 else 'have'} no VM to replace "
+            "(local sites run as processes on this machine)",
+            hint="name only cloud sites with --site; `deplat destroy` then `deplat up` renews a local site",
+        )
 
 
 def changes_anything(previews: Sequence[SiteResult]) -> bool:
@@ -233,13 +259,24 @@ def operate(
     emit: Emit = discard,
     parallel: bool = True,
     clear_locks: bool = False,
+    *,
+    purge_data: bool = False,
+    replace_vm: bool = False,
 ) -> list[SiteResult]:
     """Run ``operation`` ("up", "destroy" or "refresh") on the selected sites, in parallel; a
-    failing site never stops the others."""
+    failing site never stops the others. ``purge_data`` (destroy): the sites' data is deleted
+    too; ``replace_vm`` (up): each site gets a new VM (refused for sites without one)."""
+    if purge_data and operation != "destroy":
+        raise ValueError("purge_data is an option of destroy")
+    if replace_vm and operation != "up":
+        raise ValueError("replace_vm is an option of up")
     sites = _selected(spec, names, operation, secrets, emit)
+    if replace_vm:
+        refuse_vm_replacement(sites)
     if clear_locks:
         clear_stale_locks(spec, sites, emit)
-    results = run_sites(spec, sites, operation, secrets, emit, parallel)
+    options = {"purge": True} if purge_data else {"replace_vm": True} if replace_vm else None
+    results = run_sites(spec, sites, operation, secrets, emit, parallel, options)
     from deplat.failover import frontdoor_process  # the app's entry point without DNS
 
     if operation == "up" and any(r.ok for r in results):

@@ -33,6 +33,9 @@ class SiteResult:
     error: str | None = None
     error_class: str | None = None  # an ErrorClass, or an engine word (locked, canceled, passphrase...)
     seconds: float = 0.0
+    # destroy: the site's data it left in the account (forgotten by deplat) or deleted for good
+    kept: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

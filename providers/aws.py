@@ -9,9 +9,10 @@ newer): the bootstrap finds the volume by its NVMe name. No IPv6: the default VP
 
 Updates never replace the instance for a new bootstrap or a newer AMI: user data and the AMI
 resolved at the first ``up`` are first-boot only (``ignore_changes``, ``user_data_replace_on_change``
-off; later changes go over SSH). A replacement that is really needed deletes the old instance
-first (the attachment stops it and detaches the volume, the Elastic IP follows the new instance),
-so it never fails with ``VolumeInUse``; the EBS volume and the bucket are kept on destroy.
+off; later changes go over SSH) until the operator asks for a new VM (``deplat up --replace-vm``).
+A replacement that is really needed deletes the old instance first (the attachment stops it and
+detaches the volume, the Elastic IP follows the new instance), so it never fails with
+``VolumeInUse``; the EBS volume and the bucket are kept on destroy.
 
 Options: ``ami`` (default: the newest Canonical Ubuntu 24.04 image), ``ssh_cidrs``,
 ``ssh_public_key``, ``volume_type`` (gp3). Only this module imports ``pulumi_aws``, and only inside
@@ -352,7 +353,9 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         ),
         tags=tags,
         volume_tags=tags,
-        opts=pulumi.ResourceOptions(ignore_changes=["userDataBase64", "ami"], delete_before_replace=True),
+        opts=pulumi.ResourceOptions(
+            ignore_changes=ctx.first_boot_only(["userDataBase64", "ami"]), delete_before_replace=True
+        ),
     )
     aws.ec2.VolumeAttachment(
         ctx.resource_name("data-attachment"),
@@ -364,7 +367,10 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
     )
     address = aws.ec2.Eip(ctx.resource_name("ip"), domain="vpc", instance=instance.id, tags=tags)
     bucket = aws.s3.Bucket(
-        ctx.bucket_name(), tags=tags, opts=pulumi.ResourceOptions(retain_on_delete=ctx.retain_data)
+        ctx.bucket_name(),
+        tags=tags,
+        force_destroy=ctx.force_destroy(),
+        opts=pulumi.ResourceOptions(retain_on_delete=ctx.retain_data),
     )
     aws.s3.BucketVersioning(
         ctx.resource_name("backups-versioning"),
@@ -546,6 +552,11 @@ class AwsProvider(HostingProvider):
     Options = AwsOptions
     extra = "aws"
     sdk_modules = ("pulumi", "pulumi_aws", "boto3")
+    RESOURCE_TYPES = {
+        "vm": "aws:ec2/instance:Instance",
+        "data volume": "aws:ebs/volume:Volume",
+        "backup bucket": "aws:s3/bucket:Bucket",
+    }
     ERROR_TABLE = ERROR_TABLE
     SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
 

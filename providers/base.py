@@ -91,6 +91,9 @@ class HostingProvider:
     # modules: checked before a site runs, so a missing SDK is one message naming the extra.
     extra: ClassVar[str | None] = None
     sdk_modules: ClassVar[tuple[str, ...]] = ()
+    # Pulumi type tokens of the site's resources deplat addresses by URN: "vm" (``up --replace-vm``),
+    # "data volume" and "backup bucket" (kept on destroy unless ``--purge-data``).
+    RESOURCE_TYPES: ClassVar[Mapping[str, str]] = {}
 
     # ------------------------------------------------------------------ spec
 

@@ -11,7 +11,8 @@ dual-stack subnet).
 A fresh project has the Compute Engine API off: the site enables compute and storage
 (``projects.Service``, left on at destroy) and everything waits for them. The bootstrap goes in
 gzip+base64 with ``user-data-encoding: base64`` and is first-boot only (metadata changes in place,
-but cloud-init never re-runs: ``ignore_changes``, later changes go over SSH), like the image; a
+but cloud-init never re-runs: ``ignore_changes``, later changes go over SSH), like the image, until
+``deplat up --replace-vm``; a
 real replacement deletes the VM first. The data disk and the bucket are kept on destroy; disks are
 at least 10 GB.
 
@@ -295,11 +296,13 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         opts=pulumi.ResourceOptions.merge(
             needs_compute,
             pulumi.ResourceOptions(
-                ignore_changes=[
-                    'metadata["user-data"]',
-                    'metadata["user-data-encoding"]',
-                    "bootDisk.initializeParams.image",
-                ],
+                ignore_changes=ctx.first_boot_only(
+                    [
+                        'metadata["user-data"]',
+                        'metadata["user-data-encoding"]',
+                        "bootDisk.initializeParams.image",
+                    ]
+                ),
                 delete_before_replace=True,
             ),
         ),
@@ -311,6 +314,7 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         public_access_prevention="enforced",
         versioning=gcp.storage.BucketVersioningArgs(enabled=True),
         labels=labels,
+        force_destroy=ctx.force_destroy(),
         opts=pulumi.ResourceOptions(
             depends_on=[enabled["storage.googleapis.com"]], retain_on_delete=ctx.retain_data
         ),
@@ -614,6 +618,11 @@ class GcpProvider(HostingProvider):
     Options = GcpOptions
     extra = "gcp"
     sdk_modules = ("pulumi", "pulumi_gcp", "google.auth")
+    RESOURCE_TYPES = {
+        "vm": "gcp:compute/instance:Instance",
+        "data volume": "gcp:compute/disk:Disk",
+        "backup bucket": "gcp:storage/bucket:Bucket",
+    }
     ERROR_TABLE = ERROR_TABLE
     SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
 

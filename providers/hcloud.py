@@ -10,10 +10,10 @@ resource in ``pulumi_hcloud``, and making one through the AWS provider needed a 
 S3 keys, and Hetzner answers S3 calls it lacks with a 501 HTML page).
 
 Updates never replace the server for a new bootstrap or image: user data and the image are
-first-boot only (``ignore_changes``; later changes go over SSH). A replacement that is really
-needed (another location) deletes the server first, so the primary IPs (``primary_ip_assigned``)
-and the volume (``volume_already_attached``) are free for the new one; the volume is kept when
-the stack is destroyed (``retain_on_delete``).
+first-boot only (``ignore_changes``; later changes go over SSH) until ``deplat up --replace-vm``.
+A replacement that is really needed (another location) deletes the server first, so the primary
+IPs (``primary_ip_assigned``) and the volume (``volume_already_attached``) are free for the new
+one; the volume is kept when the stack is destroyed (``retain_on_delete``).
 
 Sizes: ``small``/``medium``/``large`` are cx23/cx33/cx43 in the EU locations and cpx22/cpx32/cpx42
 in ash, hil and sin: the CX line is EU-only, and cx22/cx32/cx42/cx52 can no longer be ordered
@@ -284,9 +284,11 @@ def build_site(ctx: SiteContext) -> dict[str, Any]:
         ],
         ssh_keys=ssh_keys,
         labels=labels,
-        # user data (ForceNew) and the image are first-boot only; a real replacement deletes the
-        # old server first, freeing its primary IPs and volume for the new one
-        opts=pulumi.ResourceOptions(ignore_changes=["userData", "image"], delete_before_replace=True),
+        # user data (ForceNew) and the image are first-boot only (until `up --replace-vm`); a real
+        # replacement deletes the old server first, freeing its primary IPs and volume for the new one
+        opts=pulumi.ResourceOptions(
+            ignore_changes=ctx.first_boot_only(["userData", "image"]), delete_before_replace=True
+        ),
     )
     hcloud.VolumeAttachment(
         ctx.resource_name("data-attachment"),
@@ -406,6 +408,7 @@ class HcloudProvider(HostingProvider):
     Options = HcloudOptions
     extra = "hcloud"
     sdk_modules = ("pulumi", "pulumi_hcloud")
+    RESOURCE_TYPES = {"vm": "hcloud:index/server:Server", "data volume": "hcloud:index/volume:Volume"}
     ERROR_TABLE = ERROR_TABLE
     SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
 

@@ -51,7 +51,8 @@ class SiteContext:
     spec: Spec
     site: Site
     secrets: SecretStore | None = None
-    purge_data: bool = False
+    purge_data: bool = False  # `deplat destroy --purge-data`: data is deleted with the site
+    renew_vm: bool = False  # `deplat up --replace-vm`: the new VM gets today's image and bootstrap
     _secret_values: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -77,12 +78,23 @@ class SiteContext:
     def resource_name(self, part: str, limit: int = 55) -> str:
         """A logical resource name that also reads well as the physical name Pulumi derives from it
         (it appends 8 characters): ``<site>-<part>``, cut to ``limit``."""
-        return f"{self.site.name}-{part}"[:limit].rstrip("-")
+        return resource_name(self.site, part, limit)
 
     def bucket_name(self) -> str:
         """Logical name of the backup bucket: app and site, short enough for every provider (S3 and
         GCS allow 63 characters, Pulumi appends 8)."""
-        return f"{self.app}-{self.site.name}-backups"[:54].rstrip("-")
+        return bucket_name(self.spec, self.site)
+
+    def first_boot_only(self, paths: list[str]) -> list[str]:
+        """``ignore_changes`` for the VM's first-boot inputs (user data, the resolved image): kept
+        as created, unless the operator asked for a new VM. The engine fills ignored inputs from
+        the old state even for a replacement, so a new VM would boot the old image and bootstrap."""
+        return [] if self.renew_vm else list(paths)
+
+    def force_destroy(self) -> bool | None:
+        """A bucket's ``force_destroy``: True when purging (a versioned bucket with backups in it
+        cannot be deleted otherwise); None (the provider's default, no diff) the rest of the time."""
+        return True if self.purge_data else None
 
     @property
     def labels(self) -> dict[str, str]:
@@ -146,36 +158,98 @@ class SiteContext:
         return pulumi.Output.secret(self.secrets.require(name, f"credentials of site {self.site.name}"))
 
 
-def kept_on_destroy(site: Site) -> list[str]:
-    """What ``deplat destroy`` leaves in the site's cloud account: the data the program marks
-    ``retain_on_delete`` (Pulumi forgets it, the provider keeps it and bills for it)."""
+def resource_name(site: Site, part: str, limit: int = 55) -> str:
+    """See ``SiteContext.resource_name``."""
+    return f"{site.name}-{part}"[:limit].rstrip("-")
+
+
+def bucket_name(spec: Spec, site: Site) -> str:
+    """See ``SiteContext.bucket_name``."""
+    return f"{spec.app}-{site.name}-backups"[:54].rstrip("-")
+
+
+# The site's resources deplat names on its own (``--replace-vm``, ``--purge-data``): what each is
+# called in the program. Their types come from the provider's ``RESOURCE_TYPES``.
+DATA_KINDS = ("data volume", "backup bucket")
+LOCAL_DATA = "data folder"  # a local site's services' data, under .deplat/
+
+
+def logical_name(spec: Spec, site: Site, kind: str) -> str:
+    if kind == "vm":
+        return resource_name(site, "vm")
+    if kind == "data volume":
+        return resource_name(site, "data")
+    if kind == "backup bucket":
+        return bucket_name(spec, site)
+    raise KeyError(kind)
+
+
+def urn(spec: Spec, site: Site, kind: str) -> str:
+    """The Pulumi URN of the site's ``kind`` resource ("vm", "data volume", "backup bucket"): a
+    top-level resource of the site's stack (``deplat.engine.workspace``: project = app, stack =
+    site). ``KeyError`` when the provider's sites have none."""
     from deplat.providers import provider_of
 
-    capabilities = provider_of(site).capabilities
-    if not capabilities.pulumi_program:
+    typ = provider_of(site).RESOURCE_TYPES[kind]
+    return f"urn:pulumi:{site.name}::{spec.app}::{typ}::{logical_name(spec, site, kind)}"
+
+
+def kept_on_destroy(site: Site) -> list[str]:
+    """What ``deplat destroy`` leaves in the site's cloud account: the data the program marks
+    ``retain_on_delete`` (Pulumi forgets it, the provider keeps it and bills for it), unless
+    ``--purge-data``."""
+    from deplat.providers import provider_of
+
+    provider = provider_of(site)
+    if provider.capabilities.runs_locally:
+        return [LOCAL_DATA]
+    if not provider.capabilities.pulumi_program:
         return []
-    kept = ["data volume"] if capabilities.has_vm else []
-    return kept + (["backup bucket"] if capabilities.object_storage else [])
+    return [kind for kind in DATA_KINDS if kind in provider.RESOURCE_TYPES]
 
 
-def build(spec: Spec, site: Site, secrets: SecretStore | None) -> dict[str, Any]:
+def data_urns(spec: Spec, site: Site) -> list[str]:
+    """URNs of the data ``kept_on_destroy`` in the site's stack (what ``--purge-data`` deletes)."""
+    from deplat.providers import provider_of
+
+    types = provider_of(site).RESOURCE_TYPES
+    return [urn(spec, site, kind) for kind in kept_on_destroy(site) if kind in types]
+
+
+def build(
+    spec: Spec,
+    site: Site,
+    secrets: SecretStore | None,
+    *,
+    purge_data: bool = False,
+    renew_vm: bool = False,
+) -> dict[str, Any]:
     """Create the site's resources (inside a running Pulumi program) and return its outputs."""
     from deplat.providers import provider_of
 
-    ctx = SiteContext(spec, site, secrets)
+    ctx = SiteContext(spec, site, secrets, purge_data=purge_data, renew_vm=renew_vm)
     outputs: Mapping[str, Any] | None = provider_of(site).build_site(ctx)
     if outputs is None:
         raise InputError(f"{site.provider.value} sites have no Pulumi program")
     return {k: v for k, v in outputs.items() if v is not None}
 
 
-def program(spec: Spec, site: Site, secrets: SecretStore | None) -> Callable[[], None]:
-    """The inline Pulumi program of ``site``: builds it and exports its outputs (see ``OUTPUTS``)."""
+def program(
+    spec: Spec,
+    site: Site,
+    secrets: SecretStore | None,
+    *,
+    purge_data: bool = False,
+    renew_vm: bool = False,
+) -> Callable[[], None]:
+    """The inline Pulumi program of ``site``: builds it and exports its outputs (see ``OUTPUTS``).
+    ``purge_data``: the data is no longer retained on delete; ``renew_vm``: the VM's first-boot
+    inputs are no longer ignored (see ``SiteContext``)."""
 
     def run() -> None:
         import pulumi
 
-        for key, value in build(spec, site, secrets).items():
+        for key, value in build(spec, site, secrets, purge_data=purge_data, renew_vm=renew_vm).items():
             pulumi.export(key, value)
 
     return run

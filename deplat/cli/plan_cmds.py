@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     epilog=examples(
         "deplat plan --offline -f examples/cloud/deplat.yaml  # no pulumi, no keys",
         "deplat plan --site aws-fra",
+        "deplat plan --site aws-fra --replace-vm  # what `up --replace-vm` would do",
     )
 )
 def plan(
@@ -31,6 +32,10 @@ def plan(
         bool,
         typer.Option("--offline", help="Run the site programs under Pulumi's mocks: no credentials, no CLI."),
     ] = False,
+    replace_vm: Annotated[
+        bool,
+        typer.Option("--replace-vm", help="Preview `deplat up --replace-vm`: a new VM for the named sites."),
+    ] = False,
 ) -> None:
     """Show, per site, the resources that `deplat up` would create (a `pulumi preview`, or --offline)."""
     from deplat.secrets import SecretStore
@@ -41,6 +46,19 @@ def plan(
         if name not in known:
             raise InputError(f"no site named '{name}'", hint=f"sites in {G.file}: {', '.join(known)}")
     chosen = [s for s in spec.sites if s.name in site] if site else list(spec.sites)
+    if replace_vm:
+        from deplat.operations import refuse_vm_replacement
+
+        if not site:
+            raise InputError(
+                "--replace-vm previews a new VM for the sites named with --site, and none is named",
+                hint="deplat plan --replace-vm --site NAME",
+            )
+        if offline:
+            raise InputError(
+                "--replace-vm needs a real preview (the engine plans the replacement); drop --offline"
+            )
+        refuse_vm_replacement(chosen)
     secrets = SecretStore(spec)
     from deplat import preflight
     from deplat.providers import provider_of
@@ -49,7 +67,7 @@ def plan(
     if offline:
         _offline(spec, chosen, secrets)
     else:
-        _preview(spec, chosen, secrets)
+        _preview(spec, chosen, secrets, replace_vm)
 
 
 def _offline(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
@@ -64,7 +82,7 @@ def _offline(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
         print_plans(G.console, plans)
 
 
-def _preview(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
+def _preview(spec: Spec, chosen: list[Site], secrets: SecretStore, replace_vm: bool = False) -> None:
     from deplat.cli.render.plan import print_plans, print_previews
     from deplat.operations import preview_sites
     from deplat.plan import plan_offline
@@ -78,7 +96,7 @@ def _preview(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
         if not G.json and G.verbose and event.message:
             G.err_console.print(f"[dim]{event.site or ''} {secrets.masker.text(event.message)}[/]")
 
-    results = preview_sites(spec, cloud, secrets, emit) if cloud else []
+    results = preview_sites(spec, cloud, secrets, emit, replace_vm=replace_vm) if cloud else []
     if G.json:
         doc = {
             "ok": all(r.ok for r in results),

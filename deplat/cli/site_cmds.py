@@ -15,6 +15,7 @@ from deplat import preflight
 from deplat.cli import render
 from deplat.cli.app import INTERRUPTED, G, app, confirm, examples, interactive
 from deplat.cli.interrupt import guard
+from deplat.errors import InputError
 
 if TYPE_CHECKING:
     from deplat.secrets import SecretStore
@@ -28,6 +29,14 @@ SiteOpt = Annotated[
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; required when not at a terminal.")]
 LocksOpt = Annotated[
     bool, typer.Option("--clear-locks", help="Remove state locks left by a killed deplat run (pid gone).")
+]
+ReplaceVmOpt = Annotated[
+    bool,
+    typer.Option(
+        "--replace-vm",
+        help="Give the named cloud sites a new VM: the image is resolved again and the bootstrap is "
+        "today's. The old VM is deleted first; data volume and address move to the new one.",
+    ),
 ]
 
 
@@ -78,7 +87,15 @@ def _finish(
         raise typer.Exit(1)
 
 
-def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) -> None:
+def _run(
+    operation: str,
+    names: list[str] | None,
+    yes: bool,
+    clear_locks: bool,
+    *,
+    purge_data: bool = False,
+    replace_vm: bool = False,
+) -> None:
     from deplat import operations
     from deplat.cli.render.sites import SiteBoard, preview_table
     from deplat.events import discard
@@ -86,7 +103,14 @@ def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) 
 
     spec = G.spec()
     secrets = _secrets(spec)
+    if replace_vm and not names:
+        raise InputError(
+            "--replace-vm replaces the VM of the sites named with --site, and none is named",
+            hint="deplat up --replace-vm --site NAME",
+        )
     selection = operations.select_sites(spec, names, operation)
+    if replace_vm:
+        operations.refuse_vm_replacement(selection.sites)
     if not selection.sites:
         if G.json:
             render.print_json({"ok": True, "operation": operation, "sites": [], "skipped": selection.skipped})
@@ -104,34 +128,57 @@ def _run(operation: str, names: list[str] | None, yes: bool, clear_locks: bool) 
         preflight.require_sdks(operation, spec, selection.sites)
     operations.preflight(spec, selection.sites, secrets)  # the pulumi CLI; the passphrase (may ask)
     if operation == "up":
-        previews = preview_sites(spec, selection.sites, secrets, discard)
+        previews = preview_sites(spec, selection.sites, secrets, discard, replace_vm=replace_vm)
         if not G.json:
             G.console.print(preview_table(previews, selection.roles, selection.skipped))
-        if changes_anything(previews):
+        if replace_vm:
+            vms = ", ".join(s.name for s in selection.sites)
+            if not G.json:
+                G.console.print(
+                    f"will replace the VM of: {vms} (deleted first: the site is down until the new one "
+                    "has booted; data volume and address are kept and move to it)"
+                )
+            confirm(f"replace the VM of {vms} and apply these changes?", yes)
+        elif changes_anything(previews):
             confirm(f"apply these changes to {len(selection.sites)} site(s)?", yes)
     elif operation == "destroy":
+        data = _data(selection.sites)
         if not G.json:
             G.console.print(
                 "will destroy every resource of: "
                 + ", ".join(f"{s.name} ({selection.roles[s.name]})" for s in selection.sites)
             )
-            kept = _kept(selection.sites)
-            if kept:
+            if data and purge_data:
+                G.console.print(f"[bold red]deleted for good, with the data on them[/]: {escape(data)}")
+            elif data:
                 G.console.print(
-                    f"kept, with the data on them (deplat forgets them; delete them in the provider's "
-                    f"console when no longer wanted): {kept}"
+                    "kept, with the data on them (deplat forgets cloud ones, which are still billed; "
+                    f"--purge-data deletes them): {escape(data)}"
                 )
-        confirm(f"destroy {len(selection.sites)} site(s)?", yes)
+        if purge_data and data:
+            confirm(f"destroy {len(selection.sites)} site(s) and DELETE their data ({data})?", yes)
+        else:
+            confirm(f"destroy {len(selection.sites)} site(s)?", yes)
     names_run = [s.name for s in selection.sites]
+    options = {"purge_data": purge_data, "replace_vm": replace_vm}
     board_rows = [(s.name, selection.roles[s.name]) for s in selection.sites]
     if G.json:
         with guard(_say) as interrupted:
             results = operations.operate(
-                operation, spec, names_run, secrets, discard, clear_locks=clear_locks
+                operation, spec, names_run, secrets, discard, clear_locks=clear_locks, **options
             )
     else:
         with SiteBoard(G.console, board_rows, live=_live()) as board, guard(_say) as interrupted:
-            results = operations.operate(operation, spec, names_run, secrets, board, clear_locks=clear_locks)
+            results = operations.operate(
+                operation, spec, names_run, secrets, board, clear_locks=clear_locks, **options
+            )
+    if operation == "destroy" and not G.json:
+        for label in ("kept", "deleted"):
+            listed = "; ".join(
+                f"{r.site}: {', '.join(getattr(r, label))}" for r in results if getattr(r, label)
+            )
+            if listed:
+                G.console.print(f"{label}: {escape(listed)}")
     _finish(operation, results, selection.roles, selection.skipped, interrupted.is_set())
 
 
@@ -139,7 +186,8 @@ def _say(text: str) -> None:
     G.err_console.print(f"[yellow]{escape(text)}[/]")
 
 
-def _kept(sites: list[Site]) -> str:
+def _data(sites: list[Site]) -> str:
+    """Each site's data that destroy keeps (or deletes with --purge-data), in one line."""
     from deplat.stacks.site import kept_on_destroy
 
     return "; ".join(f"{s.name}: {', '.join(kept_on_destroy(s))}" for s in sites if kept_on_destroy(s))
@@ -150,17 +198,38 @@ def _kept(sites: list[Site]) -> str:
         "deplat up --yes",
         "deplat up --site local-b --yes     # only this site (cold sites too)",
         "deplat -f examples/guestbook/deplat.yaml up --yes",
+        "deplat up --replace-vm --site aws-fra  # a new VM: today's image, data kept",
     )
 )
-def up(site: SiteOpt = None, yes: YesOpt = False, clear_locks: LocksOpt = False) -> None:
+def up(
+    site: SiteOpt = None, yes: YesOpt = False, clear_locks: LocksOpt = False, replace_vm: ReplaceVmOpt = False
+) -> None:
     """Stand the app up on its sites: preview, confirm, then every site in parallel."""
-    _run("up", site, yes, clear_locks)
+    _run("up", site, yes, clear_locks, replace_vm=replace_vm)
 
 
-@app.command(epilog=examples("deplat destroy --yes", "deplat destroy --site local-c --yes"))
-def destroy(site: SiteOpt = None, yes: YesOpt = False, clear_locks: LocksOpt = False) -> None:
-    """Take sites down: every resource of each site is deleted (asks first)."""
-    _run("destroy", site, yes, clear_locks)
+@app.command(
+    epilog=examples(
+        "deplat destroy --yes",
+        "deplat destroy --site local-c --yes",
+        "deplat destroy --site aws-fra --purge-data  # the data volume and bucket too",
+    )
+)
+def destroy(
+    site: SiteOpt = None,
+    yes: YesOpt = False,
+    clear_locks: LocksOpt = False,
+    purge_data: Annotated[
+        bool,
+        typer.Option(
+            "--purge-data",
+            help="Delete the sites' data too (data volume, backup bucket, a local site's data folder); "
+            "without it they are kept.",
+        ),
+    ] = False,
+) -> None:
+    """Take sites down: every resource of each site is deleted, its data kept (asks first)."""
+    _run("destroy", site, yes, clear_locks, purge_data=purge_data)
 
 
 @app.command(epilog=examples("deplat refresh", "deplat refresh --site aws-fra --clear-locks"))

@@ -42,10 +42,12 @@ def site_provider(site: Site) -> HostingProvider:
     return provider_of(site)
 
 
-def site_program(spec: Spec, site: Site, secrets: SecretStore) -> Callable[[], None]:
+def site_program(
+    spec: Spec, site: Site, secrets: SecretStore, *, purge_data: bool = False, renew_vm: bool = False
+) -> Callable[[], None]:
     from deplat.stacks.site import program
 
-    return program(spec, site, secrets)
+    return program(spec, site, secrets, purge_data=purge_data, renew_vm=renew_vm)
 
 
 class _SiteFailed(Exception):
@@ -63,17 +65,23 @@ class PulumiDriver:
 
     # ------------------------------------------------------------------ SiteDriver
 
-    def up(self, site: Site, emit: Emit = discard) -> SiteResult:
-        return self._operate(site, "up", emit)
+    def up(self, site: Site, emit: Emit = discard, *, replace_vm: bool = False) -> SiteResult:
+        """``replace_vm``: a new VM (today's image and bootstrap) in place of the old one, deleted
+        first; its volume is attached to the new one and its address follows it."""
+        return self._operate(site, "up", emit, replace_vm=replace_vm)
 
-    def preview(self, site: Site, emit: Emit = discard) -> SiteResult:
-        return self._operate(site, "preview", emit)
+    def preview(self, site: Site, emit: Emit = discard, *, replace_vm: bool = False) -> SiteResult:
+        return self._operate(site, "preview", emit, replace_vm=replace_vm)
 
     def refresh(self, site: Site, emit: Emit = discard) -> SiteResult:
         return self._operate(site, "refresh", emit)
 
-    def destroy(self, site: Site, emit: Emit = discard) -> SiteResult:
-        return self._operate(site, "destroy", emit)
+    def destroy(self, site: Site, emit: Emit = discard, purge: bool = False) -> SiteResult:
+        """Delete the site's resources. Its data (``deplat.stacks.site.kept_on_destroy``) is kept in
+        the account and forgotten, unless ``purge``: then an ``up`` targeting the data first drops
+        its ``retain_on_delete`` (and lets buckets go with their objects), and the destroy deletes it.
+        The result's ``kept`` / ``deleted`` name the data."""
+        return self._operate(site, "destroy", emit, purge=purge)
 
     def status(self, site: Site) -> SiteStatus:
         from pulumi import automation as auto
@@ -175,8 +183,12 @@ class PulumiDriver:
 
     # ------------------------------------------------------------------ one operation
 
-    def _operate(self, site: Site, operation: str, emit: Emit) -> SiteResult:
+    def _operate(
+        self, site: Site, operation: str, emit: Emit, *, purge: bool = False, replace_vm: bool = False
+    ) -> SiteResult:
         from pulumi import automation as auto
+
+        from deplat.stacks.site import data_urns, kept_on_destroy, urn
 
         started = time.monotonic()
         translator = EventTranslator(site.name, emit, self._mask)
@@ -186,7 +198,8 @@ class PulumiDriver:
             emit(Event(EventKind.SITE_OP, f"{operation}: preparing", site=site.name, data={"op": "prepare"}))
             self._check_credentials(site)
             # every operation gets the inline program: the engine then never looks for one on disk
-            program = site_program(self.spec, site, self.secrets)
+            wanted = {"purge_data": purge, "renew_vm": replace_vm}
+            program = site_program(self.spec, site, self.secrets, **{k: v for k, v in wanted.items() if v})
             try:
                 stack = wsp.open_stack(
                     self.spec, site, self._passphrase(), program, create=operation in ("up", "preview")
@@ -199,23 +212,31 @@ class PulumiDriver:
             if operation in ("up", "preview"):
                 self._ensure_plugin(stack, site, emit)
             common: dict[str, Any] = {"on_event": translator, "color": "never"}
+            replace = [urn(self.spec, site, "vm")] if replace_vm else None
             if operation == "up":
-                up = stack.up(show_secrets=False, **common)
+                up = stack.up(show_secrets=False, replace=replace, **common)
                 result.outputs = self._outputs(up.outputs)
                 result.changes = _counts(up.summary.resource_changes or translator.summary)
             elif operation == "preview":
-                preview = stack.preview(**common)
+                preview = stack.preview(replace=replace, **common)
                 result.changes = _counts(preview.change_summary)
             elif operation == "refresh":
                 refreshed = stack.refresh(**common)
                 result.changes = _counts(refreshed.summary.resource_changes or translator.summary)
                 result.outputs = self._outputs(stack.outputs())
             else:
+                data = kept_on_destroy(site)
+                if purge and data:
+                    message = "destroy: data no longer kept (--purge-data)"
+                    emit(Event(EventKind.SITE_OP, message, site=site.name, data={"op": "purge"}))
+                    self._ensure_plugin(stack, site, emit)
+                    stack.up(show_secrets=False, target=data_urns(self.spec, site), **common)
                 destroyed = stack.destroy(**common)
                 result.changes = _counts(destroyed.summary.resource_changes or translator.summary)
                 # resources left (refused deletes): keep the stack so that destroy can be retried
                 with contextlib.suppress(auto.CommandError):
                     stack.workspace.remove_stack(stack.name)
+                result.deleted, result.kept = (data, []) if purge else ([], data)
             result.ok = True
         except _SiteFailed as exc:
             self._fail(result, exc.failure, emit)

@@ -153,7 +153,16 @@ class LocalDriver:
         emit(
             Event(EventKind.SITE_OP, "destroyed", site=site.name, data={"changes": changes, "purged": purge})
         )
-        return SiteResult(site.name, "destroy", True, changes=changes, seconds=time.monotonic() - started)
+        data = ["data folder"]  # deplat.stacks.site.LOCAL_DATA
+        return SiteResult(
+            site.name,
+            "destroy",
+            True,
+            changes=changes,
+            seconds=time.monotonic() - started,
+            kept=[] if purge else data,
+            deleted=data if purge else [],
+        )
 
     def refresh(self, site: Site, emit: Emit = discard) -> SiteResult:
         """Reconcile the state file with the processes: a dead supervisor's services are marked stopped."""

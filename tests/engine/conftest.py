@@ -161,7 +161,7 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch) -> dict[str, StandInProvider]:
     """Stand-in providers and an empty site program (the fake CLI never runs programs)."""
     modules = {n: stand_in_provider(n) for n in ("aws", "hcloud", "gcp")}
     monkeypatch.setattr(driver_mod, "site_provider", lambda site: modules[site.provider.value])
-    monkeypatch.setattr(driver_mod, "site_program", lambda spec, site, secrets: lambda: None)
+    monkeypatch.setattr(driver_mod, "site_program", lambda spec, site, secrets, **kw: lambda: None)
     return modules
 
 
