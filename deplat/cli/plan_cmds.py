@@ -96,7 +96,8 @@ def _preview(spec: Spec, chosen: list[Site], secrets: SecretStore, replace_vm: b
         if not G.json and G.verbose and event.message:
             G.err_console.print(f"[dim]{event.site or ''} {secrets.masker.text(event.message)}[/]")
 
-    results = preview_sites(spec, cloud, secrets, emit, replace_vm=replace_vm) if cloud else []
+    options = {"replace_vm": True} if replace_vm else {}
+    results = preview_sites(spec, cloud, secrets, emit, **options) if cloud else []
     if G.json:
         doc = {
             "ok": all(r.ok for r in results),

@@ -128,7 +128,9 @@ def _run(
         preflight.require_sdks(operation, spec, selection.sites)
     operations.preflight(spec, selection.sites, secrets)  # the pulumi CLI; the passphrase (may ask)
     if operation == "up":
-        previews = preview_sites(spec, selection.sites, secrets, discard, replace_vm=replace_vm)
+        previews = preview_sites(
+            spec, selection.sites, secrets, discard, **({"replace_vm": True} if replace_vm else {})
+        )
         if not G.json:
             G.console.print(preview_table(previews, selection.roles, selection.skipped))
         if replace_vm:
