@@ -81,8 +81,9 @@ def _extra_gap(extra: str | None, modules: Iterable[str], needed_by: str) -> Gap
 
 
 def _dns_backend_class(dns: DnsProvider) -> Any:
-    module = importlib.import_module(f"deplat.dns.{dns.provider.value}")
-    return getattr(module, "Backend", None)
+    from deplat import dns as kinds
+
+    return kinds.get(dns.provider.value).Backend
 
 
 def sdk_gaps(spec: Spec, sites: Sequence[Site], *, dns: bool = False) -> list[Gap]:
@@ -230,15 +231,11 @@ def require_feature(operation: str, extra: str) -> None:
 def extra_for_module(module: str) -> str | None:
     """The extra that installs ``module`` (a top-level or dotted name): the one extra declaring it,
     ``cloud`` when several do (``pulumi``), None when none does."""
-    from deplat.dns import KINDS
+    from deplat import dns
     from deplat.providers import registry
 
     owners: list[Any] = list(registry().values())
-    for kind in KINDS:
-        try:
-            owners.append(importlib.import_module(f"deplat.dns.{kind}").Backend)
-        except (ImportError, AttributeError):
-            continue
+    owners += [module.Backend for module in dns.registry().values()]
     extras = {extra for extra, modules in FEATURE_EXTRAS.items() if module.split(".")[0] in modules}
     extras |= {
         owner.extra

@@ -60,11 +60,20 @@ class Role(StrEnum):
     cold = "cold"
 
 
-class DnsProviderKind(StrEnum):
-    rfc2136 = "rfc2136"
-    route53 = "route53"
-    clouddns = "clouddns"
-    hcloud = "hcloud"
+def _dns_kinds() -> dict[str, str]:
+    from deplat import dns
+
+    return {kind: kind for kind in dns.kinds()}
+
+
+if TYPE_CHECKING:
+
+    class DnsProviderKind(StrEnum):
+        """A DNS provider's kind; the members are those ``deplat.dns`` finds."""
+
+else:
+    # one member per DNS provider module in ``deplat.dns``: adding a module adds a member
+    DnsProviderKind = StrEnum("DnsProviderKind", _dns_kinds(), module=__name__)
 
 
 class ServicePort(Strict):
@@ -185,7 +194,29 @@ class Site(Strict):
     credentials: Credentials = Field(default_factory=Credentials)
 
 
+def _dns_provider_schema(schema: dict[str, Any]) -> None:
+    """Each DNS provider kind's option names (its module's ``OPTIONS``), chosen by ``provider``."""
+    from deplat import dns
+
+    rules = []
+    for kind in dns.kinds():
+        known = dns.options_of(kind)
+        if known is None:
+            continue
+        options = {"properties": {name: {} for name in known}, "additionalProperties": False}
+        rules.append(
+            {
+                "if": {"properties": {"provider": {"const": kind}}},
+                "then": {"properties": {"options": options}},
+            }
+        )
+    if rules:
+        schema["allOf"] = rules
+
+
 class DnsProvider(Strict):
+    model_config = ConfigDict(json_schema_extra=_dns_provider_schema)
+
     name: Name
     provider: DnsProviderKind
     options: dict[str, Any] = Field(default_factory=dict, description="provider-specific options")
