@@ -288,8 +288,10 @@ def operate(
             if door is not None:
                 urls = ", ".join(door.urls)
                 emit(Event(EventKind.FRONTDOOR_START, f"front door at {urls}", data=door.to_dict()))
-    elif operation == "destroy" and any(r.ok and r.site == load_active(spec).primary for r in results):
-        frontdoor_process.stop(spec)  # nothing left to forward to
+    elif operation == "destroy" and (
+        not names or any(r.ok and r.site == load_active(spec).primary for r in results)
+    ):
+        frontdoor_process.stop(spec)  # every site, or the primary, is gone: nothing left to forward to
     return results
 
 
