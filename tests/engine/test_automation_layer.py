@@ -138,13 +138,15 @@ def test_sites_run_in_parallel(
     cloud_spec: Spec, fake_pulumi: FakePulumi, stand_ins: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_pulumi.scenarios(**{"*": "slow"})
-    monkeypatch.setenv("FAKE_PULUMI_SLOW", "1.0")
+    # each `up` takes `slow` s: one after the other, the last would start 2 * slow after the first
+    slow = 3.0
+    monkeypatch.setenv("FAKE_PULUMI_SLOW", str(slow))
     results, _ = up(cloud_spec, fake_pulumi, ["aws-a", "hc-b", "gcp-c"])
     assert all(r.ok for r in results)
     starts = sorted(c["at"] for c in fake_pulumi.commands("up"))
     assert len(starts) == 3
-    # one after the other, each `up` would start at least 1 s after the previous one
-    assert starts[-1] - starts[0] < 0.9
+    # side by side, all three start before the first could have finished (slack for a loaded machine)
+    assert starts[-1] - starts[0] < slow
 
 
 @pytest.mark.parametrize(
