@@ -586,10 +586,16 @@ def service_data_dir(spec: Spec, site: str, service: str) -> Path:
 
 
 def _require_local(spec: Spec, site: str) -> None:
-    if spec.site(site).provider.value != "local":
+    from deplat.providers import provider_of
+
+    where = spec.site(site)
+    if not provider_of(where).capabilities.runs_locally:
         raise OperationFailed(
-            f"site '{site}' is a {spec.site(site).provider.value} site: backups of cloud sites' data "
-            "are not implemented yet (only local sites)"
+            f"site '{site}' is a {where.provider.value} site: backups of cloud sites' data "
+            "are not implemented yet from the operator's side (only local sites)",
+            hint="a cloud primary backs itself up on its deplat-backup@ timers, and a cold cloud "
+            "target restores the newest snapshot at first boot; restoring onto a running (warm) "
+            "cloud site is not possible yet",
         )
 
 

@@ -392,7 +392,7 @@ class Watcher:
         if not data.has_data(self.spec):
             return
         if not provider_of(self.spec.site(primary)).capabilities.runs_locally:
-            return  # backups of cloud sites' data are not implemented yet (deplat.failover.backup)
+            return  # a cloud primary backs itself up on its own timers (stacks/bootstrap.py)
         last = self.last_probe.get(primary)
         if last is None or last.health.value != "healthy":
             return
