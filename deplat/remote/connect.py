@@ -9,7 +9,7 @@ recorded on first contact in ``.deplat/ssh/known_hosts`` and required from then 
 The app's key: the secret ``DEPLAT_SSH_KEY`` when set (nothing on disk), else the key pair under
 ``.deplat/ssh/``, encrypted with the state passphrase, made on first use (``deplat.transport.keys``).
 
-``Layout`` says where the bootstrap put things on the VM (``stacks/bootstrap.py``). Tests point it
+``Layout`` says where the bootstrap put things on the VM (``stacks/vm_layout.py``). Tests point it
 at a folder of their own and run the commands against a real ``sshd`` on loopback.
 """
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deplat.errors import OperationFailed
+from deplat.stacks.vm_layout import BACKUP_CONF, CONFIG_DIR, DATA_DIR
 from deplat.transport.keys import SECRET_NAME, AppKey, KnownHosts, from_secret, load_or_create
 
 if TYPE_CHECKING:
@@ -41,9 +42,9 @@ class Endpoint:
 class Layout:
     """Where things live on a cloud site's VM (see ``stacks/bootstrap.py``)."""
 
-    data_dir: str = "/srv/deplat"  # <data_dir>/<service>/<volume>: the data volume's mount
-    config_dir: str = "/etc/deplat"  # <config_dir>/<service>.env (0600)
-    restic_dir: str = "/etc/deplat/restic"  # restic.env, repo-NN.env, pre-<service>
+    data_dir: str = DATA_DIR  # <data_dir>/<service>/<volume>: the data volume's mount
+    config_dir: str = CONFIG_DIR  # <config_dir>/<service>.env (0600)
+    restic_dir: str = BACKUP_CONF  # restic.env, repo-NN.env, pre-<service>
     unit_dir: str = "/etc/systemd/system"
     caddy_dir: str = "/etc/caddy"
     tls_dir: str = "/etc/deplat/tls"  # the app's certificate and key, installed by deplat
