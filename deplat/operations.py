@@ -13,6 +13,8 @@
   sites get a real engine preview (no changes made); sites without a program get one from their
   status (running -> same, else create).
 - Ctrl-C is the CLI's (``deplat.cli.interrupt``): the first cancels, each site reports "canceled".
+- ``up`` and ``destroy`` hold the spec's ``operation`` lock (``deplat.oplock``) while they run: one
+  started during a failover, a rejoin or a drill is refused at once (exit 2), naming it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 OPERATIONS = ("up", "destroy", "refresh", "status", "preview")
 # Operations that skip cold standbys unless they are named.
 COLD_ONLY_WHEN_NAMED = {"up", "refresh", "preview"}
+# Operations that hold the spec's operation lock while they run.
+LOCKED = {"up", "destroy"}
 # What a preview may report that changes something.
 CHANGING_OPS = ("create", "update", "replace", "delete", "create-replacement", "delete-replaced")
 
@@ -270,6 +274,31 @@ def operate(
         raise ValueError("purge_data is an option of destroy")
     if replace_vm and operation != "up":
         raise ValueError("replace_vm is an option of up")
+    with operation_lock(spec, operation):
+        return _operate(operation, spec, names, secrets, emit, parallel, clear_locks, purge_data, replace_vm)
+
+
+def operation_lock(spec: Spec, operation: str) -> contextlib.AbstractContextManager[None]:
+    """The spec's ``operation`` lock for ``up`` and ``destroy`` (others take none)."""
+    from deplat import oplock
+
+    if operation not in LOCKED:
+        return contextlib.nullcontext()
+    hint = f"wait for it to finish, then run `deplat {operation}` again"
+    return oplock.hold(spec, "operation", f"deplat {operation}", hint=hint)
+
+
+def _operate(
+    operation: str,
+    spec: Spec,
+    names: Sequence[str] | None,
+    secrets: SecretStore,
+    emit: Emit,
+    parallel: bool,
+    clear_locks: bool,
+    purge_data: bool,
+    replace_vm: bool,
+) -> list[SiteResult]:
     sites = _selected(spec, names, operation, secrets, emit)
     if replace_vm:
         refuse_vm_replacement(sites)

@@ -6,8 +6,16 @@ holder writes a small JSON file (pid, process identity, command, since) so that 
 who is in the way. ``hold(..., shared=True)`` takes a shared lock: several watchers may run at
 once, and an exclusive holder (a drill) excludes them all, and they it.
 
+A lock is exclusive between two holders even inside one process, unless its holder LENDS it
+(``lend=True``): then every ``hold`` of the same lock in the same process, from any thread, joins
+it for the lender's block instead of being refused. The drill lends the ``operation`` lock it holds
+for its whole run to its own watcher and failovers, so they neither deadlock on it nor let another
+process in between them.
+
     with oplock.hold(spec, "drill", "deplat drill"):          # refuses at once if taken
         ...
+    with oplock.hold(spec, "operation", "deplat drill", lend=True):
+        run_failover(...)                                     # joins the drill's lock
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +45,10 @@ from deplat.paths import paths
 
 if TYPE_CHECKING:
     from deplat.spec.model import Spec
+
+
+_lent: dict[str, int] = {}  # lock file -> holds joined now, for the locks lent in this process
+_lent_guard = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -91,10 +104,25 @@ def _open(path: Path) -> int:
 
 @contextlib.contextmanager
 def hold(
-    spec: Spec, name: str, command: str, *, shared: bool = False, hint: str | None = None
+    spec: Spec,
+    name: str,
+    command: str,
+    *,
+    shared: bool = False,
+    hint: str | None = None,
+    lend: bool = False,
 ) -> Iterator[None]:
-    """Hold lock ``name`` for the block, or raise ``Busy`` at once naming its holders."""
+    """Hold lock ``name`` for the block, or raise ``Busy`` at once naming its holders. ``lend``:
+    other holds of this lock in this process join this one (see the module's docstring)."""
     project = paths(spec)
+    key = str(project.lock(name))
+    if _join(key):
+        try:
+            yield
+        finally:
+            with _lent_guard:
+                _lent[key] -= 1
+        return
     fd = _open(project.lock(name))
     me = project.lock_holders(name) / f"{os.getpid()}.json"
     try:
@@ -109,13 +137,39 @@ def hold(
                 "since": time.time(),
             },
         )
+        if lend:
+            with _lent_guard:
+                _lent[key] = 0
         try:
             yield
         finally:
+            if lend:
+                with _lent_guard:
+                    _lent.pop(key, None)
             me.unlink(missing_ok=True)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _join(key: str) -> bool:
+    """Join the hold of ``key`` this process lends, if it lends one."""
+    with _lent_guard:
+        if key not in _lent:
+            return False
+        _lent[key] += 1
+        return True
+
+
+def refuse_if_taken(spec: Spec, name: str, hint: str | None = None) -> None:
+    """Raise ``Busy`` at once when another process (or a hold this process does not lend) holds
+    ``name``: for a command that asks questions before it takes the lock."""
+    with _lent_guard:
+        if str(paths(spec).lock(name)) in _lent:
+            return
+    busy = taken(spec, name)
+    if busy is not None:
+        raise Busy(name, busy, hint)
 
 
 def taken(spec: Spec, name: str) -> list[Holder] | None:

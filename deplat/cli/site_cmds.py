@@ -109,6 +109,11 @@ def _run(
             hint="deplat up --replace-vm --site NAME",
         )
     selection = operations.select_sites(spec, names, operation)
+    if operation in operations.LOCKED:  # refused at once, before any question (held in operate)
+        from deplat import oplock
+
+        hint = f"wait for it to finish, then run `deplat {operation}` again"
+        oplock.refuse_if_taken(spec, "operation", hint=hint)
     if replace_vm:
         operations.refuse_vm_replacement(selection.sites)
     if not selection.sites:

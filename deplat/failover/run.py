@@ -114,13 +114,15 @@ def run_failover(
     ``abandon_on_failure`` (the watcher): a failed step ends the journal instead of leaving it to
     ``--resume``.
     """
+    hint = "wait for it to finish, then run this again"
+    oplock.refuse_if_taken(spec, "operation", hint)  # first: another operation's state is in motion
     if not resume:
         if not to:
             names = ", ".join(s.name for s in spec.sites)
             raise InputError("which site takes over? say --to SITE", hint=f"sites: {names}")
         old = check_input(spec, secrets, to, from_)
     command = "deplat failover " + ("--resume" if resume else f"--to {to}")
-    with oplock.hold(spec, "operation", command, hint="wait for it to finish, then run this again"):
+    with oplock.hold(spec, "operation", command, hint=hint):
         if resume:
             journal = _resumable(spec, secrets)
         else:

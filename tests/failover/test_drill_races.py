@@ -3,6 +3,7 @@ nothing, when a watcher or another drill runs for the spec, or a failover is unf
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -146,3 +147,51 @@ def test_a_drill_without_a_health_check_to_measure_is_refused_before_anything(gu
     with pytest.raises(InputError, match="health check"):
         run_drill(guestbook.spec, guestbook.secrets())
     assert not (guestbook.dir / ".deplat" / "local").exists()
+
+
+@pytest.mark.slow
+def test_while_a_drill_runs_a_failover_up_and_another_drill_from_other_processes_are_refused_at_once(
+    guestbook,
+) -> None:
+    """The drill holds the spec's operation lock for its whole run (not only at its start), and
+    lends it to its own watcher and failovers: they do not deadlock on it, the drill passes."""
+    guestbook.write()
+    env = {k: v for k, v in os.environ.items() if k != "DEPLAT_FRONT_DOOR"} | guestbook.env
+    deplat = [sys.executable, "-m", "deplat", "-f", str(guestbook.path)]
+    drill = subprocess.Popen(
+        [*deplat, "--json", "drill"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        held = None
+        while time.monotonic() < deadline and drill.poll() is None:
+            held = oplock.taken(guestbook.spec, "operation")
+            if held:
+                break
+            time.sleep(0.1)
+        assert held and held[0].pid == drill.pid and held[0].command.startswith("deplat")
+        time.sleep(3)  # well into the drill: sites up, its watcher running
+        for argv in (["failover", "--to", "site-b", "--yes"], ["up", "--yes"], ["drill"]):
+            start = time.monotonic()
+            other = subprocess.run(
+                [*deplat, *argv], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+            )
+            took = time.monotonic() - start
+            assert other.returncode == 2, (argv, other.stdout, other.stderr)
+            assert f"(pid {drill.pid}" in other.stderr and "deplat" in other.stderr, (argv, other.stderr)
+            assert took < 10, (argv, took)  # at once: the time to start python, never a wait
+        assert drill.poll() is None  # the refusals did not disturb it
+        out, err = drill.communicate(timeout=240)
+    finally:
+        if drill.poll() is None:
+            drill.kill()
+            drill.wait()
+    assert drill.returncode == 0, err[-3000:]
+    report = json.loads(out)
+    assert report["ok"] and report["target"] == "site-b" and report["rto_seconds"] > 0
+    assert oplock.taken(guestbook.spec, "operation") is None  # released with the drill

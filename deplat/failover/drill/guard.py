@@ -5,6 +5,9 @@ A drill refuses at once (exit 2, nothing changed) when:
 - another drill runs for the spec (lock ``drill``), a watcher runs (watchers hold ``watch`` shared,
   a drill holds it exclusive: neither can start while the other runs), or another operation holds
   the spec's ``operation`` lock;
+- and while it runs, the drill holds the ``operation`` lock itself, lent to its own watcher and
+  failovers (``oplock.hold(lend=True)``): a failover, a rejoin, ``up`` or ``destroy`` started by
+  another process meanwhile is refused at once, naming the drill;
 - a failover is unfinished (its journal has no end): a drill never adopts it, since its figures
   would be another operation's and its restore may be skipped; the operator finishes it first.
 """
@@ -65,11 +68,9 @@ def check_no_unfinished_failover(spec: Spec, secrets: SecretStore) -> None:
 
 @contextlib.contextmanager
 def exclusive(spec: Spec, command: str) -> Iterator[None]:
-    """Hold the spec's drill lock and keep watchers out, for the whole drill."""
-    busy = oplock.taken(spec, "operation")
-    if busy is not None:
-        raise oplock.Busy("the spec", busy, hint="wait for it to finish, then drill")
+    """Hold the spec's operation and drill locks and keep watchers out, for the whole drill."""
     with (
+        oplock.hold(spec, "operation", command, hint="wait for it to finish, then drill", lend=True),
         oplock.hold(spec, "drill", command, hint="wait for the other drill to finish"),
         oplock.hold(
             spec,
