@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from deplat.errors import DeplatError, ErrorClass, InputError
+from deplat.errors import DeplatError, ErrorClass, FilesystemError, InputError
 from deplat.events import Emit, Event, EventKind, discard
 from deplat.providers import provider_of
 from deplat.sites import SiteResult, SiteStatus, driver_for
@@ -282,10 +282,12 @@ def operation_lock(spec: Spec, operation: str) -> contextlib.AbstractContextMana
     """The spec's ``operation`` lock for ``up`` and ``destroy`` (others take none)."""
     from deplat import oplock
 
-    if operation not in LOCKED:
-        return contextlib.nullcontext()
-    hint = f"wait for it to finish, then run `deplat {operation}` again"
-    return oplock.hold(spec, "operation", f"deplat {operation}", hint=hint)
+    held = contextlib.ExitStack()
+    if operation in LOCKED:
+        hint = f"wait for it to finish, then run `deplat {operation}` again"
+        with contextlib.suppress(FilesystemError):  # a read-only or full state folder: each site says so
+            held.enter_context(oplock.hold(spec, "operation", f"deplat {operation}", hint=hint))
+    return held
 
 
 def _operate(

@@ -6,6 +6,7 @@ when stdin is not a terminal. Sites run in parallel; the exit code is 0 only if 
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -111,9 +112,11 @@ def _run(
     selection = operations.select_sites(spec, names, operation)
     if operation in operations.LOCKED:  # refused at once, before any question (held in operate)
         from deplat import oplock
+        from deplat.errors import FilesystemError
 
         hint = f"wait for it to finish, then run `deplat {operation}` again"
-        oplock.refuse_if_taken(spec, "operation", hint=hint)
+        with contextlib.suppress(FilesystemError):  # a read-only state folder: each site says so
+            oplock.refuse_if_taken(spec, "operation", hint=hint)
     if replace_vm:
         operations.refuse_vm_replacement(selection.sites)
     if not selection.sites:
