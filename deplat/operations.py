@@ -278,7 +278,7 @@ def operate(
         return _operate(operation, spec, names, secrets, emit, parallel, clear_locks, purge_data, replace_vm)
 
 
-def operation_lock(spec: Spec, operation: str) -> contextlib.AbstractContextManager[None]:
+def operation_lock(spec: Spec, operation: str) -> contextlib.ExitStack[bool | None]:
     """The spec's ``operation`` lock for ``up`` and ``destroy`` (others take none)."""
     from deplat import oplock
 
