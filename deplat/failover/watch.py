@@ -202,8 +202,9 @@ class Watcher:
         return self._run(max_cycles, max_seconds)
 
     def _keep_front_door(self, starting: bool = False) -> None:
-        """Start the front door process if it does not run (it died, or ``up`` predates it). The
-        watcher only switches it: it keeps serving when the watcher stops."""
+        """Start the front door process if it does not run (``up`` predates it, or it was stopped;
+        its supervisor restarts a door that died). The watcher only switches it: it keeps serving
+        when the watcher stops."""
         if not self.keep_front_door:
             return
         from deplat.failover import frontdoor_process

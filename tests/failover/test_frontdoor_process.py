@@ -15,6 +15,7 @@ import pytest
 
 from deplat.cli import run as cli_run
 from deplat.failover import frontdoor, frontdoor_process
+from deplat.files import pid_alive
 
 pytestmark = pytest.mark.slow
 
@@ -66,3 +67,43 @@ def test_up_starts_the_front_door_and_it_outlives_every_watcher(guestbook) -> No
 
     assert cli_run(["-f", str(guestbook.path), "destroy", "--yes"]) == 0
     assert frontdoor_process.running(spec) is None and served_by(url) is None
+
+
+def back_within(url: str, seconds: float) -> tuple[str | None, float]:
+    """Who serves ``url`` once it answers again, and after how long (None: not within ``seconds``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        site = served_by(url)
+        if site is not None:
+            return site, time.monotonic() - started
+        time.sleep(0.05)
+    return None, seconds
+
+
+def test_a_killed_front_door_comes_back_by_itself_with_its_routing_and_no_watcher(guestbook) -> None:
+    guestbook.write()
+    assert cli_run(["-f", str(guestbook.path), "up", "--yes"]) == 0
+    spec = guestbook.spec
+    url = frontdoor.FrontDoor(spec).urls[0]
+    first = frontdoor_process.running(spec)
+    assert first is not None and first.door_pid not in (0, first.pid)
+
+    os.kill(first.door_pid, signal.SIGKILL)  # no watcher runs: only its supervisor can bring it back
+    site, took = back_within(url, 3.0)
+    assert site == "site-a", "the front door did not answer again within 3 s"  # the primary
+    print(f"front door back {took:.2f} s after kill -9")
+    second = frontdoor_process.running(spec)
+    assert second is not None and second.pid == first.pid and second.door_pid != first.door_pid
+
+    # the routing comes from the front door's state file (a watcher's switch), not from a default
+    assert frontdoor.switch(spec, "site-a", "site-b").ok
+    assert served_by(url) == "site-b"
+    os.kill(second.door_pid, signal.SIGKILL)
+    assert back_within(url, 3.0)[0] == "site-b"
+
+    third = frontdoor_process.running(spec)
+    assert third is not None
+    assert cli_run(["-f", str(guestbook.path), "destroy", "--yes"]) == 0
+    assert frontdoor_process.running(spec) is None and served_by(url) is None
+    for pid in (third.pid, third.door_pid):  # the supervisor and its door
+        assert not pid_alive(pid)
