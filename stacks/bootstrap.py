@@ -75,6 +75,7 @@ __all__ = [
     "render",
     "service_unit",
     "unpack",
+    "vm_files",
 ]
 
 PACKAGES = ("docker.io", "caddy", "restic")
@@ -125,6 +126,33 @@ def render(
     checks. Raises ``ValueError`` (naming the secret, never its value) when a value holds a newline,
     which an env file cannot carry.
     """
+    files = vm_files(spec, site, provider_bits, secret_values)
+    units = ["deplat-data.service", *(f"deplat-{name}.service" for name in spec.services)]
+    doc: dict[str, Any] = {
+        "package_update": True,
+        "packages": list(PACKAGES),
+        "write_files": files,
+        "runcmd": [
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", "docker.service"],
+            ["systemctl", "enable", "--now", *units],
+            ["systemctl", "enable", "caddy.service"],
+            ["systemctl", "reload-or-restart", "caddy.service"],
+        ],
+    }
+    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=1000)
+    return f"#cloud-config\n# deplat bootstrap for app {spec.app}\n{body}"
+
+
+def vm_files(
+    spec: Spec,
+    site: Site,
+    provider_bits: ProviderBits,
+    secret_values: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every file the bootstrap writes on ``site``'s VM, as cloud-init ``write_files`` entries
+    (``path``, ``permissions``, ``content``, ``defer``), in order. ``deplat.remote.config`` pushes
+    the same files to a running site, so what a site holds never depends on when it booted."""
     files: list[dict[str, Any]] = [
         {"path": "/usr/local/sbin/deplat-mount-data", "permissions": "0755", "content": MOUNT_SCRIPT},
         {
@@ -133,7 +161,6 @@ def render(
             "content": _data_unit(provider_bits.data_device),
         },
     ]
-    units = ["deplat-data.service"]
     backup_files, backs_up = _backups(spec, site, secret_values)
     files += backup_files
     for name, svc in spec.services.items():
@@ -153,26 +180,11 @@ def render(
                 ),
             }
         )
-        units.append(f"deplat-{name}.service")
-    caddyfile = _caddyfile(spec)
     files.append(
         # deferred: written after the caddy package has installed its own default file
-        {"path": "/etc/caddy/Caddyfile", "permissions": "0644", "content": caddyfile, "defer": True}
+        {"path": "/etc/caddy/Caddyfile", "permissions": "0644", "content": _caddyfile(spec), "defer": True}
     )
-    doc: dict[str, Any] = {
-        "package_update": True,
-        "packages": list(PACKAGES),
-        "write_files": files,
-        "runcmd": [
-            ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", "docker.service"],
-            ["systemctl", "enable", "--now", *units],
-            ["systemctl", "enable", "caddy.service"],
-            ["systemctl", "reload-or-restart", "caddy.service"],
-        ],
-    }
-    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=1000)
-    return f"#cloud-config\n# deplat bootstrap for app {spec.app}\n{body}"
+    return files
 
 
 def pack(text: str) -> str:
@@ -199,28 +211,30 @@ def front(spec: Spec) -> tuple[str, int] | None:
 def service_unit(name: str, svc: Service, *, restore: bool = False, backup: bool = False) -> str:
     """The systemd unit that runs one service's container; ``restore``: after its data's restore at
     first boot (``deplat-restore@NAME.service``); ``backup``: its backup timer runs with it
-    (``deplat-backup@NAME.timer``, one word in ``Wants=`` rather than a list to enable)."""
-    container = f"deplat-{name}"
+    (``deplat-backup@NAME.timer``, one word in ``Wants=`` rather than a list to enable).
+
+    The container is named after the unit through systemd's ``%N`` (``deplat-NAME``): the lines
+    that name it are then the same in every unit, which keeps the packed document small (200
+    stateful services fit AWS's 16 KiB with room to spare)."""
+    container = "%N"  # the unit's name without its suffix: deplat-NAME
     restored = f"deplat-restore@{name}.service"
     run = ["/usr/bin/docker", "run", "--rm", "--name", container, "--network", "deplat"]
-    run += ["--network-alias", name, "--env-file", f"{CONFIG_DIR}/{name}.env"]
+    run += ["--network-alias", _quote(name), "--env-file", _quote(f"{CONFIG_DIR}/{name}.env")]
     for p in svc.ports:
         bind = "" if p.public else "127.0.0.1:"
-        run += ["-p", f"{bind}{p.port}:{p.port}/{p.protocol}"]
+        run += ["-p", _quote(f"{bind}{p.port}:{p.port}/{p.protocol}")]
     dirs = []
     for vol in svc.volumes:
         host = f"{DATA_DIR}/{name}/{vol.name}"
         dirs.append(host)
-        run += ["-v", f"{host}:{vol.path}"]
+        run += ["-v", _quote(f"{host}:{vol.path}")]
     if svc.command:
-        run += ["--entrypoint", svc.command[0]]
-    run.append(svc.image)
-    if svc.command:
-        run += svc.command[1:]
-    run += svc.args
+        run += ["--entrypoint", _quote(svc.command[0])]
+    run.append(_quote(svc.image))
+    run += [_quote(a) for a in [*(svc.command or [])[1:], *svc.args]]
     lines = [
         "[Unit]",
-        f"Description=deplat service {name} ({svc.image})",
+        f"Description=deplat service {name}",
         "Requires=docker.service deplat-data.service",
         "After=docker.service deplat-data.service network-online.target",
         "Wants=network-online.target"
@@ -238,7 +252,7 @@ def service_unit(name: str, svc: Service, *, restore: bool = False, backup: bool
         f"ExecStartPre=-/usr/bin/docker rm -f {container}",
         "ExecStartPre=-/usr/bin/docker network create deplat",
         f"ExecStartPre=-/usr/bin/docker pull {_quote(svc.image)}",
-        "ExecStart=" + " ".join(_quote(a) for a in run),
+        "ExecStart=" + " ".join(run),
         f"ExecStop=/usr/bin/docker stop {container}",
         "",
         "[Install]",

@@ -99,12 +99,14 @@ def test_service_unit_runs_image_command_args_ports_env_and_volumes(spec: Spec) 
     unit = service_unit("web", spec.services["web"])
     start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert start == (
-        "ExecStart=/usr/bin/docker run --rm --name deplat-web --network deplat --network-alias web "
+        "ExecStart=/usr/bin/docker run --rm --name %N --network deplat --network-alias web "
         "--env-file /etc/deplat/web.env -p 8080:8080/tcp -p 127.0.0.1:9090:9090/tcp "
         "-v /srv/deplat/web/data:/var/lib/shop --entrypoint /app/serve ghcr.io/acme/shop:2.1 "
         "--port 8080 --verbose"
     )
     assert "ExecStartPre=/bin/mkdir -p /srv/deplat/web/data" in unit
+    # %N: the unit's name without .service, deplat-web, the container's name wherever it appears
+    assert "ExecStartPre=-/usr/bin/docker rm -f %N" in unit and "ExecStop=/usr/bin/docker stop %N" in unit
 
 
 def test_systemd_specifiers_and_variables_are_escaped() -> None:
