@@ -11,9 +11,12 @@ Backups (restic from the distribution), written only when the spec declares ``ba
   name, running ``/usr/local/sbin/deplat-backup SERVICE`` every ``backups.interval``: the service's
   ``pre_backup`` command first (``/etc/deplat/restic/pre-SERVICE``: ``docker exec`` in its container;
   when it fails nothing is backed up), then ``restic backup`` of ``/srv/deplat/SERVICE`` from inside
-  it to every repository (host = the site, tags ``app=`` and ``service=`` like
-  ``deplat.data.restic``; an empty folder is a snapshot of one ``.deplat-empty`` marker), then
-  ``forget --prune --keep-last KEEP`` of that site's snapshots of the service. A repository that fails
+  it to every repository (host = the site, tags ``app=``, ``service=`` and ``seq=`` like
+  ``deplat.data.restic``: ``seq`` one more than the highest of the service's snapshots in every
+  repository that answers, from any site; an empty folder is a snapshot of one ``.deplat-empty``
+  marker), then ``forget --prune`` of that site's snapshots of the service but the newest KEEP in
+  ``deplat.data.restic``'s order (sequence, then time: never restic's ``--keep-last``, which goes
+  by the clock that took them). A repository that fails
   (or does not answer ``cat config`` within its deadline) is skipped and the unit fails, for the
   journal; the others are written. The timers run with their services (``Wants=`` in the
   service's unit) on the spec's primary and on cold sites (stood up to become primary), not on
@@ -22,8 +25,9 @@ Backups (restic from the distribution), written only when the spec declares ``ba
   by each stateful service's unit (``Wants=``), running ``/usr/local/sbin/deplat-restore
   SERVICE``: for each service whose folder is empty at first boot
   (no ``/srv/deplat/.deplat-restored-SERVICE`` marker on the volume yet), the newest snapshot across
-  the repositories that answer within their deadline is restored (the next newest when a restore
-  fails); the services start afterwards whatever happened.
+  the repositories that answer within their deadline, in the same order (a stale snapshot dated in
+  the future by a clock jump never wins), is restored (the next newest when a restore fails); the
+  services start afterwards whatever happened.
 
 Both scripts take ``DEPLAT_CONF`` and ``DEPLAT_DATA`` from the environment (tests run them for real).
 """
@@ -39,12 +43,22 @@ from deplat.stacks.vm_layout import BACKUP_CONF, _assign, _secret
 if TYPE_CHECKING:
     from deplat.spec.model import Site, Spec
 
-# The head both backup scripts share: where things are, and how a file of assignments is read.
+# The head both backup scripts share: where things are, how a file of assignments is read, and
+# deplat.data.restic's order of snapshots (restic's JSON is one line; its objects hold no object).
 _RESTIC_HEAD = """\
 conf="${DEPLAT_CONF:-/etc/deplat/restic}"
 root="${DEPLAT_DATA:-/srv/deplat}"
 # shellcheck source=/dev/null
 load() { set -a && . "$1" && set +a; }
+order() { # restic snapshots --json on stdin -> "SEQ EPOCH ID" a line, oldest first
+    { sed 's/},{/}\\n{/g'; echo; } | while IFS= read -r snap; do
+        id=$(printf '%s' "$snap" | grep -o '"id":"[0-9a-f]*"' | cut -d '"' -f 4)
+        [ -n "$id" ] || continue
+        n=$(printf '%s' "$snap" | grep -o '"seq=[0-9]*"' | tr -dc '0-9')
+        t=$(printf '%s' "$snap" | grep -o '"time":"[^"]*"' | cut -d '"' -f 4)
+        echo "${n:-0} $(date -d "$t" +%s) $id"
+    done | sort -k1,1n -k2,2n -k3,3
+}
 """
 
 BACKUP_SCRIPT = (
@@ -62,20 +76,35 @@ if [ -x "$conf/pre-$svc" ]; then
     "$conf/pre-$svc"
 fi
 load "$conf/restic.env"
+last() { # the highest sequence number of $svc's snapshots in repository $1 (any site)
+    load "$1" || return 1
+    timeout "$DEPLAT_DEADLINE" restic snapshots --json --no-lock --tag "app=$DEPLAT_APP,service=$svc" \\
+        | order | tail -n 1 | cut -d ' ' -f 1
+}
+top=0
+for repo in "$conf"/repo-*.env; do
+    n=$(last "$repo") || n=0
+    if [ "${n:-0}" -gt "$top" ]; then top="$n"; fi
+done
+seq=$((top + 1))
 to() {
     load "$1" || return 1
     if ! timeout "$DEPLAT_DEADLINE" restic cat config --no-lock >/dev/null 2>&1; then
         timeout "$DEPLAT_DEADLINE" restic init || return 1
     fi
     cd "$data" || return 1
-    set -- --host "$DEPLAT_SITE" --tag "app=$DEPLAT_APP" --tag "service=$svc"
+    set -- --host "$DEPLAT_SITE" --tag "app=$DEPLAT_APP" --tag "service=$svc" --tag "seq=$seq"
     if [ -z "$(ls -A .)" ]; then
         echo "this folder was empty" | restic backup "$@" --stdin --stdin-filename .deplat-empty || return 1
     else
         restic backup "$@" . || return 1
     fi
-    restic forget --prune --keep-last "$DEPLAT_KEEP" --host "$DEPLAT_SITE" \\
-        --tag "app=$DEPLAT_APP,service=$svc" --group-by host,tags
+    old=$(restic snapshots --json --no-lock --host "$DEPLAT_SITE" --tag "app=$DEPLAT_APP,service=$svc" \\
+        | order | head -n "-$DEPLAT_KEEP" | cut -d ' ' -f 3) || return 1
+    if [ -n "$old" ]; then
+        # shellcheck disable=SC2086 # one word per snapshot id
+        restic forget --prune $old || return 1
+    fi
 }
 failed=0
 for repo in "$conf"/repo-*.env; do
@@ -98,13 +127,10 @@ set -u
     + _RESTIC_HEAD
     + """\
 load "$conf/restic.env" || exit 1
-newest() { # the newest snapshot of service $1 in repository $2, as "EPOCH ID"; nothing if none
+newest() { # the newest snapshot of service $1 in repository $2, as "SEQ EPOCH ID"; nothing if none
     out=$(load "$2" && timeout "$DEPLAT_DEADLINE" restic snapshots --json --no-lock \\
         --tag "app=$DEPLAT_APP,service=$1") || return 1
-    id=$(printf '%s' "$out" | grep -o '"id":"[0-9a-f]*"' | tail -n 1 | cut -d '"' -f 4)
-    [ -n "$id" ] || return 0
-    t=$(printf '%s' "$out" | grep -o '"time":"[^"]*"' | tail -n 1 | cut -d '"' -f 4)
-    echo "$(date -d "$t" +%s) $id"
+    printf '%s' "$out" | order | tail -n 1
 }
 restore() {
     svc="$1" data="$root/$1" mark="$root/.deplat-restored-$1" found="" failed=0
@@ -120,7 +146,7 @@ restore() {
         fi
     done
     incoming="$root/.$svc.restore"
-    while read -r _ id repo; do
+    while read -r _ _ id repo; do
         [ -n "$id" ] || continue
         rm -rf "$incoming"
         if (load "$repo" && restic restore "$id" --target "$incoming"); then
@@ -130,7 +156,7 @@ restore() {
         echo "deplat: restore of $svc from ${repo##*/} failed" >&2
         failed=1
     done <<EOF
-$(printf '%s' "$found" | sort -rn)
+$(printf '%s' "$found" | sort -k1,1nr -k2,2nr)
 EOF
     rm -rf "$incoming"
     if [ "$failed" = 0 ]; then touch "$mark"; fi

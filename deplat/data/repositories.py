@@ -6,7 +6,8 @@ environments (secret values looked up by name); with none declared, the local di
 
 ``survey`` asks every repository at once, each under its own deadline: a repository on a suspended
 or unreachable provider is reported failed after its deadline while the others answer. ``newest``
-picks the newest snapshot of a service across the repositories that answered.
+picks the newest snapshot of a service across the repositories that answered, in
+``deplat.data.restic.order`` (its sequence number first: a clock jump cannot make a stale one win).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deplat.data.restic import Repository, Restic, ResticFailed, Snapshot, newest_per_service
+from deplat.data.restic import Repository, Restic, ResticFailed, Snapshot, newest_per_service, order
 from deplat.errors import ErrorClass, InputError
 from deplat.spec.model import BackupRepository, RepositoryKind
 from deplat.transport.base import Transport, TransportError
@@ -186,7 +187,7 @@ def survey(
 def newest(states: list[RepositoryState], service: str) -> Snapshot | None:
     """The newest snapshot of ``service`` across the repositories that answered."""
     found = [s.newest[service] for s in states if s.ok and service in s.newest]
-    return max(found, key=lambda snap: snap.time) if found else None
+    return max(found, key=order) if found else None
 
 
 def unreachable(states: list[RepositoryState]) -> list[RepositoryState]:

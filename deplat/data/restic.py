@@ -6,9 +6,20 @@ checking), on a local site's machine, or on a cloud site over SSH; the commands 
 
 Layout in a repository: one snapshot per backup of one service's data folder, taken from inside
 that folder (``restic backup .``), so a restore writes the files at the top of its target. Each
-snapshot's host is the site it came from, and it is tagged ``app=NAME`` and ``service=NAME``.
-restic's snapshot ``time`` is when the backup STARTED, so an age computed from it is an upper
-bound of the data lost.
+snapshot's host is the site it came from, and it is tagged ``app=NAME``, ``service=NAME`` and
+``seq=N``. restic's snapshot ``time`` is when the backup STARTED, so an age computed from it is an
+upper bound of the data lost.
+
+Which snapshot is newest is decided by ``seq``, never by ``time`` alone: ``time`` comes from the
+clock of the host that took it, and after a clock jump (+2 h, then corrected) a STALE snapshot is
+dated after the fresh ones. ``seq`` is one more than the highest ``seq`` of the app's service among
+the snapshots the taker can read, in every repository that answers and from every site, so a site
+promoted by a failover continues the sequence of the old primary and its backups win. The order of
+snapshots (``order``) is ``seq``, then ``time`` (between equal ``seq``: two sites that backed up at
+once), then ``id``; a snapshot without ``seq`` (taken by an older deplat) comes before any with one.
+Retention follows the same order (``forget`` names the snapshots to drop; restic's ``--keep-last``
+would keep the future-dated ones). The bootstrap's scripts (``stacks/site_backups.py``) do the same
+in shell.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from deplat.transport.base import Completed, Transport
 
 RESTIC = "restic"
 EMPTY_MARKER = ".deplat-empty"
+SEQ = "seq"  # the tag holding a snapshot's place in its service's sequence
 
 
 @dataclass(frozen=True)
@@ -56,11 +68,27 @@ class Snapshot:
     def service(self) -> str | None:
         return self.tag("service")
 
+    @property
+    def seq(self) -> int | None:
+        """Its place in its service's sequence (None: taken without one)."""
+        value = self.tag(SEQ)
+        return int(value) if value is not None and value.isdigit() else None
+
     def age(self, now: float) -> float:
         return max(0.0, now - self.time)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"service": self.service}
+        return asdict(self) | {"service": self.service, "seq": self.seq}
+
+
+def order(snap: Snapshot) -> tuple[int, float, str]:
+    """The key that sorts snapshots oldest first whatever the clocks of the hosts that took them."""
+    return (-1 if snap.seq is None else snap.seq, snap.time, snap.id)
+
+
+def next_seq(snapshots: Iterable[Snapshot]) -> int:
+    """The ``seq`` of the next backup of a service, given its snapshots (from every repository)."""
+    return 1 + max((s.seq or 0 for s in snapshots), default=0)
 
 
 @dataclass(frozen=True)
@@ -132,7 +160,7 @@ def _epoch(text: str) -> float:
 
 
 def parse_snapshots(text: str, repository: str = "") -> list[Snapshot]:
-    """``restic snapshots --json`` -> snapshots, oldest first."""
+    """``restic snapshots --json`` -> snapshots, oldest first (``order``)."""
     items = json.loads(text or "[]") or []
     found = [
         Snapshot(
@@ -145,14 +173,14 @@ def parse_snapshots(text: str, repository: str = "") -> list[Snapshot]:
         )
         for item in items
     ]
-    return sorted(found, key=lambda s: (s.time, s.id))
+    return sorted(found, key=order)
 
 
 def newest_per_service(snapshots: Iterable[Snapshot]) -> dict[str, Snapshot]:
     newest: dict[str, Snapshot] = {}
     for snap in snapshots:
         service = snap.service
-        if service is not None and (service not in newest or snap.time >= newest[service].time):
+        if service is not None and (service not in newest or order(snap) >= order(newest[service])):
             newest[service] = snap
     return newest
 
@@ -164,9 +192,9 @@ def tags(app: str, service: str | None = None) -> list[str]:
     return [f"app={app}"] + ([f"service={service}"] if service else [])
 
 
-def backup_args(repo: Repository, *, site: str, app: str, service: str) -> list[str]:
+def backup_args(repo: Repository, *, site: str, app: str, service: str, seq: int) -> list[str]:
     args = [RESTIC, "-r", repo.url, "backup", "--json", "--host", site]
-    for tag in tags(app, service):
+    for tag in [*tags(app, service), f"{SEQ}={seq}"]:
         args += ["--tag", tag]
     return [*args, "."]
 
@@ -182,12 +210,18 @@ def restore_args(repo: Repository, snapshot: str, target: str) -> list[str]:
     return [RESTIC, "-r", repo.url, "restore", snapshot, "--target", target]
 
 
-def forget_args(repo: Repository, *, app: str, keep: int) -> list[str]:
-    # grouped per site and service: each service keeps its own newest ``keep`` snapshots
-    return [
-        *[RESTIC, "-r", repo.url, "forget", "--json", "--prune", "--keep-last", str(keep)],
-        *["--tag", ",".join(tags(app)), "--group-by", "host,tags"],
-    ]
+def forget_args(repo: Repository, snapshots: Sequence[str]) -> list[str]:
+    """Drop the named snapshots (chosen by ``order``, not by restic's time-based policies)."""
+    return [RESTIC, "-r", repo.url, "forget", "--prune", *snapshots]
+
+
+def to_forget(snapshots: Iterable[Snapshot], keep: int) -> list[Snapshot]:
+    """All but the newest ``keep`` snapshots (``order``) of each site and service."""
+    groups: dict[tuple[str, str | None], list[Snapshot]] = {}
+    for snap in snapshots:
+        groups.setdefault((snap.site, snap.service), []).append(snap)
+    keep = max(1, keep)
+    return [s for group in groups.values() for s in sorted(group, key=order)[:-keep]]
 
 
 def check_args(repo: Repository) -> list[str]:
@@ -284,11 +318,15 @@ class Restic:
         service: str,
         timeout: float | None = None,
         empty: bool = False,
+        seq: int | None = None,
     ) -> BackupDone:
         """Back up the folder ``path`` on the transport's machine as one snapshot. ``empty``: the
         folder holds nothing, and the snapshot says so (one empty marker file, dropped on restore;
-        direct transport only, as the marker comes on stdin)."""
-        args = backup_args(self.repo, site=site, app=app, service=service)
+        direct transport only, as the marker comes on stdin). ``seq``: its place in the service's
+        sequence, from every repository (``next_seq``); by default, from this repository."""
+        if seq is None:
+            seq = next_seq(self.snapshots(app=app, service=service))
+        args = backup_args(self.repo, site=site, app=app, service=service, seq=seq)
         stdin = None
         if empty:  # restic refuses an empty snapshot: store one empty marker file instead
             args = [*args[:-1], "--stdin", "--stdin-filename", EMPTY_MARKER]
@@ -338,21 +376,16 @@ class Restic:
                 f"on {self.transport.where}: cannot put the restored data in place: {swapped.describe()}"
             )
 
-    def forget(self, *, app: str, keep: int, timeout: float | None = None) -> int:
-        """Keep the newest ``keep`` snapshots of each site and service; prune the rest. Returns the
-        number of snapshots removed."""
-        done = self._run(forget_args(self.repo, app=app, keep=keep), timeout=timeout)
+    def forget(self, *, app: str, keep: int, service: str | None = None, timeout: float | None = None) -> int:
+        """Keep the newest ``keep`` snapshots (``order``) of each site and service; prune the rest.
+        Returns the number of snapshots removed."""
+        doomed = to_forget(self.snapshots(app=app, service=service), keep)
+        if not doomed:
+            return 0
+        done = self._run(forget_args(self.repo, [s.id for s in doomed]), timeout=timeout)
         if not done.ok:
             raise self._fail("forget", done)
-        removed = 0
-        for line in done.stdout.splitlines():
-            try:
-                groups = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(groups, list):
-                removed += sum(len(g.get("remove") or []) for g in groups if isinstance(g, dict))
-        return removed
+        return len(doomed)
 
     def check(self, *, timeout: float | None = None) -> None:
         done = self._run(check_args(self.repo), timeout=timeout)

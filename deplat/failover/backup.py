@@ -449,16 +449,21 @@ class ResticBackupStore:
         return Restic(repo, self.password, DirectTransport(self.base_dir))
 
     def put(self, site: str, service: str, source_dir: Path) -> Backup:
+        from deplat.data.restic import next_seq
+
         source_dir = Path(source_dir)
         if not source_dir.is_dir():
             raise OperationFailed(f"no data to back up: {source_dir} is not a directory")
         taken_at = time.time()  # restic's own time is when it started, a moment later
+        seq = next_seq(self._snapshots(service))  # across every repository: see deplat.data.restic
         done = None
         for repo in self.repositories:
             restic = self._restic(repo)
             restic.init()
             empty = not any(source_dir.iterdir())
-            done = restic.backup(str(source_dir), site=site, app=self.app, service=service, empty=empty)
+            done = restic.backup(
+                str(source_dir), site=site, app=self.app, service=service, empty=empty, seq=seq
+            )
         assert done is not None
         return Backup(
             service=service,
@@ -472,11 +477,12 @@ class ResticBackupStore:
 
     def _snapshots(self, service: str) -> list[Any]:
         from deplat.data import repositories as repos
+        from deplat.data.restic import order
         from deplat.transport import DirectTransport
 
         states = repos.survey(self.repositories, self.password, DirectTransport(self.base_dir), app=self.app)
         found = [s.newest[service] for s in states if s.ok and service in s.newest]
-        return sorted(found, key=lambda snap: snap.time)
+        return sorted(found, key=order)  # by sequence number: a clock jump cannot reorder them
 
     @staticmethod
     def _backup(snap: Any) -> Backup:

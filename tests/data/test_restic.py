@@ -34,15 +34,13 @@ def repo(request: pytest.FixtureRequest) -> Repository:
 
 @pytest.mark.slow
 def test_commands_carry_no_secret_and_tag_app_site_and_service(s3_repo: Repository) -> None:
-    args = backup_args(s3_repo, site="aws-fra", app="shop", service="web")
+    args = backup_args(s3_repo, site="aws-fra", app="shop", service="web", seq=7)
     assert args == [
         *["restic", "-r", s3_repo.url, "backup", "--json", "--host", "aws-fra"],
-        *["--tag", "app=shop", "--tag", "service=web", "."],
+        *["--tag", "app=shop", "--tag", "service=web", "--tag", "seq=7", "."],
     ]
     assert snapshots_args(s3_repo, app="shop", service="db")[-2:] == ["--tag", "app=shop,service=db"]
-    assert forget_args(s3_repo, app="shop", keep=3)[3:] == [
-        *["forget", "--json", "--prune", "--keep-last", "3", "--tag", "app=shop", "--group-by", "host,tags"]
-    ]
+    assert forget_args(s3_repo, ["aa", "bb"])[3:] == ["forget", "--prune", "aa", "bb"]
     secret_values = set(s3_repo.env.values())
     assert not secret_values & set(args)
     assert SECRET_NOT_IN_REPR(s3_repo)

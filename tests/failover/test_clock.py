@@ -3,6 +3,7 @@ negative (a backup dated in the future by a clock jump gives RPO 0 and says how 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -56,3 +57,33 @@ def test_a_backup_dated_after_the_loss_gives_rpo_zero_never_negative(guestbook) 
     assert result.ok and not result.planned and result.rpo_seconds == 0.0
     (restored,) = result.restored
     assert restored["backup_id"] and restored["rpo_seconds"] == 0.0
+
+
+def test_after_a_clock_jump_and_its_correction_the_failover_restores_the_fresh_backup(
+    guestbook, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The primary's clock jumps two hours ahead (a backup is dated then), is corrected, and a
+    fresh backup follows: the failover restores the fresh one (by its sequence number; by time the
+    stale one would win), and its RPO is not negative."""
+    from deplat.failover.backup import service_data_dir
+    from tests.support.clock import CLOCK_ENV, clock, shifted_restic
+
+    guestbook.write()
+    guestbook.up("site-a", "site-b")
+    spec = guestbook.spec
+    monkeypatch.setenv("PATH", f"{shifted_restic(tmp_path / 'bin')}:{os.environ['PATH']}")
+    marker = service_data_dir(spec, "site-a", "web") / "marker.txt"
+    marker.write_text("stale")
+    monkeypatch.setenv(CLOCK_ENV, clock(+7200))
+    data.back_up(spec, "site-a")
+    monkeypatch.delenv(CLOCK_ENV)
+    marker.write_text("fresh")
+    (fresh,) = data.back_up(spec, "site-a")
+
+    result = run_failover(spec, guestbook.secrets(), to="site-b", reference_time=time.time())
+
+    assert result.ok
+    (restored,) = result.restored
+    assert fresh["id"] and restored["backup_id"].startswith(fresh["id"])
+    assert (service_data_dir(spec, "site-b", "web") / "marker.txt").read_text() == "fresh"
+    assert result.rpo_seconds is not None and result.rpo_seconds >= 0

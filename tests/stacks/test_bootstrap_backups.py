@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import yaml
 from deplat.spec.model import Spec
 from deplat.stacks.bootstrap import PLACEHOLDER_BYTES, ProviderBits, render
 from tests.stacks.conftest import CLOUD_SPEC, cloud_spec
+from tests.support.clock import CLOCK_ENV, clock, shifted_restic
+from tests.support.trees import write_files
 
 BACKUPS = """\
 backups:
@@ -269,7 +272,7 @@ def test_rendered_scripts_back_up_to_every_reachable_repository_and_restore_at_f
     assert "repo-02.env" not in done.stderr
     snaps = _snapshots(repo)
     assert len(snaps) == 1  # keep: 1, after forget --prune
-    assert snaps[0]["hostname"] == "aws-a" and set(snaps[0]["tags"]) == {"app=shop", "service=web"}
+    assert snaps[0]["hostname"] == "aws-a" and set(snaps[0]["tags"]) == {"app=shop", "service=web", "seq=2"}
     assert (tmp_path / "docker-args").read_text().split()[:3] == ["exec", "deplat-web", "sh"]
     assert done.stderr.count(SECRETS["DEPLAT_BACKUP_PASSWORD"]) == 0
 
@@ -291,6 +294,61 @@ def test_rendered_scripts_back_up_to_every_reachable_repository_and_restore_at_f
     assert (data / "web" / "rows.txt").read_text() == "live\n"
     assert (data / ".deplat-restored-web").exists()
     assert stat.S_IMODE((conf / "restic.env").stat().st_mode) == 0o600
+
+
+@pytest.mark.slow
+def test_rendered_scripts_order_snapshots_by_sequence_so_a_clock_jump_never_picks_a_stale_one(
+    tmp_path: Path,
+) -> None:
+    """The old primary's clock jumps two hours ahead; the site promoted after it backs up with a
+    good clock: the first boot restores the promoted site's data, not the future-dated stale one;
+    and retention keeps the newest by sequence (restic's --keep-last would keep the stale one)."""
+    _tool("restic")
+    spec = _spec(BACKUPS.replace("keep: 1", "keep: 2"))
+    bin_dir = shifted_restic(tmp_path / "bin")  # restic whose backups take CLOCK_ENV's date
+    repo = tmp_path / "repo"
+    files = _files(_text("aws-a", spec=spec))
+    backup, restore = tmp_path / "deplat-backup", tmp_path / "deplat-restore"
+    backup.write_text(files["/usr/local/sbin/deplat-backup"]["content"])
+    restore.write_text(files["/usr/local/sbin/deplat-restore"]["content"])
+
+    def site(name: str) -> tuple[dict[str, str], Path]:
+        conf, data = tmp_path / f"conf-{name}", tmp_path / f"data-{name}"
+        conf.mkdir()
+        common = _files(_text(name, spec=spec))["/etc/deplat/restic/restic.env"]["content"]
+        (conf / "restic.env").write_text(common)
+        (conf / "repo-01.env").write_text(f"RESTIC_REPOSITORY={repo}\nDEPLAT_DEADLINE=20\n")
+        env = {"DEPLAT_CONF": str(conf), "DEPLAT_DATA": str(data), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        return env, data
+
+    def back_up(env: dict[str, str], data: Path, text: str, ahead: float = 0) -> None:
+        write_files(data / "web", {"rows.txt": text})
+        done = _run(backup, ["web"], env | ({CLOCK_ENV: clock(ahead)} if ahead else {}))
+        assert done.returncode == 0, done.stderr
+
+    def first_boot() -> str:
+        fresh = Path(tempfile.mkdtemp(dir=tmp_path))
+        done = _run(restore, ["web"], {**old, "DEPLAT_DATA": str(fresh)})
+        assert done.returncode == 0, done.stderr
+        return (fresh / "web" / "rows.txt").read_text()
+
+    def seqs(host: str) -> list[int]:
+        tags = [s["tags"] for s in _snapshots(repo) if s["hostname"] == host]
+        return sorted(int(t[4:]) for ts in tags for t in ts if t.startswith("seq="))
+
+    old, old_data = site("aws-a")
+    new, new_data = site("hz-c")
+    back_up(old, old_data, "v1")
+    back_up(old, old_data, "v2 stale", ahead=7200)  # the old primary's clock runs two hours ahead
+    back_up(new, new_data, "v3 promoted")  # the site promoted after it, its clock right
+    assert seqs("aws-a") == [1, 2] and seqs("hz-c") == [3]
+    assert first_boot() == "v3 promoted"  # by time, "v2 stale" would be restored
+
+    back_up(new, new_data, "v4 stale", ahead=7200)  # now its clock jumps, and is corrected
+    back_up(new, new_data, "v5")
+    back_up(new, new_data, "v6")
+    assert seqs("hz-c") == [5, 6]  # keep: 2 by sequence; --keep-last would have kept "v4 stale"
+    assert first_boot() == "v6"
 
 
 def test_preflight_names_missing_backup_secrets_before_anything_starts() -> None:
