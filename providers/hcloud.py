@@ -32,18 +32,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from deplat import hetzner
 from deplat.errors import ErrorClass
 from deplat.providers.aws import cidr_problems, user_data_problems, volume_size_problems
 from deplat.providers.base import (
     Capabilities,
     ControlPlane,
-    ErrorRow,
     HostingProvider,
     OptionProblems,
     ProviderOptions,
     classify_with,
     sdk_plugin,
-    status_class,
 )
 
 if TYPE_CHECKING:
@@ -77,73 +76,9 @@ MIN_VOLUME_GIB = 10  # Hetzner volumes are 10 GiB to 10 TiB
 USER_DATA_LIMIT = 32 * 1024
 DEFAULT_TOKEN = "HCLOUD_TOKEN"
 
-# hcloud-go (hcloud/error.go, ``Error.Error``) formats an API error as "<message> (<code>)", or
-# "<message> (<code>, <correlation id>)" when the answer carried one, which is what the engine
-# shows: ``_code`` matches a code in both forms. One row per documented code that matters here; the
-# codes and their meanings are hcloud-go's ``ErrorCode`` constants (the Hetzner Cloud API reference,
-# "Errors"). The API has no code for a blocked account: its words are matched instead.
-_HCLOUD_GO = "hcloud-go hcloud/error.go ErrorCode constants (Hetzner Cloud API reference, Errors)"
-_HCLOUD_TEXTS = "Hetzner's texts for a blocked account (support answers quoted in hcloud-go issues)"
-_GO_NET = "hcloud-go's transport errors (Go net/http, crypto/tls)"
-
-
-def _code(*codes: str) -> str:
-    """A regex for hcloud-go's "(<code>)" or "(<code>, <correlation id>)"."""
-    return r"\((?:" + "|".join(codes) + r")(?:, [^)]*)?\)"
-
-
-ERROR_TABLE: tuple[ErrorRow, ...] = (
-    ErrorRow(
-        "account (is|has been) (blocked|locked|suspended|disabled)", ErrorClass.SUSPENDED, _HCLOUD_TEXTS
-    ),
-    # "The resource is locked. The caller should contact support": an administrative lock, the
-    # closest documented signal of a provider cutting a customer off
-    ErrorRow(_code("resource_locked"), ErrorClass.SUSPENDED, _HCLOUD_GO + ": resource_locked"),
-    # "Request was made with an invalid or unknown token"
-    ErrorRow(
-        _code("unauthorized") + "|unable to authenticate", ErrorClass.FORBIDDEN, _HCLOUD_GO + ": unauthorized"
-    ),
-    ErrorRow(
-        _code("forbidden") + "|insufficient permissions", ErrorClass.FORBIDDEN, _HCLOUD_GO + ": forbidden"
-    ),
-    # "The token is only allowed to perform GET requests"
-    ErrorRow(_code("token_readonly"), ErrorClass.FORBIDDEN, _HCLOUD_GO + ": token_readonly"),
-    ErrorRow(
-        _code("protected"), ErrorClass.FORBIDDEN, _HCLOUD_GO + ": protected (delete/rebuild protection)"
-    ),
-    # "An error during the placement occurred" / "Resource currently unavailable" / "There is no
-    # volume space left in the given location": not here, not now; another location may have room
-    ErrorRow(_code("placement_error"), ErrorClass.CAPACITY, _HCLOUD_GO + ": placement_error"),
-    ErrorRow(_code("resource_unavailable"), ErrorClass.CAPACITY, _HCLOUD_GO + ": resource_unavailable"),
-    ErrorRow(
-        _code("no_space_left_in_location"), ErrorClass.CAPACITY, _HCLOUD_GO + ": no_space_left_in_location"
-    ),
-    # "Item is locked (Another action is running)" / "The resource has changed during the request"
-    ErrorRow(_code("locked", "conflict"), ErrorClass.TRANSIENT, _HCLOUD_GO + ": locked, conflict"),
-    ErrorRow(
-        _code("rate_limit_exceeded", "limit_reached"),
-        ErrorClass.TRANSIENT,
-        _HCLOUD_GO + ": rate_limit_exceeded",
-    ),
-    # "Error within the API backend" / "Generic service error" / "Cannot perform operation due to
-    # maintenance" / "The request could not be answered in time, please retry" / "Robot was not
-    # available" / "Unknown error"
-    ErrorRow(
-        _code(
-            "server_error", "service_error", "maintenance", "timeout", "robot_unavailable", "unknown_error"
-        ),
-        ErrorClass.TRANSIENT,
-        _HCLOUD_GO + ": server_error, service_error, maintenance, timeout, robot_unavailable, unknown_error",
-    ),
-    # primary_ip_assigned / volume_already_attached (a create-before-delete replacement of the
-    # server holding them), invalid_server_type ("does not fit ... or is deprecated"),
-    # invalid_input, resource_limit_exceeded: fatal, the default; build_site replaces delete-first
-    ErrorRow(
-        "connection reset|i/o timeout|TLS handshake timeout|status code 5\\d\\d",
-        ErrorClass.TRANSIENT,
-        _GO_NET,
-    ),
-)
+# The error table (one row per documented code, each citing hcloud-go's ErrorCode constants) lives
+# with the Hetzner Cloud API client that the DNS backend shares: ``deplat.hetzner``.
+ERROR_TABLE = hetzner.ERROR_TABLE
 
 SUSPENSION_SIGNATURES: tuple[tuple[int | None, str], ...] = (
     (None, r"account (is|has been) (blocked|locked|suspended)"),
@@ -341,55 +276,42 @@ def provider_config(site: Site, secrets: SecretStore | None = None) -> dict[str,
     return {"hcloud:token": (token, True)} if token else {}
 
 
-# ``control_plane_check``: the API token that the Hetzner Cloud API still accepts. The endpoint is the
-# one the hcloud CLI and the Terraform/Pulumi provider honour (``HCLOUD_ENDPOINT``, with its /v1).
-DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
-
-
-def _api_error_text(response: Any) -> str:
-    """hcloud-go's "<message> (<code>)" for an API error answer, else the start of the body."""
-    try:
-        error = response.json().get("error") or {}
-        return f"{error.get('message', '')} ({error.get('code', '')})"
-    except Exception:  # not the API's JSON: a proxy's or a load balancer's page
-        return " ".join(response.text.split())[:300]
-
-
 def control_plane_check(
     site: Site, spec: Spec | None = None, secrets: SecretStore | None = None, timeout: float = 5.0
 ) -> ControlPlane:
     """Does the Hetzner Cloud API still accept the site's token? ``(ok, reason, error class)``.
 
-    One read-only call: ``GET {HCLOUD_ENDPOINT}/servers?per_page=1`` with the token named by
-    ``credentials.secret`` (default ``HCLOUD_TOKEN``). No token: ``(False, "no credentials: ...",
-    "forbidden")`` without a call. Errors are classified by ``classify_error`` on the API's
-    "<message> (<code>)", then by status: 401/403 forbidden, 429/5xx transient; a connection failure
-    or timeout is ``transient``. The token never appears in a reason.
+    One read-only call through Hetzner's own client (``deplat.hetzner``): ``servers.get_list(
+    per_page=1)`` (``GET {HCLOUD_ENDPOINT}/servers?per_page=1``, the endpoint variable the hcloud CLI
+    and the Terraform/Pulumi provider honour) with the token named by ``credentials.secret``
+    (default ``HCLOUD_TOKEN``), ended by ``timeout``. No token: ``(False, "no credentials: ...",
+    "forbidden")`` without a call. An error is classified from the client's ``APIException`` code
+    (``deplat.hetzner.error_class``); a connection failure or timeout is ``transient``. The token
+    never appears in a reason.
     """
-    import httpx
+    import requests
+    from hcloud import APIException
+
+    from deplat.dns.base import Deadline
 
     name = token_name(site)
     token = _lookup(name, secrets, os.environ)
     if token is None:
         return False, f"no credentials: {name} is not set (Hetzner Cloud API token)", ErrorClass.FORBIDDEN
-    endpoint = (os.environ.get("HCLOUD_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    endpoint = os.environ.get("HCLOUD_ENDPOINT") or hetzner.DEFAULT_ENDPOINT
     try:
-        response = httpx.get(
-            f"{endpoint}/servers",
-            params={"per_page": 1},
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=timeout,
-        )
-    except httpx.TransportError as exc:
+        hetzner.client(token, endpoint, Deadline(timeout), timeout).servers.get_list(per_page=1)
+    except APIException as exc:
+        status = f"{exc.code}: " if isinstance(exc.code, int) else ""
+        reason = f"Hetzner Cloud API answered {status}{hetzner.describe(exc)}"
+        return False, reason.replace(token, "***"), hetzner.error_class(exc.code, str(exc.message))
+    except (requests.RequestException, hetzner.OutOfTime) as exc:
         reason = f"Hetzner Cloud API did not answer ({type(exc).__name__}): {exc}"
         return False, reason.replace(token, "***"), ErrorClass.TRANSIENT
-    if response.status_code == 200:
-        return True, f"Hetzner Cloud API accepts {name}", None
-    text = _api_error_text(response)
-    kind = classify_error(text)
-    kind = status_class(kind, response.status_code)
-    reason = f"Hetzner Cloud API answered {response.status_code}: {text}"
-    return False, reason.replace(token, "***"), kind
+    except (KeyError, TypeError, ValueError) as exc:  # a 200 that is not the API's JSON (a proxy's page)
+        reason = f"{endpoint} did not answer as the Hetzner Cloud API ({type(exc).__name__}: {exc})"
+        return False, reason.replace(token, "***"), ErrorClass.FATAL
+    return True, f"Hetzner Cloud API accepts {name}", None
 
 
 def mock_outputs(typ: str, name: str, n: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ them on every provider at once: ``read_all``, ``switch_all``, ``sync_all``, ``tt
 
 The registry (``registry()``, ``kinds()``, ``get(kind)``) finds the kinds by walking this package's
 ``__path__`` (``pkgutil``): a module is a kind when it exposes such a ``Backend``; the others
-(``base``, ``switch``, ``httpapi``) are helpers. The spec's ``DnsProviderKind`` enum and the JSON
+(``base``, ``switch``) are helpers. The spec's ``DnsProviderKind`` enum and the JSON
 Schema's per-kind ``options`` derive from it. A kind imports its SDK lazily (inside ``Backend``), so
 discovery costs nothing. Adding a DNS provider: one module here plus its tests, nothing else.
 

@@ -1,14 +1,23 @@
-"""``clouddns``: Google Cloud DNS through its REST API (httpx + google-auth), with a server-side CAS.
+"""``clouddns``: Google Cloud DNS through Google's own client (google-cloud-dns), with a server-side CAS.
 
-Reads: ``GET {endpoint}/projects/{project}/managedZones/{zone}/rrsets?name=NAME.``.
-Writes: one ``POST .../changes`` whose ``deletions`` are the exact record sets read just before
-(values and TTL) and whose ``additions`` are the new ones. Cloud DNS applies a change atomically
-and refuses it (HTTP 412 conditionNotMet, or 409 alreadyExists) when a deletion does not match what
-it holds, so a record changed by someone else in between makes the change fail and nothing is
-written.
+Reads: ``GET {endpoint}/projects/{project}/managedZones/{zone}/rrsets?name=NAME.`` through the
+client's connection (``ManagedZone.list_resource_record_sets`` has no name filter: it would page
+through the whole zone on every read).
+Writes: one ``Changes`` (``POST .../changes``) whose ``deletions`` are the exact record sets read
+just before (values and TTL) and whose ``additions`` are the new ones. Cloud DNS applies a change
+atomically and refuses it (HTTP 412 conditionNotMet, or 409 alreadyExists) when a deletion does not
+match what it holds, so a record changed by someone else in between makes the change fail and
+nothing is written. A change is ``pending`` until Cloud DNS has applied it everywhere: the backend
+reloads it until it is ``done`` (bounded by the operation's deadline) before calling a write done.
+
+Every request goes through a google-auth ``AuthorizedSession`` whose timeout is the deadline's time
+left (at most ``timeout``), handed to the client as its HTTP object. Errors are the client's typed
+exceptions (``google.api_core.exceptions``, ``code`` the HTTP status), classified by
+``deplat.dns.base.classify_http``.
 
 Options: ``project``, ``managed_zone`` (the zone's resource name), ``endpoint`` (default
-https://dns.googleapis.com/dns/v1; tests point it at a fake on loopback), ``timeout`` (default 5).
+https://dns.googleapis.com/dns/v1, the API root with or without its ``/dns/v1``; tests point it at
+a fake on loopback), ``timeout`` (default 5).
 Credentials: ``credentials.file`` (a service-account JSON file), ``credentials.secret`` (a secret
 holding a service-account JSON or an OAuth access token), else Application Default Credentials.
 """
@@ -16,11 +25,14 @@ holding a service-account JSON or an OAuth access token), else Application Defau
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from deplat.dns.base import (
     RECORD_TYPES,
+    CasConflict,
     Change,
     Deadline,
     DnsBackend,
@@ -29,12 +41,15 @@ from deplat.dns.base import (
     check_known,
     check_timeout,
     check_url,
+    classify_http,
     option_float,
     quote_txt,
+    short,
 )
-from deplat.dns.httpapi import JsonApi
 
 if TYPE_CHECKING:
+    from google.cloud.dns import Client, ManagedZone
+
     from deplat.spec.model import DnsProvider, Spec
 
 OPTIONS = ("project", "managed_zone", "endpoint", "timeout")
@@ -61,45 +76,37 @@ def validate_options(provider: DnsProvider, spec: Spec) -> list[tuple[tuple[Any,
     return problems
 
 
-def _error_text(body: Any) -> str:
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        error = body["error"]
-        reasons = [e.get("reason", "") for e in error.get("errors", []) if isinstance(e, dict)]
-        reason = f" ({', '.join(r for r in reasons if r)})" if any(reasons) else ""
-        return f"{error.get('message', '')}{reason}"
-    return str(body)
+def _error_text(exc: Any) -> str:
+    """A ``GoogleAPICallError``'s message and its errors' reasons."""
+    reasons = [e.get("reason", "") for e in getattr(exc, "errors", None) or [] if isinstance(e, dict)]
+    reason = f" ({', '.join(r for r in reasons if r)})" if any(reasons) else ""
+    return f"{getattr(exc, 'message', '') or exc}{reason}"
+
+
+def _api_root(endpoint: str) -> str:
+    """The client's ``api_endpoint``: it adds ``/dns/v1`` itself."""
+    root = endpoint.rstrip("/")
+    return root[: -len("/dns/v1")] if root.endswith("/dns/v1") else root
 
 
 class Backend(DnsBackend):
     kind = "clouddns"
     server_side_cas = True
     extra = "gcp"
-    sdk_modules = ("google.auth", "requests")  # service-account keys; a bare access token needs neither
+    sdk_modules = ("google.cloud.dns", "google.auth", "requests")
 
     def __init__(self, provider: DnsProvider, spec: Spec, secrets: Any) -> None:
         super().__init__(provider, spec, secrets)
         self.project = str(self.options.get("project", ""))
         self.managed_zone = str(self.options.get("managed_zone", ""))
+        self.endpoint = str(self.options.get("endpoint", ENDPOINT))
+        self.request_timeout = option_float(self.options, "timeout", 5.0)
         self._credentials: Any = None
-        self._token: str | None = None
-        self.api = JsonApi(
-            "Cloud DNS",
-            str(self.options.get("endpoint", ENDPOINT)),
-            self._headers,
-            option_float(self.options, "timeout", 5.0),
-            _error_text,
-        )
 
-    @property
-    def zone_path(self) -> str:
-        return f"/projects/{quote(self.project)}/managedZones/{quote(self.managed_zone)}"
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._access_token()}"}
-
-    def _access_token(self) -> str:
-        if self._token is not None:
-            return self._token
+    def _google_credentials(self) -> Any:
+        """google-auth credentials, refreshed once here so that a bad key is an "auth" failure."""
+        if self._credentials is not None:
+            return self._credentials
         creds = self.provider.credentials
         try:
             if creds.secret:
@@ -109,105 +116,168 @@ class Backend(DnsBackend):
 
                     from google.oauth2 import service_account
 
-                    self._credentials = service_account.Credentials.from_service_account_info(
+                    credentials: Any = service_account.Credentials.from_service_account_info(
                         json.loads(value), scopes=SCOPES
                     )
                 else:  # an OAuth access token as is
-                    self._token = value
-                    return value
+                    import google.oauth2.credentials
+
+                    self._credentials = google.oauth2.credentials.Credentials(value)
+                    return self._credentials
             elif creds.file:
                 from google.oauth2 import service_account
 
                 path = (self.spec.base_dir / creds.file).expanduser()
-                self._credentials = service_account.Credentials.from_service_account_file(
-                    str(path), scopes=SCOPES
-                )
+                credentials = service_account.Credentials.from_service_account_file(str(path), scopes=SCOPES)
             else:
                 import google.auth
 
-                self._credentials, _ = google.auth.default(scopes=SCOPES)
+                credentials, _ = google.auth.default(scopes=SCOPES)
             import google.auth.transport.requests
 
-            self._credentials.refresh(google.auth.transport.requests.Request())
+            credentials.refresh(google.auth.transport.requests.Request())
         except DnsError:
             raise
         except Exception as exc:  # DefaultCredentialsError, RefreshError, bad JSON, missing file
             raise DnsError(
                 f"Google credentials for {self.name}: {type(exc).__name__}: {exc}", "auth"
             ) from None
-        self._token = str(self._credentials.token)
-        self.secrets.masker.add(self._token)
-        return self._token
+        self.secrets.masker.add(str(credentials.token))
+        self._credentials = credentials
+        return credentials
+
+    def _client(self, deadline: Deadline) -> Client:
+        """A Cloud DNS client whose every request ends by ``deadline``."""
+        from google.auth.transport.requests import AuthorizedSession
+        from google.cloud import dns
+
+        cap = self.request_timeout
+
+        class BoundedSession(AuthorizedSession):
+            def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+                deadline.check("call Cloud DNS")
+                kwargs["timeout"] = deadline.timeout(cap)
+                return super().request(method, url, *args, **kwargs)
+
+        credentials = self._google_credentials()
+        # refreshed above (or a bare token that cannot be): one request per call, no refresh retry
+        session = BoundedSession(credentials, refresh_status_codes=())
+        options = {"api_endpoint": _api_root(self.endpoint)}
+        return dns.Client(
+            project=self.project, credentials=credentials, _http=session, client_options=options
+        )
+
+    @contextmanager
+    def _calls(self, what: str) -> Iterator[None]:
+        """The client's failures as ``DnsError`` / ``CasConflict``."""
+        import requests
+        from google.api_core import exceptions
+
+        try:
+            yield
+        except exceptions.GoogleAPICallError as exc:
+            status = int(exc.code or 0)
+            text = short(_error_text(exc))
+            if status in (409, 412):
+                raise CasConflict(f"Cloud DNS answered {status}: {text}; nothing was written") from None
+            error_class = classify_http(status, text)
+            raise DnsError(f"Cloud DNS answered HTTP {status}: {text} ({what})", error_class) from None
+        except requests.Timeout:
+            raise DnsError(
+                f"Cloud DNS did not answer within {self.request_timeout:.2g} s ({what})", "transient"
+            ) from None
+        except requests.RequestException as exc:
+            raise DnsError(f"cannot reach Cloud DNS: {type(exc).__name__} ({what})", "transient") from None
+
+    def _zone(self, client: Client) -> ManagedZone:
+        return client.zone(self.managed_zone)
+
+    def _rrsets(self, client: Client, name: str, rdtype: str | None = None) -> list[dict[str, Any]]:
+        """The record sets named ``name`` (of one type), as the API's dicts, every page."""
+        path = f"{self._zone(client).path}/rrsets"
+        params = {"name": name + "."} | ({"type": rdtype} if rdtype else {})
+        found: list[dict[str, Any]] = []
+        for _ in range(20):  # a name has a handful of record sets; bounded all the same
+            with self._calls(f"read {name}"):
+                body = client._connection.api_request(method="GET", path=path, query_params=params)
+            found += body.get("rrsets", [])
+            if not body.get("nextPageToken"):
+                break
+            params["pageToken"] = body["nextPageToken"]
+        return found
 
     def read(self, names: list[str], deadline: Deadline) -> dict[str, Served]:
+        client = self._client(deadline)
         served: dict[str, Served] = {}
         for name in names:
             values: dict[str, list[str]] = {"A": [], "AAAA": []}
             ttls: dict[str, int] = {}
-            page: str | None = None
-            for _ in range(20):  # a name has a handful of record sets; bounded all the same
-                params = {"name": name + "."}
-                if page:
-                    params["pageToken"] = page
-                body = self.api.call(
-                    "GET", f"{self.zone_path}/rrsets", deadline, f"read {name}", params=params
-                )
-                for rrset in body.get("rrsets", []):
-                    rdtype = rrset.get("type")
-                    if rrset.get("name", "").rstrip(".").lower() == name and rdtype in RECORD_TYPES:
-                        values[rdtype] += list(rrset.get("rrdatas", []))
-                        if rrset.get("ttl") is not None:
-                            ttls[rdtype] = int(rrset["ttl"])
-                page = body.get("nextPageToken")
-                if not page:
-                    break
+            for rrset in self._rrsets(client, name):
+                rdtype = rrset.get("type")
+                if rrset.get("name", "").rstrip(".").lower() == name and rdtype in RECORD_TYPES:
+                    values[rdtype] += list(rrset.get("rrdatas", []))
+                    if rrset.get("ttl") is not None:
+                        ttls[rdtype] = int(rrset["ttl"])
             served[name] = Served(values["A"], values["AAAA"], min(ttls.values(), default=None), ttls)
         return served
 
+    def _change(
+        self,
+        client: Client,
+        deadline: Deadline,
+        what: str,
+        additions: list[tuple[str, str, list[str], int]],
+        deletions: list[tuple[str, str, list[str], int]],
+    ) -> None:
+        """Send one change (record sets as (name, type, values, ttl)) and wait until it is done."""
+        zone = self._zone(client)
+        change = zone.changes()
+        for name, rdtype, values, ttl in deletions:
+            change.delete_record_set(zone.resource_record_set(name + ".", rdtype, ttl, values))
+        for name, rdtype, values, ttl in additions:
+            change.add_record_set(zone.resource_record_set(name + ".", rdtype, ttl, values))
+        with self._calls(what):
+            change.create()
+            pause = 0.1
+            while change.status != "done":  # "pending": Cloud DNS is still applying it
+                if deadline.remaining() <= pause:
+                    raise DnsError(
+                        f"Cloud DNS had not finished change {change.name} when the deadline passed "
+                        f"({what}); it may still be applied",
+                        "transient",
+                    )
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+                change.reload()
+
     def write(self, changes: list[Change], ttl: int, deadline: Deadline) -> None:
-        additions: list[dict[str, Any]] = []
-        deletions: list[dict[str, Any]] = []
+        additions: list[tuple[str, str, list[str], int]] = []
+        deletions: list[tuple[str, str, list[str], int]] = []
         for change in changes:
             for rdtype in RECORD_TYPES:
                 before, after = change.current.values(rdtype), change.new.values(rdtype)
                 if before:
-                    deletions.append(_rrset(change.name, rdtype, before, change.current.ttl_of(rdtype, ttl)))
+                    deletions.append((change.name, rdtype, before, change.current.ttl_of(rdtype, ttl)))
                 if after:
-                    additions.append(_rrset(change.name, rdtype, after, ttl))
-        if not additions and not deletions:
-            return
-        body = {"kind": "dns#change", "additions": additions, "deletions": deletions}
-        self.api.call("POST", f"{self.zone_path}/changes", deadline, "change records", json=body)
+                    additions.append((change.name, rdtype, after, ttl))
+        if additions or deletions:
+            self._change(self._client(deadline), deadline, "change records", additions, deletions)
 
-    def _txt(self, name: str, deadline: Deadline) -> list[dict[str, Any]]:
-        params = {"name": name + ".", "type": "TXT"}
-        body = self.api.call("GET", f"{self.zone_path}/rrsets", deadline, f"read TXT {name}", params=params)
-        return [r for r in body.get("rrsets", []) if r.get("type") == "TXT"]
+    def _txt(self, client: Client, name: str) -> list[tuple[str, str, list[str], int]]:
+        return [
+            (name, "TXT", list(r.get("rrdatas", [])), int(r.get("ttl", 0)))
+            for r in self._rrsets(client, name, "TXT")
+            if r.get("type") == "TXT"
+        ]
 
     def set_txt(self, name: str, values: list[str], ttl: int, deadline: Deadline) -> None:
         # one change: delete the TXT set exactly as served, add the new one
-        body = {
-            "kind": "dns#change",
-            "additions": [_rrset(name, "TXT", [quote_txt(v) for v in values], ttl)],
-            "deletions": self._txt(name, deadline),
-        }
-        self.api.call("POST", f"{self.zone_path}/changes", deadline, f"write TXT {name}", json=body)
+        client = self._client(deadline)
+        additions = [(name, "TXT", [quote_txt(v) for v in values], ttl)]
+        self._change(client, deadline, f"write TXT {name}", additions, self._txt(client, name))
 
     def delete_txt(self, name: str, deadline: Deadline) -> None:
-        deletions = self._txt(name, deadline)
+        client = self._client(deadline)
+        deletions = self._txt(client, name)
         if deletions:
-            body = {"kind": "dns#change", "additions": [], "deletions": deletions}
-            self.api.call("POST", f"{self.zone_path}/changes", deadline, f"delete TXT {name}", json=body)
-
-    def close(self) -> None:
-        self.api.close()
-
-
-def _rrset(name: str, rdtype: str, values: list[str], ttl: int) -> dict[str, Any]:
-    return {
-        "kind": "dns#resourceRecordSet",
-        "name": name + ".",
-        "type": rdtype,
-        "ttl": int(ttl),
-        "rrdatas": values,
-    }
+            self._change(client, deadline, f"delete TXT {name}", [], deletions)

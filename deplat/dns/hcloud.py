@@ -1,6 +1,7 @@
-"""``hcloud``: Hetzner DNS, now part of the Hetzner Cloud API (zones and RRSets), over httpx.
+"""``hcloud``: Hetzner DNS, part of the Hetzner Cloud API (zones and RRSets), through Hetzner's own
+client (hcloud-python >= 2.8, ``deplat.hetzner``).
 
-Endpoints (https://api.hetzner.cloud/v1, bearer token):
+Calls (``client.zones``; https://api.hetzner.cloud/v1, bearer token):
     GET    /zones/{zone}/rrsets?name=RR&type=A&type=AAAA      read (RR is relative, ``@`` = apex)
     POST   /zones/{zone}/rrsets                               create {name, type, ttl, records}
     POST   /zones/{zone}/rrsets/{RR}/{TYPE}/actions/set_records   {records: [{value}]}
@@ -10,7 +11,14 @@ Endpoints (https://api.hetzner.cloud/v1, bearer token):
 The API has no conditional write, so compare-and-swap here is read-then-write: the switch reads
 right before writing and writes nothing when the values differ; only a write landing in the few
 milliseconds between that read and the write can slip through. A create where the expected state
-was "no records" does fail on the server if someone created them meanwhile (409).
+was "no records" does fail on the server if someone created them meanwhile (409
+``uniqueness_error``).
+
+Every write starts an asynchronous action; the backend waits for each to succeed (bounded by the
+operation's deadline) before the next, so a switch is never reported done while Hetzner still
+applies it. An action still running at the deadline is a ``transient`` failure ("may still land");
+one that fails is classified by its error code. API errors are classified from the client's
+``APIException.code`` through ``deplat.hetzner.ERROR_TABLE`` (``unauthorized`` is ``auth`` here).
 
 Options: ``zone`` (the zone's name or id; default the spec's domain.zone), ``endpoint`` (tests),
 ``timeout`` (default 5). Credentials: ``credentials.secret`` (a secret holding an API token),
@@ -20,29 +28,38 @@ else the secret/environment variable HCLOUD_TOKEN.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
+from deplat import hetzner
 from deplat.dns.base import (
     RECORD_TYPES,
     CasConflict,
     Change,
     Deadline,
     DnsBackend,
+    DnsError,
+    ErrorClass,
     Served,
     check_known,
     check_timeout,
     check_url,
+    classify_http,
     option_float,
     quote_txt,
 )
-from deplat.dns.httpapi import JsonApi
+from deplat.errors import ErrorClass as Kind
 
 if TYPE_CHECKING:
+    from hcloud import Client
+    from hcloud.actions import BoundAction
+    from hcloud.zones import Zone, ZoneRecord, ZoneRRSet
+
     from deplat.spec.model import DnsProvider, Spec
 
 OPTIONS = ("zone", "endpoint", "timeout")
-ENDPOINT = "https://api.hetzner.cloud/v1"
+ENDPOINT = hetzner.DEFAULT_ENDPOINT
 _ZONE = re.compile(r"^\d+$|^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}\.?$")
 
 
@@ -62,32 +79,53 @@ def validate_options(provider: DnsProvider, spec: Spec) -> list[tuple[tuple[Any,
     return problems
 
 
-def _error_text(body: Any) -> str:
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        error = body["error"]
-        return f"{error.get('message', '')} ({error.get('code', '')})"
-    return str(body)
+# deplat.hetzner's classes as the DNS switch's (a bad token is "auth" there, capacity is transient)
+_DNS_CLASS: dict[Kind, ErrorClass] = {
+    Kind.SUSPENDED: "suspended",
+    Kind.FORBIDDEN: "forbidden",
+    Kind.TRANSIENT: "transient",
+    Kind.CAPACITY: "transient",
+}
+
+
+def dns_error_class(code: str | int, message: str) -> ErrorClass:
+    """An API error's code (an ``hcloud.APIException``'s or a failed action's) as a DNS error
+    class: ``unauthorized`` ("invalid or unknown token") is "auth"."""
+    if code == "unauthorized":
+        return "auth"
+    if isinstance(code, int):  # no error JSON: an HTTP status (a proxy's page, a 502)
+        return classify_http(code, message)
+    return _DNS_CLASS.get(hetzner.error_class(code, message), "fatal")
 
 
 class Backend(DnsBackend):
     kind = "hcloud"
     server_side_cas = False
+    extra = "hcloud"
+    sdk_modules = ("hcloud", "requests")
 
     def __init__(self, provider: DnsProvider, spec: Spec, secrets: Any) -> None:
         super().__init__(provider, spec, secrets)
         self.zone_ref = str(self.options.get("zone", self.zone)).rstrip(".")
-        self.api = JsonApi(
-            "Hetzner DNS",
-            str(self.options.get("endpoint", ENDPOINT)),
-            self._headers,
-            option_float(self.options, "timeout", 5.0),
-            _error_text,
-        )
+        self.endpoint = str(self.options.get("endpoint", ENDPOINT))
+        self.request_timeout = option_float(self.options, "timeout", 5.0)
 
-    def _headers(self) -> dict[str, str]:
+    def _token(self) -> str:
         secret = self.provider.credentials.secret or "HCLOUD_TOKEN"
-        token = self.secrets.require(secret, f"API token of DNS provider {self.name}")
-        return {"Authorization": f"Bearer {token}"}
+        return self.secrets.require(secret, f"API token of DNS provider {self.name}")
+
+    def _client(self, deadline: Deadline) -> Client:
+        return hetzner.client(self._token(), self.endpoint, deadline, self.request_timeout)
+
+    def _zone(self) -> Zone:
+        from hcloud.zones import Zone
+
+        return Zone(id=int(self.zone_ref)) if self.zone_ref.isdigit() else Zone(name=self.zone_ref)
+
+    def _rrset(self, name: str, rdtype: str) -> ZoneRRSet:
+        from hcloud.zones import ZoneRRSet
+
+        return ZoneRRSet(name=self.relative(name), type=rdtype, zone=self._zone())  # type: ignore[arg-type]
 
     def relative(self, name: str) -> str:
         """``www.example.org`` -> ``www``; the apex -> ``@`` (the API's RRSet names)."""
@@ -95,69 +133,114 @@ class Backend(DnsBackend):
             return "@"
         return name[: -(len(self.zone) + 1)] if name.endswith("." + self.zone) else name
 
-    @property
-    def zone_path(self) -> str:
-        return f"/zones/{quote(self.zone_ref, safe='')}"
+    @contextmanager
+    def _calls(self, what: str) -> Iterator[None]:
+        """The client's failures as ``DnsError`` / ``CasConflict``."""
+        import requests
+        from hcloud import APIException
+        from hcloud.actions import ActionFailedException
 
-    def _rrset_path(self, name: str, rdtype: str) -> str:
-        return f"{self.zone_path}/rrsets/{quote(self.relative(name), safe='@')}/{rdtype}"
+        try:
+            yield
+        except hetzner.OutOfTime:
+            raise DnsError(
+                f"Hetzner DNS: no time left to {what}; a write already sent may still be applied",
+                "transient",
+            ) from None
+        except APIException as exc:
+            if exc.code == "uniqueness_error":  # 409: created by someone else since our read
+                text = hetzner.describe(exc)
+                raise CasConflict(f"Hetzner DNS answered 409: {text}; nothing was written") from None
+            kind = dns_error_class(exc.code, str(exc.message))
+            raise DnsError(f"Hetzner DNS answered: {hetzner.describe(exc)} ({what})", kind) from None
+        except ActionFailedException as exc:
+            error = exc.action.error
+            code = str(error["code"]) if error else ""
+            kind = dns_error_class(code, exc.message)
+            raise DnsError(f"Hetzner DNS could not {what}: {hetzner.describe(exc)}", kind) from None
+        except requests.Timeout:
+            raise DnsError(
+                f"Hetzner DNS did not answer within {self.request_timeout:.2g} s ({what})", "transient"
+            ) from None
+        except requests.RequestException as exc:
+            raise DnsError(f"cannot reach Hetzner DNS: {type(exc).__name__} ({what})", "transient") from None
+
+    def _wait(self, action: BoundAction | None) -> None:
+        """Wait for a write's action to succeed (``None``: nothing was written)."""
+        if action is not None:
+            hetzner.wait(action)
 
     def read(self, names: list[str], deadline: Deadline) -> dict[str, Served]:
+        api = self._client(deadline)
         served: dict[str, Served] = {}
         for name in names:
-            params = [("name", self.relative(name)), ("type", "A"), ("type", "AAAA"), ("per_page", "50")]
-            body = self.api.call("GET", f"{self.zone_path}/rrsets", deadline, f"read {name}", params=params)
             values: dict[str, list[str]] = {"A": [], "AAAA": []}
             ttls: dict[str, int] = {}
-            for rrset in body.get("rrsets", []):
-                rdtype = rrset.get("type")
-                if rrset.get("name") == self.relative(name) and rdtype in RECORD_TYPES:
-                    values[rdtype] += [r.get("value", "") for r in rrset.get("records", [])]
-                    if rrset.get("ttl") is not None:
-                        ttls[rdtype] = int(rrset["ttl"])
+            with self._calls(f"read {name}"):
+                rrsets = api.zones.get_rrset_all(self._zone(), name=self.relative(name), type=["A", "AAAA"])
+            for rrset in rrsets:
+                rdtype = str(rrset.type)
+                if rrset.name == self.relative(name) and rdtype in RECORD_TYPES:
+                    values[rdtype] += [r.value for r in rrset.records or []]
+                    if rrset.ttl is not None:
+                        ttls[rdtype] = int(rrset.ttl)
             served[name] = Served(values["A"], values["AAAA"], min(ttls.values(), default=None), ttls)
         return served
 
     def write(self, changes: list[Change], ttl: int, deadline: Deadline) -> None:
+        from hcloud.zones import ZoneRecord
+
+        api = self._client(deadline)
         for change in changes:
             for rdtype in RECORD_TYPES:
                 before, after = change.current.values(rdtype), change.new.values(rdtype)
-                path = self._rrset_path(change.name, rdtype)
-                what = f"write {change.name} {rdtype}"
-                records = [{"value": v} for v in after]
-                if not after:
-                    if before:
-                        self.api.call("DELETE", path, deadline, what, missing_ok=True)
-                elif not before:
-                    body = {
-                        "name": self.relative(change.name),
-                        "type": rdtype,
-                        "ttl": ttl,
-                        "records": records,
-                    }
-                    self.api.call("POST", f"{self.zone_path}/rrsets", deadline, what, json=body)
-                else:
-                    if before != after:
-                        self.api.call(
-                            "POST", f"{path}/actions/set_records", deadline, what, json={"records": records}
-                        )
-                    if change.current.ttl_of(rdtype, ttl) != ttl:
-                        self.api.call("POST", f"{path}/actions/change_ttl", deadline, what, json={"ttl": ttl})
+                rrset = self._rrset(change.name, rdtype)
+                records = [ZoneRecord(value=v) for v in after]
+                with self._calls(f"write {change.name} {rdtype}"):
+                    if not after:
+                        if before:
+                            self._wait(_delete(api, rrset))
+                    elif not before:
+                        self._wait(_create(api, rrset, ttl, records))
+                    else:
+                        if before != after:
+                            self._wait(api.zones.set_rrset_records(rrset, records))
+                        if change.current.ttl_of(rdtype, ttl) != ttl:
+                            self._wait(api.zones.change_rrset_ttl(rrset, ttl))
 
     def set_txt(self, name: str, values: list[str], ttl: int, deadline: Deadline) -> None:
+        from hcloud.zones import ZoneRecord
+
         # TXT values go to the API in zone-file form, quoted (as pulumi-hcloud's txt_record makes them)
-        records = [{"value": quote_txt(v)} for v in values]
-        path, what = self._rrset_path(name, "TXT"), f"write TXT {name}"
-        body = {"name": self.relative(name), "type": "TXT", "ttl": ttl, "records": records}
+        api = self._client(deadline)
+        records = [ZoneRecord(value=quote_txt(v)) for v in values]
+        rrset, what = self._rrset(name, "TXT"), f"write TXT {name}"
         try:
-            self.api.call("POST", f"{self.zone_path}/rrsets", deadline, what, json=body)
+            with self._calls(what):
+                self._wait(_create(api, rrset, ttl, records))
         except CasConflict:  # 409 uniqueness_error: the set exists (an old challenge): replace its records
-            self.api.call("POST", f"{path}/actions/set_records", deadline, what, json={"records": records})
+            with self._calls(what):
+                self._wait(api.zones.set_rrset_records(rrset, records))
 
     def delete_txt(self, name: str, deadline: Deadline) -> None:
-        self.api.call(
-            "DELETE", self._rrset_path(name, "TXT"), deadline, f"delete TXT {name}", missing_ok=True
-        )
+        api = self._client(deadline)
+        with self._calls(f"delete TXT {name}"):
+            self._wait(_delete(api, self._rrset(name, "TXT")))
 
-    def close(self) -> None:
-        self.api.close()
+
+def _create(api: Client, rrset: ZoneRRSet, ttl: int, records: list[ZoneRecord]) -> BoundAction:
+    assert rrset.zone is not None and rrset.name is not None and rrset.type is not None
+    created = api.zones.create_rrset(rrset.zone, name=rrset.name, type=rrset.type, ttl=ttl, records=records)
+    return created.action
+
+
+def _delete(api: Client, rrset: ZoneRRSet) -> BoundAction | None:
+    """Delete an RRSet; one that is gone already is fine (``None``: nothing to wait for)."""
+    from hcloud import APIException
+
+    try:
+        return api.zones.delete_rrset(rrset).action
+    except APIException as exc:
+        if exc.code == "not_found":
+            return None
+        raise

@@ -4,7 +4,7 @@ They keep record sets in memory and enforce what the real APIs enforce that matt
 the bearer token, Cloud DNS's "deletions must match exactly" (412) and "additions must not
 exist" (409), Hetzner's 409 on creating an RRSet that exists, 404 for unknown zones. ``mode``
 switches the failure shape: "ok", "suspended" (403 with a suspension body), "unauthorized" (401),
-"unavailable" (503), "blackhole" (accept, never answer).
+"unavailable" (503), "blackhole" (accept, never answer); ``fail_with`` answers one given error.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ class FakeApi:
         self.mode = "ok"
         self.delay = 0.0  # seconds added before every answer: a provider far away
         self.requests: list[tuple[str, str, Any]] = []
+        self.user_agents: set[str] = set()
+        #: (status, code, message): answer every request with this error (a documented code)
+        self.fail_with: tuple[int, str, str] | None = None
         self.lock = threading.Lock()
         owner = self
 
@@ -37,6 +40,7 @@ class FakeApi:
                 body = json.loads(self.rfile.read(length)) if length else None
                 url = urlsplit(self.path)
                 owner.requests.append((method, url.path, body))
+                owner.user_agents.add(self.headers.get("User-Agent", ""))
                 if owner.delay:
                     time.sleep(owner.delay)
                 if owner.mode == "blackhole":
@@ -86,6 +90,8 @@ class FakeApi:
         return 0, None
 
     def failure(self) -> tuple[int, Any] | None:
+        if self.fail_with is not None:
+            return self.error(*self.fail_with)
         if self.mode == "suspended":
             return self.error(403, "forbidden", "The account has been suspended (blocked by abuse team)")
         if self.mode == "unavailable":
@@ -100,12 +106,21 @@ class FakeApi:
 
 
 class FakeCloudDns(FakeApi):
-    """``/dns/v1/projects/{p}/managedZones/{z}/rrsets`` and ``.../changes``."""
+    """``/dns/v1/projects/{p}/managedZones/{z}/rrsets``, ``.../changes`` and ``.../changes/{id}``:
+    a change is ``pending`` when made and stays so for ``pending_polls`` reads of it (``None``:
+    forever), then is ``done`` (its records are held from the start, as Cloud DNS's API does)."""
 
     def __init__(self, project: str = "guestbook-dns", zone: str = "guestbook-zone") -> None:
         super().__init__()
         self.prefix = f"/dns/v1/projects/{project}/managedZones/{zone}"
         self.rrsets: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pending_polls: int | None = 0
+        self.changes: dict[str, dict[str, Any]] = {}
+        self.polls: dict[str, int] = {}  # change id -> reads so far
+
+    def finished(self) -> bool:
+        """Every change has been read back as done."""
+        return all(c["status"] == "done" for c in self.changes.values())
 
     def put(self, name: str, rdtype: str, values: list[str], ttl: int = 60) -> None:
         self.rrsets[(name + ".", rdtype)] = {
@@ -133,9 +148,14 @@ class FakeCloudDns(FakeApi):
             found = [dict(s) for (n, _), s in sorted(self.rrsets.items()) if name in (None, n)]
             return 200, {"kind": "dns#resourceRecordSetsListResponse", "rrsets": found}
         if method == "POST" and rest == "/changes":
+            # int64 fields (ttl) travel as JSON strings, as the client sends them
             for deletion in body.get("deletions", []):
                 held = self.rrsets.get((deletion["name"], deletion["type"]))
-                if held is None or held["ttl"] != deletion["ttl"] or held["rrdatas"] != deletion["rrdatas"]:
+                if (
+                    held is None
+                    or held["ttl"] != int(deletion["ttl"])
+                    or held["rrdatas"] != deletion["rrdatas"]
+                ):
                     return self.error(
                         412, "conditionNotMet", "Precondition not met for 'entity.change.deletions[0]'"
                     )
@@ -150,19 +170,43 @@ class FakeCloudDns(FakeApi):
                 del self.rrsets[key]
             for addition in body.get("additions", []):
                 self.rrsets[(addition["name"], addition["type"])] = {
-                    k: addition[k] for k in ("name", "type", "ttl", "rrdatas")
+                    "name": addition["name"],
+                    "type": addition["type"],
+                    "ttl": int(addition["ttl"]),
+                    "rrdatas": addition["rrdatas"],
                 }
-            return 200, {"kind": "dns#change", "id": str(len(self.requests)), "status": "done", **body}
+            change_id = str(len(self.changes) + 1)
+            self.changes[change_id] = {"kind": "dns#change", "id": change_id, "status": "pending", **body}
+            self.polls[change_id] = 0
+            return 200, dict(self.changes[change_id])
+        polled = re.match(r"^/changes/(\w+)$", rest)
+        if method == "GET" and polled:
+            change_id = polled.group(1)
+            if change_id not in self.changes:
+                return self.error(
+                    404, "notFound", f"The 'parameters.changeId' resource named '{change_id}' does not exist."
+                )
+            self.polls[change_id] += 1
+            if self.pending_polls is not None and self.polls[change_id] > self.pending_polls:
+                self.changes[change_id]["status"] = "done"
+            return 200, dict(self.changes[change_id])
         return self.error(404, "notFound", "no such method")
 
 
 class FakeHetznerDns(FakeApi):
-    """``/v1/zones/{zone}/rrsets`` (+ ``/{name}/{type}`` and its actions) of the Hetzner Cloud API."""
+    """``/v1/zones/{zone}/rrsets`` (+ ``/{name}/{type}`` and its actions) of the Hetzner Cloud API,
+    and ``/v1/actions/{id}``: every write answers with an action that is ``running`` and stays so
+    for ``running_polls`` reads of it (``None``: forever), then is ``success`` (or ``error`` with
+    ``action_error``, a (code, message) pair). Errors carry the API's documented codes."""
 
     def __init__(self, zone: str = "guestbook.test", zone_id: str = "4711") -> None:
         super().__init__()
         self.zone_refs = {zone, zone_id}
         self.rrsets: dict[tuple[str, str], dict[str, Any]] = {}
+        self.running_polls: int | None = 0
+        self.action_error: tuple[str, str] | None = None
+        self.actions: dict[int, dict[str, Any]] = {}
+        self.polls: dict[int, int] = {}  # action id -> reads so far
 
     def put(self, name: str, rdtype: str, values: list[str], ttl: int = 60) -> None:
         self.rrsets[(name, rdtype)] = {
@@ -177,13 +221,46 @@ class FakeHetznerDns(FakeApi):
         return sorted(r["value"] for (n, _), s in self.rrsets.items() if n == name for r in s["records"])
 
     def error(self, status: int, code: str, message: str) -> tuple[int, Any]:
+        # the base class's "unavailable" (503) is service_error in the API's documented codes
+        code = {"unavailable": "service_error"}.get(code, code)
         return status, {"error": {"code": code, "message": message, "details": {}}}
 
-    @staticmethod
-    def action(command: str) -> dict[str, Any]:
-        return {"action": {"id": 1, "command": command, "status": "running", "progress": 0, "error": None}}
+    def action(self, command: str) -> dict[str, Any]:
+        action_id = len(self.actions) + 1
+        self.actions[action_id] = {
+            "id": action_id,
+            "command": command,
+            "status": "running",
+            "progress": 0,
+            "started": "2025-11-10T10:00:00+00:00",
+            "finished": None,
+            "resources": [],
+            "error": None,
+        }
+        self.polls[action_id] = 0
+        return {"action": dict(self.actions[action_id])}
+
+    def poll(self, action_id: int) -> tuple[int, Any]:
+        if action_id not in self.actions:
+            return self.error(404, "not_found", "action not found")
+        self.polls[action_id] += 1
+        action = self.actions[action_id]
+        if self.running_polls is not None and self.polls[action_id] > self.running_polls:
+            if self.action_error is None:
+                action.update(status="success", progress=100, finished="2025-11-10T10:00:01+00:00")
+            else:
+                code, message = self.action_error
+                action.update(status="error", progress=100, error={"code": code, "message": message})
+        return 200, {"action": dict(action)}
+
+    def finished(self) -> bool:
+        """Every action has been seen to finish (read back as success or error)."""
+        return all(a["status"] != "running" for a in self.actions.values())
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        polled = re.match(r"^/v1/actions/(\d+)$", path)
+        if polled and method == "GET":
+            return self.poll(int(polled.group(1)))
         match = re.match(r"^/v1/zones/([^/]+)/rrsets(?:/([^/]+)/([A-Z]+)(/actions/(\w+))?)?$", path)
         if not match or match.group(1) not in self.zone_refs:
             return self.error(404, "not_found", "zone not found")

@@ -82,7 +82,7 @@ def test_clouddns_switch_sends_one_change_deleting_the_exact_old_sets(gcp):
     assert gcp.values("www.guestbook.test") == ["192.0.2.12", "2001:db8::12"]
     changes = [body for method, path, body in gcp.requests if path.endswith("/changes")]
     assert len(changes) == 1
-    assert {(d["name"], d["type"], d["ttl"], tuple(d["rrdatas"])) for d in changes[0]["deletions"]} == {
+    assert {(d["name"], d["type"], int(d["ttl"]), tuple(d["rrdatas"])) for d in changes[0]["deletions"]} == {
         (name + ".", "A", 60, ("192.0.2.11",)) for name in NAMES
     }
 

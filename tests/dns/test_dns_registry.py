@@ -124,7 +124,7 @@ def test_a_new_dns_provider_is_one_module_that_validates_and_appears_in_the_sche
 
 def test_the_enum_derives_from_the_registry_and_helpers_are_not_kinds() -> None:
     assert [k.value for k in DnsProviderKind] == list(dns.kinds()) == list(dns.KINDS)
-    assert not {"base", "switch", "httpapi"} & set(dns.kinds())
+    assert not {"base", "switch"} & set(dns.kinds())
     assert all(issubclass(module.Backend, DnsBackend) for module in dns.registry().values())
 
 

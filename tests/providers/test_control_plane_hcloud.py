@@ -49,7 +49,7 @@ def test_unauthorized_token_is_forbidden(api: FakeApi) -> None:
     api.answer(401, _error("unauthorized", "unable to authenticate"), path="/v1/servers")
     ok, reason, kind = _check()
     assert (ok, kind) == (False, "forbidden")
-    assert "401" in reason and "unable to authenticate" in reason and TOKEN not in reason
+    assert "unable to authenticate (unauthorized)" in reason and TOKEN not in reason
 
 
 def test_blocked_account_is_suspended(api: FakeApi) -> None:
@@ -65,19 +65,49 @@ def test_plain_forbidden_is_not_mistaken_for_suspension(api: FakeApi) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("status", "body", "content_type"),
+    ("status", "body", "content_type", "said"),
     [
-        (429, _error("rate_limit_exceeded", "limit of 3600 requests per hour reached"), "application/json"),
-        (503, "<html><body>503 Service Unavailable</body></html>", "text/html"),
-        (502, "", "text/plain"),
+        (
+            429,
+            _error("rate_limit_exceeded", "limit of 3600 requests per hour reached"),
+            "application/json",
+            "(rate_limit_exceeded)",
+        ),
+        (503, "<html><body>503 Service Unavailable</body></html>", "text/html", "503"),
+        (502, "", "text/plain", "502"),
     ],
 )
-def test_rate_limits_and_server_errors_are_transient(
-    api: FakeApi, status: int, body: str, content_type: str
+def test_rate_limits_and_server_errors_are_transient_after_one_request(
+    api: FakeApi, status: int, body: str, content_type: str, said: str
 ) -> None:
     api.answer(status, body, path="/v1/servers", content_type=content_type)
     ok, reason, kind = _check()
-    assert (ok, kind) == (False, "transient") and str(status) in reason
+    assert (ok, kind) == (False, "transient") and said in reason
+    assert len(api.requests) == 1  # hcloud-python's own retries (429, 502) are off
+
+
+def test_the_check_goes_through_hetzners_client(api: FakeApi) -> None:
+    api.answer(200, json.dumps({"servers": [], "meta": {}}), path="/v1/servers")
+    assert _check()[0]
+    assert api.requests[0].headers["User-Agent"].startswith("deplat hcloud-python/")
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [("resource_locked", "suspended"), ("token_readonly", "forbidden"), ("maintenance", "transient")],
+)
+def test_documented_codes_are_classified_from_the_clients_exception(
+    api: FakeApi, code: str, kind: str
+) -> None:
+    api.answer(423 if code == "resource_locked" else 403, _error(code, f"answer {code}"), path="/v1/servers")
+    ok, reason, got = _check()
+    assert (ok, got) == (False, kind) and f"({code})" in reason
+
+
+def test_a_200_that_is_not_the_api_is_fatal_not_a_crash(api: FakeApi) -> None:
+    api.answer(200, json.dumps({"hello": "captive portal"}), path="/v1/servers")
+    ok, reason, kind = _check()
+    assert (ok, kind) == (False, "fatal") and "did not answer as the Hetzner Cloud API" in reason
 
 
 @pytest.mark.slow
@@ -111,7 +141,7 @@ def test_token_echoed_by_the_api_never_reaches_the_reason(api: FakeApi) -> None:
 
 def test_the_site_secret_names_the_token(api: FakeApi) -> None:
     site = SITE.model_copy(update={"credentials": SITE.credentials.model_copy(update={"secret": "HC_FSN"})})
-    api.answer(200, "{}", path="/v1/servers")
+    api.answer(200, json.dumps({"servers": [], "meta": {}}), path="/v1/servers")
     store = SecretStore(environ={"HC_FSN": "other-token-xyz1"})
     assert hcloud.control_plane_check(site, None, store, 2.0)[0]
     assert api.requests[0].headers["Authorization"] == "Bearer other-token-xyz1"
