@@ -12,17 +12,21 @@ Requests (from the driver):
 the channel (owner-only permissions, nothing on disk) rather than a file or the command line.
 Before a request is sent, the socket's folder must be ours alone and the listening process must run
 as this user (``SO_PEERCRED``): a socket planted by another user gets nothing. Stopping the
-supervisor is a plain SIGTERM.
+supervisor is a plain SIGTERM. ``listen`` is the supervisor's side: an owner-only socket in a
+folder that is ours alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import struct
 from pathlib import Path
 from typing import Any
+
+from deplat.local import sitestate
 
 MAX_MESSAGE = 16 * 1024 * 1024
 
@@ -90,3 +94,21 @@ def call(path: Path, request: dict[str, Any], timeout: float = 10.0) -> dict[str
             return receive(sock)
         except OSError as exc:
             raise ControlError(f"supervisor at {path}: {exc.strerror or exc}") from None
+
+
+def listen(path: Path) -> socket.socket:
+    """Listen on ``path``; its folder is the site dir or the runtime dir, and must be ours alone."""
+    with contextlib.suppress(FileExistsError):
+        path.parent.mkdir(mode=0o700)
+    problem = sitestate.private_folder_problem(path.parent)
+    if problem:
+        raise SystemExit(f"supervisor: refusing to listen on {path}: {problem}")
+    path.unlink(missing_ok=True)  # a stale socket from a killed supervisor: we hold the lock
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # owner only: apply requests carry secret values
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old)
+    listener.listen(16)
+    return listener

@@ -148,3 +148,21 @@ def stop_leftovers(state: dict[str, Any], timeout: float = 5.0) -> int:
         if process_alive(svc["pid"], svc.get("identity")):
             kill_group(int(svc.get("pgid") or svc["pid"]), signal.SIGKILL)
     return len(alive)
+
+
+def lock_pid_file(site_dir: Path, timeout: float = 2.0) -> int | None:
+    """Take the site's supervisor lock (held until exit) and write our pid; None if another holds it."""
+    fd = os.open(site_dir / PID_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError as exc:  # a driver's probe holds it for a moment, or a supervisor for good
+            if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.02)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd

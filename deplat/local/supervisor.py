@@ -17,18 +17,15 @@ SIGTERM if the supervisor dies (PR_SET_PDEATHSIG), so a ``kill -9`` of the super
 listening; the driver cleans up recorded processes anyway.
 
 Single-threaded (a selector over the socket and the services' pipes, ticking every 0.1 s), standard
-library only, so it starts in a few tens of milliseconds.
+library only, so it starts in a few tens of milliseconds. Its parts: ``deplat.local.service`` (one
+service and what defines it), ``deplat.local.logsink`` (its log file), ``deplat.local.control``
+(the socket), ``deplat.local.sitestate`` (the pid-file lock and the state files).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import errno
-import fcntl
-import hashlib
-import json
 import os
 import selectors
 import signal
@@ -37,16 +34,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 from deplat.errors import FilesystemError
 from deplat.files import write_json_atomic
 from deplat.local import control, sitestate
+from deplat.local.logsink import LogSink
+from deplat.local.service import Service, comparison_key, config_hash, die_with_parent, exit_text
 from deplat.secrets import Masker
+
+__all__ = ["LogSink", "Service", "Supervisor", "comparison_key", "config_hash", "main"]
 
 TICK = 0.1
 RESTART_WINDOW = 60.0
@@ -54,158 +53,8 @@ MAX_CRASHES = 10
 FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 5.0
 STOP_TIMEOUT = 5.0
-MAX_LOG_BYTES = 10 * 1024 * 1024
-PR_SET_PDEATHSIG = 1
 WAKEUP = "wakeup"
 ORPHAN_CHECK = 2.0  # seconds between checks that the site dir still exists
-
-
-def config_hash(run: dict[str, Any]) -> str:
-    """A hash of what defines the service, with secret values left out (it is written to disk)."""
-    secret_keys = set(run.get("secret_keys", []))
-    env = {k: ("<secret>" if k in secret_keys else v) for k, v in run.get("env", {}).items()}
-    shown = {"argv": run["argv"], "cwd": run["cwd"], "env": env, "secret_keys": sorted(secret_keys)}
-    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def comparison_key(run: dict[str, Any]) -> str:
-    """What must be equal for a running service to stay untouched: secret values included (memory only).
-
-    ``base_env`` (PATH, HOME, ... inherited from whoever ran ``deplat up``) is left out, so running
-    ``up`` from another shell does not restart anything.
-    """
-    wanted = {k: run.get(k) for k in ("argv", "cwd", "env", "secret_keys")}
-    return json.dumps(wanted, sort_keys=True)
-
-
-# A disk that cannot take more: logging stops (and says so in the state), the services run on.
-DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
-LOG_RETRY = 30.0  # seconds before a stopped log tries the disk again
-
-
-class LogSink:
-    """A service's log file: masked whole lines, rotated when it grows too big. When the disk is
-    full (or read-only) it stops writing, keeps draining the service's output, records why in
-    ``stopped`` and tries again every ``LOG_RETRY`` seconds: a full disk never stops the app."""
-
-    def __init__(self, path: Path, masker: Masker) -> None:
-        self.path = path
-        self.masker = masker
-        self.partial = b""
-        self.stopped: str | None = None
-        self.retry_at = 0.0
-        self.file: IO[bytes] | None = None
-        self._guard(self._open)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.file = self.path.open("ab")
-
-    def _guard(self, action: Callable[[], None]) -> None:
-        try:
-            action()
-        except OSError as exc:
-            if exc.errno not in DISK_FULL:
-                raise
-            self.stopped = f"logging stopped: {exc.strerror} ({self.path})"
-            self.retry_at = time.monotonic() + LOG_RETRY
-            if self.file is not None:
-                with contextlib.suppress(OSError):
-                    self.file.close()
-            self.file = None
-
-    def feed(self, data: bytes) -> None:
-        data = self.partial + data
-        lines, _, self.partial = data.rpartition(b"\n")
-        if lines:
-            self._write(lines + b"\n")
-        if len(self.partial) > 64 * 1024:  # a very long line without an end: write what we have
-            self._write(self.partial + b"\n")
-            self.partial = b""
-
-    def flush_partial(self) -> None:
-        if self.partial:
-            self._write(self.partial + b"\n")
-            self.partial = b""
-
-    def note(self, text: str) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-        self._write(f"[deplat {stamp}] {text}\n".encode())
-
-    def _write(self, data: bytes) -> None:
-        if self.stopped is not None:
-            if time.monotonic() < self.retry_at:
-                return  # dropped: the disk was full a moment ago
-            stopped, self.stopped = self.stopped, None
-            self._guard(self._open)
-            if self.stopped is None:
-                data = f"[deplat] {stopped}; logging again\n".encode() + data
-        self._guard(lambda: self._append(data))
-
-    def _append(self, data: bytes) -> None:
-        if self.file is None:
-            return
-        text = data.decode("utf-8", "surrogateescape")
-        self.file.write(self.masker.text(text).encode("utf-8", "surrogateescape"))
-        self.file.flush()
-        if self.file.tell() > MAX_LOG_BYTES:
-            self.file.close()
-            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            self.file = self.path.open("ab")
-
-    def close(self) -> None:
-        self.flush_partial()
-        if self.file is not None:
-            with contextlib.suppress(OSError):
-                self.file.close()
-
-
-@dataclass
-class Service:
-    name: str
-    run: dict[str, Any]
-    log: LogSink
-    proc: subprocess.Popen[bytes] | None = None
-    identity: str | None = None
-    started_at: float | None = None
-    restarts: int = 0
-    crashes: list[float] = field(default_factory=list)
-    state: str = "starting"  # running | backoff | failed | stopped
-    next_start: float = 0.0
-    last_exit: int | None = None
-
-    @property
-    def key(self) -> str:
-        return comparison_key(self.run)
-
-    def describe(self, masker: Masker) -> dict[str, Any]:
-        pid = self.proc.pid if self.proc else None
-        return {
-            "pid": pid,
-            "pgid": pid,
-            "identity": self.identity,
-            "state": self.state,
-            "config_hash": config_hash(self.run),
-            "started_at": self.started_at,
-            "restarts": self.restarts,
-            "last_exit": self.last_exit,
-            "argv": masker.data(self.run["argv"]),
-            "cwd": self.run["cwd"],
-            "log": str(self.log.path),
-            "logging": self.log.stopped,  # why logging stopped (a full disk), None while it works
-        }
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-def _exit_text(code: int) -> str:
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"was killed by {signal.Signals(-code).name}"
-    return f"exited with code {code}"
 
 
 class Supervisor:
@@ -264,7 +113,7 @@ class Supervisor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopping it stops its children
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         except OSError as exc:
             svc.log.note(f"cannot start: {exc.strerror or exc}")
@@ -301,7 +150,7 @@ class Supervisor:
             if svc.proc is not None and svc.proc.poll() is not None:
                 code = svc.proc.returncode
                 sitestate.kill_group(svc.proc.pid, signal.SIGKILL)  # stragglers holding its port
-                svc.log.note(f"pid {svc.proc.pid} {_exit_text(code)}")
+                svc.log.note(f"pid {svc.proc.pid} {exit_text(code)}")
                 svc.proc = None
                 svc.identity = None
                 self.crashed(svc, code)
@@ -512,42 +361,6 @@ def _say(text: str) -> None:
         print(text, flush=True)
 
 
-def _lock_pid_file(site_dir: Path, timeout: float = 2.0) -> int | None:
-    """Take the site's supervisor lock (held until exit) and write our pid; None if another holds it."""
-    fd = os.open(site_dir / sitestate.PID_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except OSError as exc:  # a driver's probe holds it for a moment, or a supervisor for good
-            if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                os.close(fd)
-                return None
-            time.sleep(0.02)
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    return fd
-
-
-def _listen(path: Path) -> socket.socket:
-    """Listen on ``path``; its folder is the site dir or the runtime dir, and must be ours alone."""
-    with contextlib.suppress(FileExistsError):
-        path.parent.mkdir(mode=0o700)
-    problem = sitestate.private_folder_problem(path.parent)
-    if problem:
-        raise SystemExit(f"supervisor: refusing to listen on {path}: {problem}")
-    path.unlink(missing_ok=True)  # a stale socket from a killed supervisor: we hold the lock
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)  # owner only: apply requests carry secret values
-    try:
-        listener.bind(str(path))
-    finally:
-        os.umask(old)
-    listener.listen(16)
-    return listener
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Supervise one local site's services.")
     parser.add_argument("--site-dir", required=True, type=Path)
@@ -559,12 +372,12 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(0)  # the caller reaps this parent now; the supervisor is nobody's child but init's
     site_dir: Path = args.site_dir.resolve()
     site_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock_pid_file(site_dir)
+    lock = sitestate.lock_pid_file(site_dir)
     if lock is None:
         print(f"supervisor: another supervisor runs site {args.site}", file=sys.stderr, flush=True)
         return 3
     path = sitestate.socket_path(site_dir)
-    listener = _listen(path)
+    listener = control.listen(path)
     supervisor = Supervisor(site_dir, args.site)
     supervisor.pid_file_inode = os.fstat(lock).st_ino
     signal.signal(signal.SIGTERM, supervisor.request_stop)
