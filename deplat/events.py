@@ -35,6 +35,8 @@ class EventKind(StrEnum):
     BACKUP_SKIP = "backup.skip"
     RESTORE_DONE = "restore.done"
     RESTORE_MISSING = "restore.missing"
+    # the app's certificate onto a site: data is a deplat.remote.certs.SiteCertificate (no key)
+    CERT_INSTALL = "cert.install"
     # traffic
     DNS_READ = "dns.read"
     DNS_SWITCH = "dns.switch"

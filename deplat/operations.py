@@ -311,6 +311,9 @@ def _operate(
     from deplat.failover import frontdoor_process  # the app's entry point without DNS
 
     if operation == "up" and any(r.ok for r in results):
+        from deplat.certs.deploy import after_up
+
+        after_up(spec, results, secrets, emit)  # deplat's certificate onto each VM that came up
         try:
             door = frontdoor_process.ensure_running(spec)
         except InputError as exc:

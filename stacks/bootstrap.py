@@ -13,7 +13,8 @@ enabled), so packages, paths and units are the same everywhere. On first boot th
    restarts it when it stops and starts it again after a reboot; containers share a Docker network
    ``deplat`` and reach each other by service name;
 4. puts the domain's names behind HTTPS: Caddy proxies them to the front service (the first service
-   in the spec with a public port) and obtains ACME certificates once DNS points at the site.
+   in the spec with a public port) with the certificate deplat obtains and installs (``_caddyfile``);
+   Caddy never asks a public ACME CA itself.
 
 Public ports are published on every interface (the provider's firewall opens them); other ports
 only on 127.0.0.1.
@@ -51,14 +52,21 @@ from __future__ import annotations
 
 import base64
 import gzip
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from deplat.stacks.site_backups import _backups, backup_secrets
-from deplat.stacks.vm_layout import BACKUP_CONF, CONFIG_DIR, DATA_DIR, PLACEHOLDER_BYTES, _quote
+from deplat.stacks.vm_layout import (
+    BACKUP_CONF,
+    CONFIG_DIR,
+    DATA_DIR,
+    PLACEHOLDER_BYTES,
+    TLS_DIR,
+    _quote,
+)
 
 if TYPE_CHECKING:
     from deplat.spec.model import Service, Site, Spec
@@ -299,13 +307,30 @@ def _env_file(name: str, svc: Service, site: Site, secret_values: Mapping[str, s
     return "\n".join(lines) + "\n"
 
 
-def _caddyfile(spec: Spec) -> str:
-    head = "# deplat: the domain's names over HTTPS (ACME certificates once DNS points here)\n"
+def _caddyfile(spec: Spec, *, tls_dir: str = TLS_DIR, global_options: Sequence[str] = ()) -> str:
+    """Caddy's configuration: the domain's names proxied to the front service over HTTPS.
+
+    The certificate is deplat's (obtained by ACME DNS-01, ``deplat.certs``), installed over SSH
+    into ``tls_dir`` (``deplat.remote.certs``) with ``tls.caddy``, the line ``tls <chain> <key>``
+    that the site block imports. Caddy never runs ACME against a public CA: that fails on a standby while
+    DNS points elsewhere, and every replacement VM would take one of the CA's few duplicates a week.
+    Before deplat's first install (the import's glob matches nothing, which Caddy accepts),
+    ``local_certs`` makes Caddy serve a certificate from its own local CA, which no browser trusts:
+    the site answers HTTPS, the failover's certificate step sees it is not deplat's and installs
+    deplat's before traffic moves. ``skip_install_trust``: Caddy leaves the VM's trust store alone.
+    ``global_options``: more lines for the global block (tests: admin address, ports, storage).
+    """
+    head = "# deplat: the domain's names over HTTPS with deplat's certificate (see deplat.remote.certs)\n"
     target = front(spec)
     if target is None:
         return head + "# no service has a public port: nothing to serve\n"
+    options = "".join(f"    {line}\n" for line in ("local_certs", "skip_install_trust", *global_options))
     names = ", ".join(n.rstrip(".") for n in spec.domain.names)
-    return f"{head}{names} {{\n    reverse_proxy 127.0.0.1:{target[1]}\n}}\n"
+    return (
+        f"{head}{{\n{options}}}\n"
+        f"{names} {{\n    import {tls_dir}/*.caddy\n"
+        f"    reverse_proxy 127.0.0.1:{target[1]}\n}}\n"
+    )
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]

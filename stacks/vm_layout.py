@@ -13,6 +13,11 @@ from collections.abc import Mapping
 DATA_DIR = "/srv/deplat"
 CONFIG_DIR = "/etc/deplat"
 BACKUP_CONF = f"{CONFIG_DIR}/restic"
+# The app's certificate, installed by deplat (deplat.remote.certs); Caddy imports TLS_SNIPPET.
+TLS_DIR = f"{CONFIG_DIR}/tls"
+TLS_CHAIN = "fullchain.pem"
+TLS_KEY = "privkey.pem"
+TLS_SNIPPET = "tls.caddy"
 PACKAGES = ("docker.io", "caddy", "restic")
 # What a secret stands for when its value is not known (offline plans, size checks).
 PLACEHOLDER_BYTES = 64

@@ -2,6 +2,7 @@
 
     decide         who leaves, who takes over, why; refuse an unready or fenced target unless forced
     ensure_target  a warm target is checked with a probe; a cold one is stood up (its driver's up)
+    certificate    the target serves deplat's certificate for the app's names (installed if not)
     final_backup   planned (the old site answers healthy): its writes stop and its data is backed up
     restore        the newest backup of each stateful service goes onto the target (RPO recorded)
     switch         the traffic switch, compare-and-swap: DNS on every provider, or the front door
@@ -185,6 +186,20 @@ class EnsureTarget(Step):
         return {"addresses": book.to_dict(addresses), "stood_up": stood_up, "health": probe.health.value}
 
 
+class Certificate(Step):
+    """Before the old site's writes stop and traffic moves: the target serves deplat's certificate
+    for every app name (``deplat.certs.deploy.before_traffic``); skipped, with a note, for a site
+    without a VM or when deplat holds no certificate."""
+
+    name = "certificate"
+
+    def run(self, f: Failover) -> dict[str, Any]:
+        from deplat.certs.deploy import before_traffic
+
+        target = f.spec.site(f.new)
+        return before_traffic(f.spec, target, f.secrets, f.drivers(target), force=f.force)
+
+
 FINAL_BACKUP_STOPPING = "final_backup: stopping the old site's stateful services"
 
 
@@ -330,5 +345,14 @@ class Fence(Step):
 
 
 #: The steps in order.
-PIPELINE: tuple[Step, ...] = (Decide(), EnsureTarget(), FinalBackup(), Restore(), Switch(), Verify(), Fence())
+PIPELINE: tuple[Step, ...] = (
+    Decide(),
+    EnsureTarget(),
+    Certificate(),
+    FinalBackup(),
+    Restore(),
+    Switch(),
+    Verify(),
+    Fence(),
+)
 STEPS: tuple[str, ...] = tuple(step.name for step in PIPELINE)

@@ -64,7 +64,9 @@ def test_bootstrap_installs_the_runtime_and_the_https_front(spec: Spec) -> None:
     assert doc["packages"] == ["docker.io", "caddy", "restic"]
     caddy = _files(_rendered(spec, "aws")[0])["/etc/caddy/Caddyfile"]
     assert caddy["defer"] is True  # after the package has written its own default
-    assert "shop.example.org, www.shop.example.org {\n    reverse_proxy 127.0.0.1:8080\n}" in caddy["content"]
+    site = "shop.example.org, www.shop.example.org {\n    import /etc/deplat/tls/*.caddy\n    reverse_proxy 127.0.0.1:8080\n}"
+    assert site in caddy["content"]  # deplat's certificate (deplat.remote.certs), never Caddy's own ACME
+    assert "{\n    local_certs\n    skip_install_trust\n}" in caddy["content"]
 
 
 def test_bootstrap_mounts_the_data_volume_before_the_services(spec: Spec) -> None:

@@ -3,6 +3,7 @@
     with start_pebble(tmp_path / "pebble", dns=bind) as ca:
         ca.directory      # https://127.0.0.1:PORT/dir
         ca.ca_bundle      # PEM of the CA that signed pebble's HTTPS certificate (verify with it)
+        ca.root_pem()     # PEM of the root that pebble's issued certificates chain to
 
 Pebble resolves DNS-01 challenges through ``-dnsserver`` = the test BIND, so a challenge passes
 only when deplat really wrote the TXT record there. Its HTTPS certificate for 127.0.0.1 is made
@@ -36,23 +37,34 @@ class Pebble:
     directory: str
     ca_bundle: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    management: str = ""  # https://127.0.0.1:PORT: pebble's management interface
+
+    def root_pem(self) -> str:
+        """The root certificate of the chains pebble issues (a new one every start)."""
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        with urllib.request.urlopen(f"{self.management}/roots/0", context=context, timeout=5) as answer:
+            return str(answer.read().decode())
 
     def stop(self) -> None:
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(self.process)
 
     def __enter__(self) -> Pebble:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL after 5 s; nothing when it has ended already."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def _https_certificate(folder: Path) -> tuple[Path, Path, Path]:
@@ -153,7 +165,7 @@ def start_pebble(folder: Path, dns: Bind) -> Pebble:
             cwd=folder,
         )
         log.close()
-        ca = Pebble(f"https://127.0.0.1:{port}/dir", ca_pem, proc)
+        ca = Pebble(f"https://127.0.0.1:{port}/dir", ca_pem, proc, f"https://127.0.0.1:{management}")
         if _ready(ca, time.monotonic() + 10):
             return ca
         ca.stop()
