@@ -63,6 +63,7 @@ class EventKind(StrEnum):
     WATCH_FENCED_HEALTHY = "watch.fenced_healthy"  # a fenced site answers healthy again
     # front door, rejoin
     FRONTDOOR_START = "frontdoor.start"
+    CONFIG_PUSH = "config.push"  # data: deplat.remote.config.Pushed (files written, services restarted)
     REJOIN_STEP = "rejoin.step"
     # drill, doctor
     DRILL_STEP = "drill.step"

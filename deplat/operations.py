@@ -44,6 +44,8 @@ COLD_ONLY_WHEN_NAMED = {"up", "refresh", "preview"}
 LOCKED = {"up", "destroy"}
 # What a preview may report that changes something.
 CHANGING_OPS = ("create", "update", "replace", "delete", "create-replacement", "delete-replaced")
+# What an up does to a VM that boots it anew (its bootstrap then writes the configuration).
+NEW_VM_OPS = ("create", "replace", "create-replacement")
 
 
 @dataclass
@@ -307,7 +309,14 @@ def _operate(
     if clear_locks:
         clear_stale_locks(spec, sites, emit)
     options = {"purge": True} if purge_data else {"replace_vm": True} if replace_vm else None
-    results = run_sites(spec, sites, operation, secrets, emit, parallel, options)
+    watch = _NewVms(spec, emit)
+    results = run_sites(
+        spec, sites, operation, secrets, watch if operation == "up" else emit, parallel, options
+    )
+    if operation == "up":  # what the bootstrap wrote at first boot, brought up to date over SSH
+        from deplat.remote import config
+
+        config.push_sites(spec, results, secrets, emit, new_vms=sorted(watch.sites))
     from deplat.failover import frontdoor_process  # the app's entry point without DNS
 
     if operation == "up" and any(r.ok for r in results):
@@ -327,6 +336,22 @@ def _operate(
     ):
         frontdoor_process.stop(spec)  # every site, or the primary, is gone: nothing left to forward to
     return results
+
+
+class _NewVms:
+    """Passes events on and notes the sites whose VM an ``up`` creates or replaces (their first
+    boot writes the configuration: no push)."""
+
+    def __init__(self, spec: Spec, emit: Emit) -> None:
+        self.spec, self.emit = spec, emit
+        self.sites: set[str] = set()
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == EventKind.SITE_OP and event.site and event.data.get("op") in NEW_VM_OPS:
+            types = getattr(provider_of(self.spec.site(event.site)), "RESOURCE_TYPES", {})
+            if event.data.get("type") == types.get("vm"):
+                self.sites.add(event.site)
+        self.emit(event)
 
 
 def up_sites(

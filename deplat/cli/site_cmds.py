@@ -182,6 +182,10 @@ def _run(
             results = operations.operate(
                 operation, spec, names_run, secrets, board, clear_locks=clear_locks, **options
             )
+    if operation == "up" and not G.json:  # what the config push did on each cloud site
+        for r in results:
+            if r.config.get("summary") and not r.config.get("error"):
+                G.console.print(f"{escape(r.site)}: {escape(r.config['summary'])}")
     if operation == "destroy" and not G.json:
         for label in ("kept", "deleted"):
             listed = "; ".join(

@@ -47,6 +47,7 @@ class Layout:
     restic_dir: str = BACKUP_CONF  # restic.env, repo-NN.env, pre-<service>
     unit_dir: str = "/etc/systemd/system"
     caddy_dir: str = "/etc/caddy"
+    sbin_dir: str = "/usr/local/sbin"  # the bootstrap's scripts (deplat-backup, deplat-restore)
     tls_dir: str = "/etc/deplat/tls"  # the app's certificate and key, installed by deplat
     systemctl: tuple[str, ...] = ("systemctl",)
     journalctl: tuple[str, ...] = ("journalctl",)
