@@ -17,7 +17,8 @@ part of ``deplat up``, each cloud site that runs gets the files its bootstrap wo
 
 Nothing changed: nothing written, nothing restarted. The data volume's unit and mount script are
 left alone (they carry the provider's device path and never change). A site whose VM this ``up``
-created or replaced is skipped: its first boot writes the same files. Services removed from the
+created or replaced is skipped: its first boot writes the same files; so is a site without
+``options.ssh_cidrs`` (its port 22 is closed to everyone), with a note saying how to reach it. Services removed from the
 spec are reported (``stale``), not stopped: removing a service's data is the operator's call.
 
 The outcome per site is a ``Pushed`` (in the ``up`` result under ``config``, and a
@@ -52,6 +53,11 @@ SBIN_DIR = "/usr/local/sbin"
 FIRST_BOOT_ONLY = (f"{UNIT_DIR}/deplat-data.service", f"{SBIN_DIR}/deplat-mount-data")
 BACKUP_TIMER = f"{UNIT_DIR}/deplat-backup@.timer"
 CADDYFILE = f"{CADDY_DIR}/Caddyfile"
+NO_SSH = (
+    "its port 22 is closed to everyone (no options.ssh_cidrs), so changes of env values, images or "
+    "secrets cannot reach it: add this machine's address to options.ssh_cidrs, or renew the VM with "
+    "`deplat up --replace-vm`"
+)
 
 # One line per file named on the command line, in order: "MODE SHA256", or "- -" when missing.
 HASH_SCRIPT = (
@@ -259,6 +265,8 @@ def push_sites(
     def one(result: SiteResult) -> Pushed:
         if result.site in new_vms:
             return Pushed(result.site, skipped="a new VM: its first boot writes the configuration")
+        if not spec.site(result.site).options.get("ssh_cidrs"):
+            return Pushed(result.site, skipped=NO_SSH)
         return _push_one(spec, result, secrets, emit, layout, connect_timeout)
 
     if not chosen:

@@ -46,8 +46,10 @@ services:
     env: {QUEUE: default}
 domain: {zone: shop.example.org, names: [shop.example.org]}
 sites:
-  - {name: aws-a, provider: aws, role: primary, region: eu-central-1}
-  - {name: gcp-b, provider: gcp, role: warm, region: europe-west3, options: {project: shop-1}}
+  - {name: aws-a, provider: aws, role: primary, region: eu-central-1, options: {ssh_cidrs: [127.0.0.1/32]}}
+  - {name: gcp-b, provider: gcp, role: warm, region: europe-west3,
+     options: {project: shop-1, ssh_cidrs: [127.0.0.1/32]}}
+  - {name: hz-c, provider: hcloud, role: cold, region: nbg1}
 """
 
 
@@ -240,3 +242,10 @@ def test_up_pushes_after_pulumi_but_not_to_a_vm_it_just_created(
     by_site = {r.site: r for r in results}
     assert by_site["aws-a"].ok and by_site["aws-a"].config["restarted"] == ["web", "worker"]
     assert by_site["gcp-b"].config["skipped"].startswith("a new VM")
+
+
+def test_a_site_whose_ssh_port_is_closed_to_everyone_is_skipped_with_the_fix(spec: Spec, vm: FakeVm) -> None:
+    results = [SiteResult("hz-c", "up", ok=True, outputs={"ipv4": "203.0.113.9"})]
+    pushed = push_sites(spec, results, store(spec), layout=vm.layout)["hz-c"]
+    assert pushed.ok and results[0].ok and "options.ssh_cidrs" in (pushed.skipped or "")
+    assert vm.calls() == []
