@@ -18,8 +18,9 @@ part of ``deplat up``, each cloud site that runs gets the files its bootstrap wo
 Nothing changed: nothing written, nothing restarted. The data volume's unit and mount script are
 left alone (they carry the provider's device path and never change). A site whose VM this ``up``
 created or replaced is skipped: its first boot writes the same files; so is a site without
-``options.ssh_cidrs`` (its port 22 is closed to everyone), with a note saying how to reach it. Services removed from the
-spec are reported (``stale``), not stopped: removing a service's data is the operator's call.
+``options.ssh_cidrs`` (its port 22 is closed to everyone), with a note saying how to reach it.
+Services removed from the spec are reported (``stale``), not stopped: their data is the operator's
+call.
 
 The outcome per site is a ``Pushed`` (in the ``up`` result under ``config``, and a
 ``config.push`` event); a site that cannot be reached fails that site only (exit 1), the others
