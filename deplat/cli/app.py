@@ -5,6 +5,9 @@ the command line: ``main`` moves them in front of the subcommand before Typer pa
 subcommand's help lists them. Exit codes: 0 ok, 1 the operation failed, 2 bad input or usage,
 130 interrupted (Ctrl-C).
 
+Each ``*_cmds`` module registers its commands on ``app``; running a command imports only the module
+that registers it (``COMMAND_MODULES``), help without a command imports them all.
+
 Help is click's plain formatter (through Typer, ``rich_markup_mode=None``): it fits the terminal and
 costs no import of rich's Markdown and traceback machinery, so ``deplat --help`` starts fast.
 """
@@ -12,6 +15,8 @@ costs no import of rich's Markdown and traceback machinery, so ``deplat --help``
 from __future__ import annotations
 
 import errno
+import importlib
+import importlib.util
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -165,7 +170,7 @@ def hoist_globals(argv: list[str]) -> list[str]:
 
 
 def _global_records(ctx: Any, command: Any) -> list[tuple[str, str]]:
-    root_cmd = build()
+    root_cmd = ctx.find_root().command
     records = []
     for param in root_cmd.params:
         if param.name not in ("file", "json_out", "verbose", "no_color"):
@@ -216,31 +221,62 @@ ORDER = (
 )  # fmt: skip
 
 
+# The module of ``deplat.cli`` that registers each command (``version`` is in this one).
+COMMAND_MODULES = {
+    "init": "spec_cmds", "validate": "spec_cmds", "show": "spec_cmds", "schema": "spec_cmds",
+    "plan": "plan_cmds", "up": "site_cmds", "status": "site_cmds", "logs": "logs_cmds",
+    "doctor": "site_cmds", "refresh": "site_cmds", "destroy": "site_cmds", "dns": "dns_cmds",
+    "certs": "certs_cmds", "backups": "backups_cmds", "failover": "failover_cmds",
+    "rejoin": "failover_cmds", "watch": "failover_cmds", "drill": "failover_cmds",
+}  # fmt: skip
+
+
+def command_of(args: list[str]) -> str | None:
+    """The command ``args`` run (global options hoisted in front), or None for help, ``--version``
+    and completion: those need every command."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-h", "--help"):
+            return None
+        if arg in _VALUED:
+            i += 2
+            continue
+        if not arg.startswith("-"):
+            return arg
+        i += 1
+    return None
+
+
 @cache
-def build() -> Any:
-    """The click command tree Typer builds from ``app``, with deplat's help conventions applied."""
-    command = typer.main.get_command(app)
-    _polish(command, root=True)
-    commands = getattr(command, "commands", {})
+def build(command: str | None = None) -> Any:
+    """The click command tree Typer builds from ``app`` with ``command`` registered (every command
+    when None or unknown, so help lists them all and a typo gets its "did you mean"), with deplat's
+    help conventions applied."""
+    wanted = COMMAND_MODULES.get(command or "")
+    for module in [wanted] if wanted else sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(f"deplat.cli.{module}")
+    tree = typer.main.get_command(app)
+    _polish(tree, root=True)
+    commands = getattr(tree, "commands", {})
     rank = {name: i for i, name in enumerate(ORDER)}
     ordered = sorted(commands.items(), key=lambda item: rank.get(item[0], len(ORDER)))
     commands.clear()
     commands.update(ordered)
-    return command
+    return tree
 
 
-# Recent Typer vendors its own click; older ones raise click's exceptions. Catch both.
+# Recent Typer vendors its own click (``typer._click``, whose exceptions typer exports); older ones
+# raise click's: only those need click imported.
 _EXIT: tuple[type[BaseException], ...] = (typer.Exit,)
 _ABORT: tuple[type[BaseException], ...] = (typer.Abort,)
 _USAGE: tuple[type[BaseException], ...] = (typer.TyperException,)
-try:
+if importlib.util.find_spec("typer._click") is None:  # pragma: no cover - depends on the Typer version
     import click
 
     _EXIT += (click.exceptions.Exit,)
     _ABORT += (click.exceptions.Abort,)
     _USAGE += (click.ClickException,)
-except ImportError:  # pragma: no cover - depends on the Typer version
-    pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -259,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
 def run(args: list[str]) -> int:
     """Run the CLI on ``args`` and return the exit code (the one error handler)."""
     try:
-        result = build().main(args=args, prog_name="deplat", standalone_mode=False)
+        result = build(command_of(args)).main(args=args, prog_name="deplat", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0) or 0)

@@ -392,23 +392,24 @@ def dns_resolver(spec: Spec) -> tuple[str, int] | None:
 
 
 def primary_addresses(spec: Spec, secrets: SecretStore) -> tuple[str, Addresses]:
-    """The current primary (from the active set) and the addresses it answers on."""
+    """The current primary (from the active set) and the addresses it answers on: the spec's when
+    it decides them (local sites: no driver is loaded), else what the site's driver reads."""
     from deplat.errors import OperationFailed
+    from deplat.providers import provider_of
     from deplat.sites import Addresses, driver_for
     from deplat.state import load_active
 
     site = spec.site(load_active(spec).primary)
-    try:
-        addresses = driver_for(spec, site, secrets).addresses(site)
-    except ModuleNotFoundError:
-        if site.provider.value != "local":
+    ip = provider_of(site).address(site, spec)
+    if ip is not None:
+        addresses = Addresses(ipv6=[ip]) if ":" in ip else Addresses(ipv4=[ip])
+    else:
+        try:
+            addresses = driver_for(spec, site, secrets).addresses(site)
+        except ModuleNotFoundError:
             raise OperationFailed(
                 f"cannot ask site {site.name} for its addresses: its driver is not installed"
             ) from None
-        from deplat.providers.local import address
-
-        ip = address(site, spec)
-        addresses = Addresses(ipv6=[ip]) if ":" in ip else Addresses(ipv4=[ip])
     if not addresses:
         raise OperationFailed(
             f"site {site.name} (the primary) has no addresses yet", hint="is it up? try: deplat status"
