@@ -66,32 +66,31 @@ _NOT_PROVIDERS = frozenset({"base"})
 
 
 @functools.cache
-def registry() -> dict[str, HostingProvider]:
-    """Every provider found in this package's ``__path__``, by name, sorted."""
-    found: dict[str, HostingProvider] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_") or info.name in _NOT_PROVIDERS:
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        provider = getattr(module, "provider", None)
-        if not isinstance(provider, HostingProvider):
-            raise TypeError(f"{module.__name__} exposes no `provider` (a HostingProvider instance)")
-        if provider.name != info.name:
-            raise TypeError(f"{module.__name__}: provider.name is '{provider.name}', not '{info.name}'")
-        found[provider.name] = provider
-    return dict(sorted(found.items()))
-
-
 def names() -> tuple[str, ...]:
-    return tuple(registry())
+    """Every provider's name, sorted: its module's, listed from this package's ``__path__`` without
+    importing any (a spec names one or two; the others are imported only when asked for)."""
+    found = (info.name for info in pkgutil.iter_modules(__path__))
+    return tuple(sorted(n for n in found if not n.startswith("_") and n not in _NOT_PROVIDERS))
 
 
+def registry() -> dict[str, HostingProvider]:
+    """Every provider found in this package's ``__path__``, by name, sorted (imports them all)."""
+    return {name: get(name) for name in names()}
+
+
+@functools.cache
 def get(name: str) -> HostingProvider:
-    """The provider called ``name``; a ``KeyError`` names the valid ones."""
-    try:
-        return registry()[str(name)]
-    except KeyError:
-        raise KeyError(f"unknown provider '{name}'; known: {', '.join(names())}") from None
+    """The provider called ``name``, its module imported on first use; a ``KeyError`` names the
+    valid ones."""
+    if str(name) not in names():
+        raise KeyError(f"unknown provider '{name}'; known: {', '.join(names())}")
+    module = importlib.import_module(f"{__name__}.{name}")
+    provider = getattr(module, "provider", None)
+    if not isinstance(provider, HostingProvider):
+        raise TypeError(f"{module.__name__} exposes no `provider` (a HostingProvider instance)")
+    if provider.name != str(name):
+        raise TypeError(f"{module.__name__}: provider.name is '{provider.name}', not '{name}'")
+    return provider
 
 
 def provider_of(site: Site) -> HostingProvider:

@@ -53,7 +53,7 @@ class ErrorRow(NamedTuple):
 class ProviderOptions(BaseModel):
     """Base of every provider's ``options`` model: unknown keys are errors (see ``option_problems``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def classify_with(table: tuple[ErrorRow, ...] | list[ErrorRow], text: str) -> ErrorClass:

@@ -4,20 +4,25 @@ Three passes, all of whose problems are collected before anything is raised:
 1. YAML syntax and duplicate keys (``positions.parse``);
 2. the typed model (pydantic): unknown keys with "did you mean", wrong types, bad values;
 3. the rules that span sections (``rules.check``) and each provider's own options.
+
+A spec validated once is kept in ``.deplat/cache/`` (``deplat.spec.cache``): the same bytes read
+again skip all three passes (and the import of the YAML parser).
 """
 
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from deplat.errors import InputError, Problem, SpecError
 from deplat.files import read_small_file
 from deplat.spec.model import Spec
-from deplat.spec.positions import PathT, Positions, YamlSyntaxError, parse
+
+if TYPE_CHECKING:
+    from deplat.spec.positions import PathT, Positions
 
 DEFAULT_FILE = "deplat.yaml"
 
@@ -83,13 +88,20 @@ def load_spec(path: str | Path = DEFAULT_FILE) -> Spec:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    spec = load_text(text, shown)
+    from deplat.spec import cache
+
+    spec = cache.load(file, raw)
+    if spec is None:
+        spec = load_text(text, shown)
+        cache.save(file, raw, spec)
     spec._source = file.resolve()
     return spec
 
 
 def load_text(text: str, file: str = DEFAULT_FILE) -> Spec:
     """Validate spec text; ``file`` is the name used in messages."""
+    from deplat.spec.positions import YamlSyntaxError, parse
+
     try:
         data, positions, yaml_problems = parse(text)
     except YamlSyntaxError as exc:

@@ -35,7 +35,7 @@ PositiveSeconds = Annotated[float, Field(gt=0, le=3600)]
 class Strict(BaseModel):
     """Every section rejects unknown keys, so a typo is an error rather than silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def _hosting_providers() -> dict[str, str]:
