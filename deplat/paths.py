@@ -16,16 +16,26 @@ here and nowhere else (``ProjectPaths``); the folder and its files are owner-onl
 .deplat/ssh/                    the app's SSH key pair (private key encrypted with the state
                                 passphrase) and the sites' recorded host keys (known_hosts)
 .deplat/frontdoor/              the front door process: its pid file and log
+.deplat/cache/                  the validated spec (``deplat.spec.cache``), one entry per spec file
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from deplat.spec.model import Spec
 
 FILE_SCHEME = "file://"
+
+
+def spec_cache_file(spec_file: Path) -> Path:
+    """``.deplat/cache/spec-<hash of the spec's path>.json`` beside the spec file (known before the
+    spec is read, so not a ``ProjectPaths`` member): one entry per spec file."""
+    resolved = spec_file.resolve()
+    name = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
+    return resolved.parent / ".deplat" / "cache" / f"spec-{name}.json"
 
 
 def backend_url(backend: str, base_dir: Path) -> str:

@@ -40,11 +40,11 @@ _MAX_BYTES = 4 * 1024 * 1024
 
 
 def cache_file(spec_file: Path) -> Path:
-    """``.deplat/cache/spec-<hash of the spec's path>.json`` beside the spec: one entry per spec
-    file, replaced when the file changes."""
-    resolved = spec_file.resolve()
-    name = hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
-    return resolved.parent / ".deplat" / "cache" / f"spec-{name}.json"
+    """Where the entry of ``spec_file`` is kept (``deplat.paths``): one per spec file, replaced when
+    the file changes."""
+    from deplat.paths import spec_cache_file
+
+    return spec_cache_file(spec_file)
 
 
 def key(raw: bytes) -> str:
