@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from deplat import __version__
+from deplat.errors import FilesystemError
 from deplat.files import write_bytes_atomic
 from deplat.spec.model import Spec
 
@@ -103,7 +104,7 @@ def save(spec_file: Path, raw: bytes, spec: Spec) -> None:
         return
     try:
         write_bytes_atomic(path, json.dumps({"key": key(raw), "spec": data}).encode())
-    except OSError:  # a read-only or full disk: no cache, nothing else changes
+    except (OSError, FilesystemError):  # a read-only or full disk: no cache, nothing else changes
         return
 
 
