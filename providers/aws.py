@@ -21,10 +21,9 @@ Options: ``ami`` (default: the newest Canonical Ubuntu 24.04 image), ``ssh_cidrs
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from configparser import ConfigParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,9 +38,10 @@ from deplat.providers.base import (
     HostingProvider,
     OptionProblems,
     ProviderOptions,
+    cidr_problems,
     classify_with,
-    sdk_plugin,
     status_class,
+    user_data_problems,
 )
 
 if TYPE_CHECKING:
@@ -187,64 +187,6 @@ def _gzip_bytes(text: str) -> int:
     from deplat.stacks.bootstrap import pack
 
     return len(pack(text)) * 3 // 4  # base64 carries 3 bytes in 4 characters
-
-
-def user_data_problems(
-    site: Site, spec: Spec, device: str, limit: int, measure: Callable[[str], int] | None = None
-) -> OptionProblems:
-    """The bootstrap as the provider receives it (``measure``: its size in bytes, default the plain
-    text; secrets counted at their placeholder size) must fit ``limit`` bytes."""
-    from deplat.stacks.bootstrap import PLACEHOLDER_BYTES, ProviderBits, render
-
-    try:
-        text = render(spec, site, ProviderBits(device))
-    except ValueError as exc:
-        return [((), str(exc))]
-    size = measure(text) if measure else len(text.encode())
-    if size <= limit:
-        return []
-    return [
-        (
-            (),
-            f"the bootstrap for this site is {size} bytes as sent, over {site.provider.value}'s "
-            f"user-data limit of {limit} bytes (secrets counted as {PLACEHOLDER_BYTES} bytes each): "
-            "fewer or smaller services",
-        )
-    ]
-
-
-def volume_size_problems(spec: Spec, minimum: int, what: str) -> OptionProblems:
-    """The site's data volume (the services' volumes added up) must be at least ``minimum`` GiB."""
-    from deplat.stacks.site import data_gib
-
-    size = data_gib(spec)
-    if size >= minimum:
-        return []
-    return [
-        (
-            (),
-            f"the data volume would be {size} GiB (the services' volumes added up); {what} are at "
-            f"least {minimum} GiB: make the volumes at least {minimum} GiB together",
-        )
-    ]
-
-
-def cidr_problems(site: Site) -> OptionProblems:
-    """``options.ssh_cidrs``: a list of CIDR blocks allowed to reach SSH (port 22)."""
-    raw = site.options.get("ssh_cidrs")
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        return [(("options", "ssh_cidrs"), "should be a list of CIDR blocks, e.g. [203.0.113.0/24]")]
-    problems: OptionProblems = []
-    for i, item in enumerate(raw):
-        try:
-            ipaddress.ip_network(str(item), strict=False)
-        except ValueError:
-            problems.append(
-                (("options", "ssh_cidrs", i), f"'{item}' is not a CIDR block (e.g. 203.0.113.0/24)")
-            )
-    return problems
 
 
 def instance_type(site: Site) -> str:
@@ -398,10 +340,6 @@ def classify_error(text: str) -> ErrorClass:
     return classify_with(ERROR_TABLE, text)
 
 
-def plugin() -> tuple[str, str]:
-    return sdk_plugin("pulumi_aws")
-
-
 def _aws_files(environ: Mapping[str, str], home: Path) -> tuple[Path, Path]:
     creds = Path(environ.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials")
     config = Path(environ.get("AWS_CONFIG_FILE") or home / ".aws" / "config")
@@ -425,6 +363,7 @@ def check_credentials(
     site: Site,
     secrets: SecretStore | None = None,
     *,
+    spec_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
     home: Path | None = None,
 ) -> tuple[bool, str]:
@@ -452,7 +391,9 @@ def check_credentials(
     )
 
 
-def provider_config(site: Site, secrets: SecretStore | None = None) -> dict[str, tuple[str, bool]]:
+def provider_config(
+    site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
+) -> dict[str, tuple[str, bool]]:
     """Pulumi stack config for the site's AWS provider: key -> (value, is_secret)."""
     config: dict[str, tuple[str, bool]] = {}
     if site.region:
@@ -460,11 +401,6 @@ def provider_config(site: Site, secrets: SecretStore | None = None) -> dict[str,
     if site.credentials.profile:
         config["aws:profile"] = (site.credentials.profile, False)
     return config
-
-
-def plugins() -> list[tuple[str, str]]:
-    """Every plugin a site on this provider needs."""
-    return [plugin()]
 
 
 # ``control_plane_check``: credentials that EC2 still accepts. STS GetCallerIdentity answers even for a
@@ -545,6 +481,15 @@ def mock_outputs(typ: str, name: str, n: int) -> dict[str, Any]:
     return {}
 
 
+def mock_call(token: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """In an offline plan, the newest AMI: its name pattern stands in for its id."""
+    if token == "aws:ec2/getAmi:getAmi":
+        filters = args.get("filters") or [{}]
+        pattern = (filters[0].get("values") or ["an image"])[0]
+        return {"id": f"<newest {pattern}>", "imageId": f"<newest {pattern}>"}
+    return {}
+
+
 class AwsProvider(HostingProvider):
     name = "aws"
     title = "Amazon Web Services (EC2)"
@@ -552,6 +497,7 @@ class AwsProvider(HostingProvider):
     Options = AwsOptions
     extra = "aws"
     sdk_modules = ("pulumi", "pulumi_aws", "boto3")
+    pulumi_sdk = "pulumi_aws"
     RESOURCE_TYPES = {
         "vm": "aws:ec2/instance:Instance",
         "data volume": "aws:ebs/volume:Volume",
@@ -560,39 +506,14 @@ class AwsProvider(HostingProvider):
     ERROR_TABLE = ERROR_TABLE
     SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
 
-    def site_problems(self, site: Site, spec: Spec) -> OptionProblems:
-        return validate_site(site, spec)
-
-    def check_credentials(
-        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
-    ) -> tuple[bool, str]:
-        return check_credentials(site, secrets)
-
-    def control_plane_check(
-        self, site: Site, spec: Spec, secrets: SecretStore | None, timeout: float
-    ) -> ControlPlane:
-        return control_plane_check(site, spec, secrets, timeout)
-
-    def build_site(self, ctx: SiteContext) -> dict[str, Any]:
-        return build_site(ctx)
-
-    def provider_config(
-        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
-    ) -> dict[str, tuple[str, bool]]:
-        return provider_config(site, secrets)
-
-    def plugins(self) -> list[tuple[str, str]]:
-        return plugins()
-
-    def mock_outputs(self, typ: str, name: str, n: int) -> dict[str, Any]:
-        return mock_outputs(typ, name, n)
-
-    def mock_call(self, token: str, args: Mapping[str, Any]) -> dict[str, Any]:
-        if token == "aws:ec2/getAmi:getAmi":  # the newest image: its name pattern stands in for its id
-            filters = args.get("filters") or [{}]
-            pattern = (filters[0].get("values") or ["an image"])[0]
-            return {"id": f"<newest {pattern}>", "imageId": f"<newest {pattern}>"}
-        return {}
+    # the hooks are this module's functions (mypy checks each against HostingProvider's signature)
+    site_problems = staticmethod(validate_site)
+    check_credentials = staticmethod(check_credentials)
+    control_plane_check = staticmethod(control_plane_check)
+    build_site = staticmethod(build_site)
+    provider_config = staticmethod(provider_config)
+    mock_outputs = staticmethod(mock_outputs)
+    mock_call = staticmethod(mock_call)
 
 
 provider = AwsProvider()

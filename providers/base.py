@@ -13,8 +13,9 @@ Nothing here imports a cloud SDK or the spec model at run time: importing a prov
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -94,6 +95,8 @@ class HostingProvider:
     # Pulumi type tokens of the site's resources deplat addresses by URN: "vm" (``up --replace-vm``),
     # "data volume" and "backup bucket" (kept on destroy unless ``--purge-data``).
     RESOURCE_TYPES: ClassVar[Mapping[str, str]] = {}
+    # The Pulumi provider SDK (a Python package, e.g. ``pulumi_aws``) whose plugin a site needs.
+    pulumi_sdk: ClassVar[str | None] = None
 
     # ------------------------------------------------------------------ spec
 
@@ -168,8 +171,9 @@ class HostingProvider:
         return {}
 
     def plugins(self) -> list[tuple[str, str]]:
-        """(name, version) of every Pulumi plugin a site needs."""
-        return []
+        """(name, version) of every Pulumi plugin a site needs: by default the one of ``pulumi_sdk``,
+        read from the installed SDK (``sdk_plugin``)."""
+        return [sdk_plugin(self.pulumi_sdk)] if self.pulumi_sdk else []
 
     def mock_outputs(self, typ: str, name: str, n: int) -> dict[str, Any]:
         """In an offline plan, the outputs the cloud would compute for a resource of type ``typ``
@@ -211,3 +215,64 @@ def sdk_plugin(sdk: str) -> tuple[str, str]:
         raise LookupError(f"the Python package {sdk} is not installed (pip install {sdk.replace('_', '-')})")
     meta = json.loads((Path(found.submodule_search_locations[0]) / "pulumi-plugin.json").read_text())
     return str(meta["name"]), str(meta["version"])
+
+
+# ------------------------------------------------------------------ site checks the cloud providers share
+
+
+def user_data_problems(
+    site: Site, spec: Spec, device: str, limit: int, measure: Callable[[str], int] | None = None
+) -> OptionProblems:
+    """The bootstrap as the provider receives it (``measure``: its size in bytes, default the plain
+    text; secrets counted at their placeholder size) must fit ``limit`` bytes."""
+    from deplat.stacks.bootstrap import PLACEHOLDER_BYTES, ProviderBits, render
+
+    try:
+        text = render(spec, site, ProviderBits(device))
+    except ValueError as exc:
+        return [((), str(exc))]
+    size = measure(text) if measure else len(text.encode())
+    if size <= limit:
+        return []
+    return [
+        (
+            (),
+            f"the bootstrap for this site is {size} bytes as sent, over {site.provider.value}'s "
+            f"user-data limit of {limit} bytes (secrets counted as {PLACEHOLDER_BYTES} bytes each): "
+            "fewer or smaller services",
+        )
+    ]
+
+
+def volume_size_problems(spec: Spec, minimum: int, what: str) -> OptionProblems:
+    """The site's data volume (the services' volumes added up) must be at least ``minimum`` GiB."""
+    from deplat.stacks.site import data_gib
+
+    size = data_gib(spec)
+    if size >= minimum:
+        return []
+    return [
+        (
+            (),
+            f"the data volume would be {size} GiB (the services' volumes added up); {what} are at "
+            f"least {minimum} GiB: make the volumes at least {minimum} GiB together",
+        )
+    ]
+
+
+def cidr_problems(site: Site) -> OptionProblems:
+    """``options.ssh_cidrs``: a list of CIDR blocks allowed to reach SSH (port 22)."""
+    raw = site.options.get("ssh_cidrs")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        return [(("options", "ssh_cidrs"), "should be a list of CIDR blocks, e.g. [203.0.113.0/24]")]
+    problems: OptionProblems = []
+    for i, item in enumerate(raw):
+        try:
+            ipaddress.ip_network(str(item), strict=False)
+        except ValueError:
+            problems.append(
+                (("options", "ssh_cidrs", i), f"'{item}' is not a CIDR block (e.g. 203.0.113.0/24)")
+            )
+    return problems

@@ -34,15 +34,16 @@ from pydantic import Field
 
 from deplat import hetzner
 from deplat.errors import ErrorClass
-from deplat.providers.aws import cidr_problems, user_data_problems, volume_size_problems
 from deplat.providers.base import (
     Capabilities,
     ControlPlane,
     HostingProvider,
     OptionProblems,
     ProviderOptions,
+    cidr_problems,
     classify_with,
-    sdk_plugin,
+    user_data_problems,
+    volume_size_problems,
 )
 
 if TYPE_CHECKING:
@@ -245,22 +246,17 @@ def classify_error(text: str) -> ErrorClass:
     return classify_with(ERROR_TABLE, text)
 
 
-def plugin() -> tuple[str, str]:
-    return sdk_plugin("pulumi_hcloud")
-
-
-def plugins() -> list[tuple[str, str]]:
-    """Every plugin a Hetzner site needs: hcloud only."""
-    return [plugin()]
-
-
 def _lookup(name: str, secrets: SecretStore | None, env: Mapping[str, str]) -> str | None:
     value = secrets.get(name) if secrets is not None else None
     return value or env.get(name) or None
 
 
 def check_credentials(
-    site: Site, secrets: SecretStore | None = None, *, environ: Mapping[str, str] | None = None
+    site: Site,
+    secrets: SecretStore | None = None,
+    *,
+    spec_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[bool, str]:
     """Is the Hetzner API token set? Looks it up only; no network call."""
     env = os.environ if environ is None else environ
@@ -270,7 +266,9 @@ def check_credentials(
     return True, f"{name} is set"
 
 
-def provider_config(site: Site, secrets: SecretStore | None = None) -> dict[str, tuple[str, bool]]:
+def provider_config(
+    site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
+) -> dict[str, tuple[str, bool]]:
     """Pulumi stack config for the site's Hetzner provider: key -> (value, is_secret)."""
     token = _lookup(token_name(site), secrets, os.environ)
     return {"hcloud:token": (token, True)} if token else {}
@@ -323,6 +321,13 @@ def mock_outputs(typ: str, name: str, n: int) -> dict[str, Any]:
     return {}
 
 
+def plan_notes(site: Site, spec: Spec) -> tuple[dict[str, Any], list[str]]:
+    """The server type chosen, as a note of the site's offline plan."""
+    chosen = server_type(site)
+    why = f"{site.size} in {site.region}" if site.size in SIZES else "as named in the spec"
+    return {}, [f"server type {chosen} ({why})"]
+
+
 class HcloudProvider(HostingProvider):
     name = "hcloud"
     title = "Hetzner Cloud"
@@ -330,44 +335,20 @@ class HcloudProvider(HostingProvider):
     Options = HcloudOptions
     extra = "hcloud"
     sdk_modules = ("pulumi", "pulumi_hcloud")
+    pulumi_sdk = "pulumi_hcloud"
     RESOURCE_TYPES = {"vm": "hcloud:index/server:Server", "data volume": "hcloud:index/volume:Volume"}
     ERROR_TABLE = ERROR_TABLE
     SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
 
-    def site_problems(self, site: Site, spec: Spec) -> OptionProblems:
-        return validate_site(site, spec)
-
-    def secret_names(self, site: Site) -> list[str]:
-        return secret_names(site)
-
-    def plan_notes(self, site: Site, spec: Spec) -> tuple[dict[str, Any], list[str]]:
-        chosen = server_type(site)
-        why = f"{site.size} in {site.region}" if site.size in SIZES else "as named in the spec"
-        return {}, [f"server type {chosen} ({why})"]
-
-    def check_credentials(
-        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
-    ) -> tuple[bool, str]:
-        return check_credentials(site, secrets)
-
-    def control_plane_check(
-        self, site: Site, spec: Spec, secrets: SecretStore | None, timeout: float
-    ) -> ControlPlane:
-        return control_plane_check(site, spec, secrets, timeout)
-
-    def build_site(self, ctx: SiteContext) -> dict[str, Any]:
-        return build_site(ctx)
-
-    def provider_config(
-        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
-    ) -> dict[str, tuple[str, bool]]:
-        return provider_config(site, secrets)
-
-    def plugins(self) -> list[tuple[str, str]]:
-        return plugins()
-
-    def mock_outputs(self, typ: str, name: str, n: int) -> dict[str, Any]:
-        return mock_outputs(typ, name, n)
+    # the hooks are this module's functions (mypy checks each against HostingProvider's signature)
+    site_problems = staticmethod(validate_site)
+    secret_names = staticmethod(secret_names)
+    plan_notes = staticmethod(plan_notes)
+    check_credentials = staticmethod(check_credentials)
+    control_plane_check = staticmethod(control_plane_check)
+    build_site = staticmethod(build_site)
+    provider_config = staticmethod(provider_config)
+    mock_outputs = staticmethod(mock_outputs)
 
 
 provider = HcloudProvider()

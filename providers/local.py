@@ -85,68 +85,68 @@ def provider_state_path(spec: Spec, site: str) -> Path:
     return local_site_dir(spec, site) / "provider.json"
 
 
+def site_problems(site: Site, spec: Spec) -> OptionProblems:
+    """``options.address`` must be a loopback address."""
+    problems: OptionProblems = []
+    raw = site.options.get("address")
+    if raw is not None:
+        try:
+            ip = ipaddress.ip_address(str(raw))
+        except ValueError:
+            problems.append((("options", "address"), f"'{raw}' is not an IP address"))
+        else:
+            if not ip.is_loopback:
+                problems.append(
+                    (("options", "address"), f"'{raw}' is not a loopback address (127.0.0.0/8 or ::1)")
+                )
+    # Two local sites on one address: checked once for all sites by deplat.spec.rules (one pass;
+    # a loop here, per site, made validation cubic in the number of local sites).
+    return problems
+
+
+def control_plane_check(
+    site: Site, spec: Spec, secrets: SecretStore | None = None, timeout: float = 5.0
+) -> ControlPlane:
+    """Are this site's "credentials" still accepted? Reads the fault injector's file."""
+    path = provider_state_path(spec, site.name)
+    try:
+        state = str(json.loads(path.read_text(encoding="utf-8")).get("state", "active"))
+    except FileNotFoundError:
+        state = "active"
+    except (OSError, ValueError, AttributeError) as exc:
+        return False, f"local control plane unreadable: {exc}", ErrorClass.TRANSIENT
+    if state == "active":
+        return True, "credentials accepted (local)", None
+    if state == "suspended":
+        return False, "account suspended (AccountSuspended)", ErrorClass.SUSPENDED
+    if state == "forbidden":
+        return False, "credentials refused (AccessDenied)", ErrorClass.FORBIDDEN
+    return False, f"control plane unavailable (state {state})", ErrorClass.TRANSIENT
+
+
+def plan_notes(site: Site, spec: Spec) -> tuple[dict[str, Any], list[str]]:
+    """A local site's whole offline plan: its address and how many processes it runs."""
+    count = sum(1 for svc in spec.services.values() if svc.local is not None)
+    where = address(site, spec)
+    return {"ipv4": [where]}, [f"runs {count} process{'es' * (count != 1)} on {where} (no Pulumi program)"]
+
+
 class LocalProvider(HostingProvider):
+    """A local site needs no account: ``check_credentials`` is the base's "no credentials needed"."""
+
     name = NAME
     title = "this machine (loopback)"
     capabilities = Capabilities(runs_locally=True, pulumi_program=False, has_vm=False, object_storage=False)
     Options = LocalOptions
     ERROR_TABLE = ERROR_TABLE
     SUSPENSION_SIGNATURES = SUSPENSION_SIGNATURES
-
-    def site_problems(self, site: Site, spec: Spec) -> OptionProblems:
-        problems: OptionProblems = []
-        raw = site.options.get("address")
-        if raw is not None:
-            try:
-                ip = ipaddress.ip_address(str(raw))
-            except ValueError:
-                problems.append((("options", "address"), f"'{raw}' is not an IP address"))
-            else:
-                if not ip.is_loopback:
-                    problems.append(
-                        (("options", "address"), f"'{raw}' is not a loopback address (127.0.0.0/8 or ::1)")
-                    )
-        # Two local sites on one address: checked once for all sites by deplat.spec.rules (one pass;
-        # a loop here, per site, made validation cubic in the number of local sites).
-        return problems
-
-    def address(self, site: Site, spec: Spec) -> str:
-        return address(site, spec)
-
-    def check_credentials(
-        self, site: Site, secrets: SecretStore | None = None, *, spec_dir: Path | None = None
-    ) -> tuple[bool, str]:
-        """A local site needs no account: always ``(True, "no credentials needed")``."""
-        return True, "no credentials needed"
-
-    def control_plane_check(
-        self, site: Site, spec: Spec, secrets: SecretStore | None = None, timeout: float = 5.0
-    ) -> ControlPlane:
-        """Are this site's "credentials" still accepted? Reads the fault injector's file."""
-        path = provider_state_path(spec, site.name)
-        try:
-            state = str(json.loads(path.read_text(encoding="utf-8")).get("state", "active"))
-        except FileNotFoundError:
-            state = "active"
-        except (OSError, ValueError, AttributeError) as exc:
-            return False, f"local control plane unreadable: {exc}", ErrorClass.TRANSIENT
-        if state == "active":
-            return True, "credentials accepted (local)", None
-        if state == "suspended":
-            return False, "account suspended (AccountSuspended)", ErrorClass.SUSPENDED
-        if state == "forbidden":
-            return False, "credentials refused (AccessDenied)", ErrorClass.FORBIDDEN
-        return False, f"control plane unavailable (state {state})", ErrorClass.TRANSIENT
-
-    def plan_notes(self, site: Site, spec: Spec) -> tuple[dict[str, Any], list[str]]:
-        count = sum(1 for svc in spec.services.values() if svc.local is not None)
-        where = address(site, spec)
-        return {"ipv4": [where]}, [
-            f"runs {count} process{'es' * (count != 1)} on {where} (no Pulumi program)"
-        ]
+    # the hooks are this module's functions (mypy checks each against HostingProvider's signature)
+    site_problems = staticmethod(site_problems)
+    address = staticmethod(address)
+    control_plane_check = staticmethod(control_plane_check)
+    plan_notes = staticmethod(plan_notes)
 
 
 provider = LocalProvider()
 classify_error = provider.classify_error
 check_credentials = provider.check_credentials
-control_plane_check = provider.control_plane_check

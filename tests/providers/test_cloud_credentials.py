@@ -92,8 +92,8 @@ def test_plugin_version_comes_from_the_installed_sdk(module: object, sdk: str) -
     found = importlib.util.find_spec(sdk)
     assert found is not None and found.submodule_search_locations
     meta = json.loads((Path(found.submodule_search_locations[0]) / "pulumi-plugin.json").read_text())
-    assert module.plugin() == (meta["name"], meta["version"])  # type: ignore[attr-defined]
+    assert module.provider.plugins() == [(meta["name"], meta["version"])]  # type: ignore[attr-defined]
 
 
 def test_hetzner_sites_need_only_the_hcloud_plugin() -> None:
-    assert [name for name, _ in hcloud.plugins()] == ["hcloud"]
+    assert [name for name, _ in hcloud.provider.plugins()] == ["hcloud"]
