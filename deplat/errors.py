@@ -14,12 +14,17 @@ from enum import StrEnum
 class ErrorClass(StrEnum):
     """What kind of failure something is, in one vocabulary shared by the engine, DNS providers,
     probes, hosting providers and the CLI. It decides what deplat does next (fail over, retry, stop)
-    and which hint the user sees."""
+    and which hint the user sees (``words`` and ``hint``; ``--json`` shows the value)."""
 
     SUSPENDED = "suspended"  # the provider refuses the account: fail over, never retry
     FORBIDDEN = "forbidden"  # credentials refused or lacking a permission: the user fixes them
-    TRANSIENT = "transient"  # try again: timeouts, 5xx, rate limits, a lock held by a live process
+    CREDENTIALS = "credentials"  # no credentials for the provider at all (checked before a run)
+    TRANSIENT = "transient"  # try again: timeouts, 5xx, rate limits
     CAPACITY = "capacity"  # the provider has no room there now: try another location or size
+    LOCKED = "locked"  # the site's state is locked by another run (live, or gone and stale)
+    CANCELED = "canceled"  # the run was canceled (Ctrl-C, a deadline): a rerun continues
+    PASSPHRASE = "passphrase"  # the state passphrase is missing or wrong
+    PLUGIN = "plugin"  # the engine's provider plugin is missing and could not be installed
     FILESYSTEM = "filesystem"  # a local disk is full, read-only or holds a corrupt file
     INPUT = "input"  # the spec, a flag or a secret is wrong
     FATAL = "fatal"  # anything else: read the message
@@ -33,6 +38,49 @@ class ErrorClass(StrEnum):
             return cls(value)
         except ValueError:
             return default
+
+    @property
+    def words(self) -> str:
+        """The class as a person reads it."""
+        return _WORDS[self]
+
+    @property
+    def hint(self) -> str | None:
+        """What the user can do about a failure of this class in general, if anything."""
+        return _HINTS.get(self)
+
+
+_WORDS: dict[ErrorClass, str] = {
+    ErrorClass.SUSPENDED: "account suspended or forbidden",
+    ErrorClass.FORBIDDEN: "account suspended or forbidden",
+    ErrorClass.CREDENTIALS: "credentials missing or refused",
+    ErrorClass.TRANSIENT: "transient",
+    ErrorClass.CAPACITY: "no capacity there",
+    ErrorClass.LOCKED: "locked by another run",
+    ErrorClass.CANCELED: "canceled",
+    ErrorClass.PASSPHRASE: "wrong passphrase",
+    ErrorClass.PLUGIN: "provider plugin missing",
+    ErrorClass.FILESYSTEM: "local file system",
+    ErrorClass.INPUT: "bad input",
+    ErrorClass.FATAL: "fatal",
+}
+
+_HINTS: dict[ErrorClass, str] = {
+    ErrorClass.SUSPENDED: "the provider refuses this account: fail over with `deplat failover`",
+    ErrorClass.FORBIDDEN: "the provider refuses this account: fail over with `deplat failover`",
+    ErrorClass.CREDENTIALS: "see `deplat doctor`; credentials come from the provider's usual sources or "
+    "the spec",
+    ErrorClass.TRANSIENT: "retry later; the provider reported a temporary error",
+    ErrorClass.CAPACITY: "try another location or machine size, or retry later",
+    ErrorClass.LOCKED: "if no other deplat run is active, `deplat up --clear-locks` removes a stale lock",
+    ErrorClass.CANCELED: "run the command again: what was already changed stays, the rerun continues",
+    ErrorClass.PASSPHRASE: "set DEPLAT_PASSPHRASE (or the spec's state.passphrase) to the passphrase the "
+    "state was created with",
+    ErrorClass.PLUGIN: "run `deplat doctor`; offline, pre-install it: "
+    "pulumi plugin install resource NAME VERSION --file X",
+    ErrorClass.FILESYSTEM: "a local disk is full or read-only, or a file is not yours: fix it (the message "
+    "names the path) and rerun",
+}
 
 
 class DeplatError(Exception):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from deplat.engine import locks, passphrase
 from deplat.engine import workspace as wsp
-from deplat.engine.errors import HINTS, EngineFailure, classify
+from deplat.engine.errors import EngineFailure, classify
 from deplat.engine.events import EventTranslator
 from deplat.errors import DeplatError, ErrorClass, InputError, OperationFailed
 from deplat.events import Emit, Event, EventKind, discard
@@ -255,7 +255,7 @@ class PulumiDriver:
 
     def _fail(self, result: SiteResult, failure: EngineFailure, emit: Emit) -> None:
         result.ok = False
-        specific = failure.hint and failure.hint != HINTS.get(failure.error_class)
+        specific = failure.hint and failure.hint != failure.error_class.hint
         result.error = f"{failure.message} (hint: {failure.hint})" if specific else failure.message
         result.error_class = failure.error_class
         data = {"error_class": failure.error_class, "words": failure.words, "hint": failure.hint}
@@ -285,8 +285,8 @@ class PulumiDriver:
     def _check_credentials(self, site: Site) -> None:
         ok, reason = site_provider(site).check_credentials(site, self.secrets, spec_dir=self.spec.base_dir)
         if not ok:
-            hint = "see `deplat doctor`; credentials come from the provider's usual sources or the spec"
-            raise _SiteFailed(EngineFailure("credentials", self._mask(str(reason)), hint))
+            credentials = ErrorClass.CREDENTIALS
+            raise _SiteFailed(EngineFailure(credentials, self._mask(str(reason)), credentials.hint))
 
     def _check_locks(self, site: Site) -> None:
         held = locks.find_locks(self.spec, wsp.stack_name(site))
@@ -295,7 +295,7 @@ class PulumiDriver:
             lock = stale[0]
             raise _SiteFailed(
                 EngineFailure(
-                    "locked",
+                    ErrorClass.LOCKED,
                     f"the state of {site.name} is locked by a run that is gone (pid {lock.pid}, "
                     f"since {lock.timestamp}): {lock.path}",
                     f"if no deplat run is active, clear it: deplat up --site {site.name} --clear-locks",
@@ -305,7 +305,7 @@ class PulumiDriver:
             lock = held[0]
             raise _SiteFailed(
                 EngineFailure(
-                    "locked",
+                    ErrorClass.LOCKED,
                     f"another run is updating {site.name} ({lock.username}@{lock.hostname} pid {lock.pid}, "
                     f"since {lock.timestamp})",
                     "wait for it to finish",

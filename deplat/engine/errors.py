@@ -3,7 +3,8 @@
 The Automation API hands back the CLI's text (``CommandError``) and the engine's diagnostic events.
 Brittle text matching lives here and only here: first the engine-level patterns below (locks,
 passphrase, cancel, plugins, missing stacks), then the provider module's own ``classify_error``
-(suspended / forbidden / transient / fatal), which knows its cloud's error codes.
+(suspended / forbidden / transient / capacity / fatal), which knows its cloud's error codes. Every
+class is a ``deplat.errors.ErrorClass`` member, which carries its words and its hint.
 """
 
 from __future__ import annotations
@@ -12,37 +13,25 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-# What each class is called when shown to a person.
-WORDS = {
-    "suspended": "account suspended or forbidden",
-    "forbidden": "account suspended or forbidden",
-    "transient": "transient",
-    "fatal": "fatal",
-    "locked": "locked by another run",
-    "canceled": "canceled",
-    "passphrase": "wrong passphrase",
-    "plugin": "provider plugin missing",
-    "credentials": "credentials missing or refused",
-    "filesystem": "local file system",
-}
+from deplat.errors import ErrorClass
 
 # (pattern over the CLI's text, class, what to tell the user). Order matters: first match wins.
-TABLE: list[tuple[re.Pattern[str], str, str]] = [
+TABLE: list[tuple[re.Pattern[str], ErrorClass, str]] = [
     (
         re.compile(
             r"the stack is currently locked by|\[409\] Conflict: Another update is currently in progress"
         ),
-        "locked",
+        ErrorClass.LOCKED,
         "another run holds the state lock of this site",
     ),
     (
         re.compile(r"update canceled|operation canceled|context canceled", re.I),
-        "canceled",
+        ErrorClass.CANCELED,
         "the operation was canceled",
     ),
     (
         re.compile(r"incorrect passphrase|passphrase must be set|failed to decrypt", re.I),
-        "passphrase",
+        ErrorClass.PASSPHRASE,
         "the state passphrase is missing or wrong",
     ),
     (
@@ -51,40 +40,27 @@ TABLE: list[tuple[re.Pattern[str], str, str]] = [
             r"downloading from https://get\.pulumi\.com",
             re.I,
         ),
-        "plugin",
+        ErrorClass.PLUGIN,
         "the provider plugin is not installed and could not be downloaded",
     ),
-    (re.compile(r"no stack named .* found"), "fatal", "the site has no state yet"),
+    (re.compile(r"no stack named .* found"), ErrorClass.FATAL, "the site has no state yet"),
 ]
 
-ProviderClassifier = Callable[[str], str]
+ProviderClassifier = Callable[[str], ErrorClass | str]
 
 
 @dataclass(frozen=True)
 class EngineFailure:
-    """A classified failure: ``error_class`` is one of ``WORDS``; ``message`` is already masked."""
+    """A classified failure; ``message`` is already masked, ``hint`` the class's own unless the
+    failure knows a better one."""
 
-    error_class: str
+    error_class: ErrorClass
     message: str
     hint: str | None = None
 
     @property
     def words(self) -> str:
-        return WORDS.get(self.error_class, self.error_class)
-
-
-HINTS = {
-    "locked": "if no other deplat run is active, `deplat up --clear-locks` removes a stale lock",
-    "passphrase": "set DEPLAT_PASSPHRASE (or the spec's state.passphrase) to the passphrase the state was "
-    "created with",
-    "plugin": "run `deplat doctor`; offline, pre-install it: "
-    "pulumi plugin install resource NAME VERSION --file X",
-    "suspended": "the provider refuses this account: fail over with `deplat failover`",
-    "forbidden": "the provider refuses this account: fail over with `deplat failover`",
-    "transient": "retry later; the provider reported a temporary error",
-    "filesystem": "a local disk is full or read-only, or a file is not yours: fix it (the message names "
-    "the path) and rerun",
-}
+        return self.error_class.words
 
 
 def important_lines(text: str, limit: int = 6) -> list[str]:
@@ -113,7 +89,7 @@ def classify(
     texts = [*diagnostics, *texts]
     parts = [t for t in texts if t and t.strip()]
     joined = "\n".join(parts)
-    error_class, summary = "fatal", ""
+    error_class, summary = ErrorClass.FATAL, ""
     for pattern, cls, what in TABLE:
         if pattern.search(joined):
             error_class, summary = cls, what
@@ -121,10 +97,11 @@ def classify(
     else:
         if provider_classify is not None:
             try:
-                error_class = provider_classify(joined) or "fatal"
+                said = provider_classify(joined)
             except Exception:  # a classifier bug must not hide the real error
-                error_class = "fatal"
+                said = None
+            error_class = ErrorClass.of(said, ErrorClass.FATAL) or ErrorClass.FATAL
     shown = "\n".join(diagnostics) if diagnostics else joined
     detail = "; ".join(important_lines(shown, limit=3))
     message = mask(f"{summary}: {detail}" if summary and detail else summary or detail or "failed")
-    return EngineFailure(error_class=error_class, message=message, hint=HINTS.get(error_class))
+    return EngineFailure(error_class=error_class, message=message, hint=error_class.hint)

@@ -117,7 +117,7 @@ class LocalDriver:
         error = self._wait_ready(site, site_dir, reply.get("services", {}))
         outputs = site_outputs(self.spec, site)
         if error:
-            kind = "canceled" if cancel.requested() else ErrorClass.FATAL
+            kind = ErrorClass.CANCELED if cancel.requested() else ErrorClass.FATAL
             return self._failed(site, "up", error, started, kind, changes=changes, outputs=outputs)
         emit(
             Event(
@@ -368,7 +368,7 @@ class LocalDriver:
         operation: str,
         reason: str,
         started: float,
-        error_class: str,  # an ErrorClass, or "canceled"
+        error_class: ErrorClass,
         changes: dict[str, int] | None = None,
         outputs: dict[str, Any] | None = None,
     ) -> SiteResult:

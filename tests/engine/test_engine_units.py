@@ -16,9 +16,9 @@ from rich.console import Console
 from deplat import operations
 from deplat.cli.render.sites import SiteBoard, failure_lines, results_table, status_table
 from deplat.engine import passphrase
-from deplat.engine.errors import WORDS, classify
+from deplat.engine.errors import TABLE, classify
 from deplat.engine.events import EventTranslator
-from deplat.errors import InputError
+from deplat.errors import ErrorClass, InputError
 from deplat.events import Event, Recorder
 from deplat.secrets import SecretStore
 from deplat.sites import SiteResult, SiteStatus
@@ -55,9 +55,20 @@ def test_engine_texts_are_classified_before_the_provider_is_asked(text: str, err
         return "suspended"
 
     failure = classify([text], provider)
-    assert failure.error_class == error_class
+    assert failure.error_class is ErrorClass(error_class)
     assert asked == []
-    assert failure.words == WORDS[error_class]
+    assert failure.words == ErrorClass(error_class).words
+
+
+def test_every_class_the_engine_table_gives_is_an_error_class_with_words_and_a_hint() -> None:
+    classes = {cls for _, cls, _ in TABLE} - {ErrorClass.FATAL}
+    assert classes == {ErrorClass.LOCKED, ErrorClass.CANCELED, ErrorClass.PASSPHRASE, ErrorClass.PLUGIN}
+    for cls in classes:
+        assert isinstance(cls, ErrorClass) and cls.words and cls.hint
+
+
+def test_a_provider_word_deplat_does_not_know_is_fatal_not_passed_through() -> None:
+    assert classify(["odd"], lambda t: "teapot").error_class is ErrorClass.FATAL
 
 
 def test_the_provider_classifies_what_the_engine_table_does_not_know() -> None:
@@ -249,6 +260,31 @@ def test_closing_table_has_site_role_address_and_url_uncut() -> None:
     assert "https://shop.example.org/" in text and "203.0.113.7" in text
     assert "FAILED: suspended" in text and "skipped" in text
     assert failure_lines(results)[0].endswith("account suspended or forbidden: blocked")
+
+
+@pytest.mark.parametrize(
+    ("error_class", "words", "in_hint"),
+    [
+        (ErrorClass.LOCKED, "locked by another run", "--clear-locks"),
+        (ErrorClass.CANCELED, "canceled", "again"),
+        (ErrorClass.PASSPHRASE, "wrong passphrase", "DEPLAT_PASSPHRASE"),
+        (ErrorClass.PLUGIN, "provider plugin missing", "pulumi plugin install"),
+        (ErrorClass.CREDENTIALS, "credentials missing or refused", "deplat doctor"),
+    ],
+)
+def test_an_engine_failure_shows_its_words_and_hint_and_its_value_in_json(
+    error_class: ErrorClass, words: str, in_hint: str
+) -> None:
+    result = SiteResult("hc-b", "up", False, error="it failed", error_class=error_class)
+    lines = failure_lines([result])
+    assert lines[0].endswith(f"{words}: it failed")
+    assert in_hint in lines[1] and "hint:" in lines[1]
+    assert json.loads(json.dumps(result.to_dict()))["error_class"] == error_class.value
+
+
+def test_a_class_word_from_an_older_record_is_shown_as_it_is() -> None:
+    lines = failure_lines([SiteResult("hc-b", "up", False, error="x", error_class="gone-word")])  # type: ignore[arg-type]
+    assert lines == ["[bold red]hc-b[/]: gone-word: x"]
 
 
 def test_status_table_lists_every_site() -> None:

@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from deplat.engine.errors import WORDS
+from deplat.errors import ErrorClass
 from deplat.events import Event
 from deplat.sites import SiteResult, SiteStatus
 
@@ -31,7 +31,9 @@ def describe_changes(changes: dict[str, Any]) -> str:
 
 
 def error_words(error_class: str | None) -> str:
-    return WORDS.get(error_class or "", error_class or "failed")
+    """The class in words; a word deplat does not know (an older journal's) as it is."""
+    known = ErrorClass.of(error_class)
+    return known.words if known else error_class or "failed"
 
 
 @dataclass
@@ -218,8 +220,6 @@ def results_table(
 
 def failure_lines(results: Sequence[SiteResult]) -> list[str]:
     """One line (rich markup) per failed site: the class in words, the message, then the hint."""
-    from deplat.engine.errors import HINTS
-
     lines = []
     for r in results:
         if r.ok:
@@ -227,7 +227,8 @@ def failure_lines(results: Sequence[SiteResult]) -> list[str]:
         lines.append(
             f"[bold red]{escape(r.site)}[/]: {escape(error_words(r.error_class))}: {escape(r.error or '')}"
         )
-        hint = HINTS.get(r.error_class or "")
+        known = ErrorClass.of(r.error_class)
+        hint = known.hint if known else None
         if hint:
             lines.append(f"  [dim]hint:[/] {escape(hint)}")
     return lines
