@@ -11,6 +11,8 @@ end to end on a laptop or in CI with no cloud account. Layout, beside the spec f
 
 Modules: ``sitestate`` (that layout, the state file, process identity), ``runs`` (spec -> what to
 run), ``control`` (the socket's JSON-lines protocol), ``supervisor`` (the long-running process),
-``health`` (HTTP health checks), ``driver`` (``LocalDriver``, the ``deplat.sites.SiteDriver``).
+``health`` (HTTP health checks), ``launch`` (starting/stopping the supervisor process),
+``readiness`` (waiting for the health checks after an up), ``ports`` (ports taken by others),
+``driver`` (``LocalDriver``, the ``deplat.sites.SiteDriver``).
 Importing this package imports nothing else: the supervisor starts fast.
 """

@@ -18,18 +18,13 @@ again, and a failover may restore it elsewhere — unless ``destroy(site, purge=
 the whole site directory. Other files in the site dir (e.g. the drill's ``provider.json``) are
 left alone unless purging.
 
-Operations on one site are serialized by an flock on ``.deplat/local/<site>/.op.lock``.
+Operations on one site are serialized by an flock on ``.deplat/local/<site>/.op.lock``. The pieces:
+``launch`` (the supervisor process), ``readiness`` (health checks), ``ports`` (port conflicts).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,9 +40,11 @@ from deplat.files import (
     write_bytes_atomic,
     write_json_atomic,
 )
-from deplat.local import control, sitestate
-from deplat.local.health import Check, probe
-from deplat.local.runs import BASE_ENV_KEYS, site_outputs, site_runs
+from deplat.local import control, launch, sitestate
+from deplat.local.launch import live_services
+from deplat.local.ports import port_conflict
+from deplat.local.readiness import healthy_now, wait_ready
+from deplat.local.runs import site_outputs, site_runs
 from deplat.local.supervisor import config_hash
 from deplat.paths import ProjectPaths, local_site_dir
 from deplat.providers.local import address
@@ -58,9 +55,6 @@ if TYPE_CHECKING:
     from deplat.spec.model import Site, Spec
 
 OP_LOCK_TIMEOUT = 60.0
-LOG_TAIL_LINES = 12
-SUPERVISOR_COMMAND = (sys.executable, "-m", "deplat.local.supervisor")
-CRASHES_BEFORE_GIVING_UP = 3  # restarts seen while waiting for health: the service will not come up
 
 
 class LocalDriver:
@@ -92,10 +86,10 @@ class LocalDriver:
                 private_dir(Path(run["data_dir"]).parent)
                 private_dir(Path(run["data_dir"]))
             with exclusive_lock(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
-                conflict = self._port_conflict(site, site_dir)
+                conflict = port_conflict(self.spec, site, site_dir)
                 if conflict:
                     return self._failed(site, "up", conflict, started, ErrorClass.FATAL)
-                self._ensure_supervisor(site, site_dir, emit)
+                launch.ensure_supervisor(site.name, site_dir, emit, self.start_timeout, self.stop_timeout)
                 emit(Event(EventKind.SITE_OP, "applying services", site=site.name, data={"op": "up"}))
                 meta = {"outputs": site_outputs(self.spec, site), "spec_file": str(self.spec.source or "")}
                 reply = control.call(
@@ -114,7 +108,8 @@ class LocalDriver:
             )
         changes = {k: v for k, v in reply.get("changes", {}).items() if v}
         emit(Event(EventKind.SITE_OP, "waiting for health checks", site=site.name, data={"changes": changes}))
-        error = self._wait_ready(site, site_dir, reply.get("services", {}))
+        applied = reply.get("services", {})
+        error = wait_ready(self.spec, site, site_dir, applied, self.health_timeout, self.secrets.masker.text)
         outputs = site_outputs(self.spec, site)
         if error:
             kind = ErrorClass.CANCELED if cancel.requested() else ErrorClass.FATAL
@@ -140,11 +135,11 @@ class LocalDriver:
             with exclusive_lock(site_dir / sitestate.OP_LOCK_FILE, OP_LOCK_TIMEOUT, f"site {site.name}"):
                 state = sitestate.read_state(site_dir)
                 emit(Event(EventKind.SITE_OP, "stopping supervisor", site=site.name, data={"op": "destroy"}))
-                self._stop_supervisor(site_dir)
+                launch.stop_supervisor(site_dir, self.stop_timeout)
                 if state:
                     sitestate.stop_leftovers(state)
                 count = len(state.get("services", {})) if state else 0
-                self._remove_site_files(site_dir)
+                launch.remove_site_files(site_dir)
         except (OSError, TimeoutError) as exc:
             return self._failed(site, "destroy", str(exc), started, _os_error_class(exc))
         if purge:
@@ -171,7 +166,7 @@ class LocalDriver:
         state = sitestate.read_state(site_dir)
         if state is None:
             return SiteResult(site.name, "refresh", True, seconds=time.monotonic() - started)
-        live = self._live_services(site_dir)
+        live = live_services(site_dir)
         if live is not None:
             same = sum(1 for s in live.values() if s.get("state") == "running")
             changes = {"same": same, "update": len(live) - same}
@@ -221,7 +216,7 @@ class LocalDriver:
                 for name in services
                 if (svc := now.get(name) or {}).get("pid") not in (None, old[name])
                 and pid_alive(svc["pid"], svc.get("identity"))
-                and self._healthy_now(site, name) is not False
+                and healthy_now(self.spec, site, name) is not False
             ]
             if len(back) == len(services):
                 break
@@ -267,7 +262,7 @@ class LocalDriver:
         started = time.monotonic()
         runs = site_runs(self.spec, site, self.secrets)
         site_dir = self.site_dir(site)
-        live = self._live_services(site_dir) if sitestate.supervisor_pid(site_dir) else None
+        live = live_services(site_dir) if sitestate.supervisor_pid(site_dir) else None
         live = live or {}
         changes: dict[str, int] = {}
         for name, run in runs.items():
@@ -297,7 +292,7 @@ class LocalDriver:
         if state is None:
             return SiteStatus(site.name, site.provider.value, role, exists=False, running=False)
         sup_pid = sitestate.supervisor_pid(site_dir)
-        live = self._live_services(site_dir) if sup_pid else None
+        live = live_services(site_dir) if sup_pid else None
         services: dict[str, Any] = {}
         for name, svc in (live if live is not None else state.get("services", {})).items():
             alive = svc.get("state") == "running" and sitestate.process_alive(
@@ -311,7 +306,7 @@ class LocalDriver:
                 "last_exit": svc.get("last_exit"),
                 "config_hash": svc.get("config_hash"),
                 "alive": alive,
-                "healthy": self._healthy_now(site, name) if alive else False,
+                "healthy": healthy_now(self.spec, site, name) if alive else False,
                 "log": svc.get("log"),
                 "logging": svc.get("logging"),  # why its logging stopped (a full disk), else None
             }
@@ -382,191 +377,6 @@ class LocalDriver:
             error_class=error_class,
             seconds=time.monotonic() - started,
         )
-
-    def _live_services(self, site_dir: Path) -> dict[str, Any] | None:
-        """The running supervisor's own account of its services, or None when it does not answer."""
-        try:
-            reply = control.call(sitestate.socket_path(site_dir), {"op": "status"}, timeout=3.0)
-        except control.ControlError:
-            return None
-        return reply.get("services", {}) if reply.get("ok") else None
-
-    def _ensure_supervisor(self, site: Site, site_dir: Path, emit: Emit) -> None:
-        sock = sitestate.socket_path(site_dir)
-        if sitestate.supervisor_pid(site_dir) is not None:
-            try:
-                control.call(sock, {"op": "ping"}, timeout=3.0)
-                return
-            except control.ControlError:  # holds the lock but does not answer: replace it
-                self._stop_supervisor(site_dir)
-        state = sitestate.read_state(site_dir)
-        if state:
-            sitestate.stop_leftovers(state)  # a supervisor killed with -9 may have left services
-        emit(Event(EventKind.SITE_OP, "starting supervisor", site=site.name, data={"op": "up"}))
-        # Only what Python needs: the caller's credentials and passphrase stay out of a long-lived process.
-        keep = (*BASE_ENV_KEYS, "PYTHONPATH", "PYTHONHOME", "XDG_RUNTIME_DIR")  # the socket's folder
-        env = {k: v for k, v in os.environ.items() if k in keep}
-        package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        try:
-            log_fd = os.open(
-                site_dir / sitestate.SUPERVISOR_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
-            )
-            with os.fdopen(log_fd, "ab") as log:
-                subprocess.run(
-                    [*SUPERVISOR_COMMAND, "--site-dir", str(site_dir), "--site", site.name, "--detach"],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    env=env,
-                    cwd=site_dir,
-                    start_new_session=True,
-                    check=True,
-                    timeout=self.start_timeout,
-                )
-        except subprocess.SubprocessError as exc:
-            tail = _tail(site_dir / sitestate.SUPERVISOR_LOG)
-            raise control.ControlError(f"the supervisor did not start: {exc}\n{tail}") from None
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            try:
-                control.call(sock, {"op": "ping"}, timeout=1.0)
-                return
-            except control.ControlError as exc:
-                if time.monotonic() > deadline:
-                    tail = _tail(site_dir / sitestate.SUPERVISOR_LOG)
-                    raise control.ControlError(f"the supervisor did not start: {exc}\n{tail}") from None
-                time.sleep(0.01)
-
-    def _port_conflict(self, site: Site, site_dir: Path) -> str | None:
-        """Is a port this site is about to open already taken by a process that is not ours?"""
-        live = self._live_services(site_dir) if sitestate.supervisor_pid(site_dir) else None
-        host = address(site, self.spec)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        for name, svc in self.spec.services.items():
-            if (live or {}).get(name, {}).get("state") == "running":
-                continue  # its port is ours
-            for port in svc.ports:
-                if port.protocol != "tcp":
-                    continue
-                with socket.socket(family, socket.SOCK_STREAM) as probe_socket:
-                    probe_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    try:
-                        probe_socket.bind((host, port.port))
-                    except OSError as exc:
-                        return (
-                            f"service {name}: {host}:{port.port} is not available ({exc.strerror}); "
-                            "another process listens there (another app, or a site of another spec)"
-                        )
-        return None
-
-    def _stop_supervisor(self, site_dir: Path) -> None:
-        """SIGTERM the supervisor and wait for its lock to go; SIGKILL if it does not stop in time."""
-        pid = sitestate.supervisor_pid(site_dir)
-        if pid is None:
-            return
-        if pid > 0:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_timeout
-        while sitestate.supervisor_pid(site_dir) is not None:
-            if time.monotonic() > deadline:
-                pid = sitestate.supervisor_pid(site_dir)
-                if pid and pid > 0:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                deadline = time.monotonic() + 2.0
-                if sitestate.supervisor_pid(site_dir) is None:
-                    break
-            time.sleep(0.02)
-
-    def _remove_site_files(self, site_dir: Path) -> None:
-        for name in (sitestate.STATE_FILE, sitestate.PID_FILE, sitestate.SUPERVISOR_LOG):
-            (site_dir / name).unlink(missing_ok=True)
-        sitestate.socket_path(site_dir).unlink(missing_ok=True)
-        shutil.rmtree(sitestate.logs_dir(site_dir), ignore_errors=True)
-
-    def _health_checks(self, site: Site) -> dict[str, Check]:
-        host = address(site, self.spec)
-        return {
-            name: Check(host, svc.health.port, svc.health.path, svc.health.expect, svc.health.timeout)
-            for name, svc in self.spec.services.items()
-            if svc.health is not None
-        }
-
-    def _healthy_now(self, site: Site, service: str) -> bool | None:
-        check = self._health_checks(site).get(service)
-        if check is None:
-            return None
-        return probe(check, timeout=min(check.timeout, 1.0))[0]
-
-    def _wait_ready(self, site: Site, site_dir: Path, applied: dict[str, Any]) -> str | None:
-        """None once every health check passes; else why not, with the service's last log lines."""
-        checks = self._health_checks(site)
-        pending = dict(checks)
-        last: dict[str, str] = {}
-        deadline = time.monotonic() + self.health_timeout
-        next_look = time.monotonic() + 0.3
-        while pending:
-            if cancel.requested():  # Ctrl-C: stop waiting; the services stay as they are
-                return "canceled (Ctrl-C) while waiting for health checks"
-            for name, check in list(pending.items()):
-                remaining = max(deadline - time.monotonic(), 0.05)
-                ok, last[name] = probe(check, timeout=min(check.timeout, remaining))
-                if ok:
-                    del pending[name]
-            if not pending:
-                break
-            if time.monotonic() > deadline:
-                name = next(iter(pending))
-                return self._not_ready(
-                    site_dir,
-                    name,
-                    f"health check {checks[name].url} did not pass within {self.health_timeout:g} s "
-                    f"(last: {last[name]})",
-                )
-            if time.monotonic() > next_look:
-                next_look = time.monotonic() + 0.3
-                problem = self._crash_looping(site_dir, applied, list(pending))
-                if problem:
-                    return problem
-            time.sleep(0.03)
-        return self._crash_looping(site_dir, applied, list(applied), final=True)
-
-    def _crash_looping(
-        self, site_dir: Path, applied: dict[str, Any], names: list[str], final: bool = False
-    ) -> str | None:
-        live = self._live_services(site_dir)
-        if live is None:
-            return "the supervisor stopped answering"
-        for name in names:
-            svc = live.get(name, {})
-            restarts = svc.get("restarts", 0) - applied.get(name, {}).get("restarts", 0)
-            bad = svc.get("state") == "failed" or restarts >= CRASHES_BEFORE_GIVING_UP
-            if final:
-                bad = bad or svc.get("state") in ("backoff", "failed")
-            if bad:
-                exit_code = svc.get("last_exit")
-                return self._not_ready(site_dir, name, f"keeps exiting (last exit code {exit_code})")
-        return None
-
-    def _not_ready(self, site_dir: Path, service: str, reason: str) -> str:
-        tail = _tail(sitestate.log_path(site_dir, service))
-        text = f"service {service}: {reason}"
-        if tail:
-            text += f"\nlast lines of {sitestate.log_path(site_dir, service)}:\n{tail}"
-        return self.secrets.masker.text(text)
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(f.tell() - 16384, 0))
-            data = f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(data.splitlines()[-lines:])
 
 
 def _os_error_class(exc: BaseException, otherwise: ErrorClass = ErrorClass.TRANSIENT) -> ErrorClass:
