@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from deplat.failover import control_plane
-from deplat.failover.probe import Health, probe_names, probe_site, probe_site_sync
+from deplat.failover.names_probe import probe_names
+from deplat.failover.probe import Health, probe_site, probe_site_sync
 from deplat.secrets import SecretStore
 from deplat.sites import Addresses
 from deplat.spec.loader import load_spec

@@ -11,7 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deplat.failover.probe import Health, is_suspension, probe_names_sync, signatures_for
+from deplat.failover.health_checks import Health
+from deplat.failover.names_probe import probe_names_sync
+from deplat.failover.signatures import is_suspension, signatures_for
 from deplat.providers import PROVIDERS, get
 from deplat.spec.loader import load_spec
 
