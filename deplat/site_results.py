@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from deplat.errors import ErrorClass
-
 
 @dataclass
 class Addresses:
@@ -33,7 +31,7 @@ class SiteResult:
     changes: dict[str, int] = field(default_factory=dict)  # e.g. {"create": 3, "same": 2}
     outputs: dict[str, Any] = field(default_factory=dict)  # ipv4, ipv6, url, bucket, instance_id
     error: str | None = None
-    error_class: ErrorClass | None = None
+    error_class: str | None = None  # an ErrorClass (its value in --json)
     seconds: float = 0.0
     # destroy: the site's data it left in the account (forgotten by deplat) or deleted for good
     kept: list[str] = field(default_factory=list)

@@ -283,7 +283,7 @@ def test_an_engine_failure_shows_its_words_and_hint_and_its_value_in_json(
 
 
 def test_a_class_word_from_an_older_record_is_shown_as_it_is() -> None:
-    lines = failure_lines([SiteResult("hc-b", "up", False, error="x", error_class="gone-word")])  # type: ignore[arg-type]
+    lines = failure_lines([SiteResult("hc-b", "up", False, error="x", error_class="gone-word")])
     assert lines == ["[bold red]hc-b[/]: gone-word: x"]
 
 
