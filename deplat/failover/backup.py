@@ -455,11 +455,14 @@ class ResticBackupStore:
         if not source_dir.is_dir():
             raise OperationFailed(f"no data to back up: {source_dir} is not a directory")
         taken_at = time.time()  # restic's own time is when it started, a moment later
-        seq = next_seq(self._snapshots(service))  # across every repository: see deplat.data.restic
+        newest = self._snapshots(service)
+        seq = next_seq(newest)  # across every repository: see deplat.data.restic
+        holding = {snap.repository for snap in newest}  # these exist: no need to ask
         done = None
         for repo in self.repositories:
             restic = self._restic(repo)
-            restic.init()
+            if repo.name not in holding:
+                restic.init()
             empty = not any(source_dir.iterdir())
             done = restic.backup(
                 str(source_dir), site=site, app=self.app, service=service, empty=empty, seq=seq
