@@ -21,115 +21,43 @@ switch; the other sees ``already`` (same target: it fences under a lock, finding
 Every event also goes, as a JSON line, to the timeline log (``.deplat/watch.log`` by default).
 ``stop()`` (the CLI calls it on SIGTERM/SIGINT) ends the loop after the current cycle; a failover
 under way finishes its step sequence first.
+
+This module holds the loop, the probes and the backups; ``watch_failover`` the decisions and the
+failovers (step 5 and unfinished failovers); ``watch_log`` the timeline log and the summary.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deplat import oplock
 from deplat.errors import DeplatError, FilesystemError, InputError
 from deplat.events import Emit, Event, EventKind, discard
 from deplat.failover import data
 from deplat.failover.addresses import known_addresses, remember_addresses
-from deplat.failover.journal import Journal
-from deplat.failover.run import run_failover
 from deplat.failover.steps import DriverFactory
-from deplat.files import private_dir
-from deplat.paths import paths
+from deplat.failover.watch_failover import FailingOver
+from deplat.failover.watch_log import TimelineLog, WatchSummary, watch_log_path
 from deplat.providers import provider_of
 from deplat.sites import Addresses, driver_for
 from deplat.spec.model import Role, Spec
 from deplat.state import load_active
 
+__all__ = ["TimelineLog", "WatchSummary", "Watcher", "watch_log_path"]
+
 if TYPE_CHECKING:
     from deplat.failover.hysteresis import Verdict
     from deplat.failover.probe import SiteProbe
-    from deplat.failover.run import FailoverResult
     from deplat.secrets import SecretStore
 
-CONFLICT_HOLD = 30.0  # seconds to wait for the winner of a conflict to record the new primary
-LOG_RETRY = 30.0  # seconds between attempts to write the timeline log again after a full disk
-PARTIAL_RETRY = 10.0  # seconds between attempts to finish a partial DNS switch
 PROBE_RETRIES = 1  # a failed probe is asked again this many times within its cycle before it counts
 
 
-def watch_log_path(spec: Spec) -> Path:
-    return paths(spec).watch_log
-
-
-class TimelineLog:
-    """Append-only JSON lines (owner-only), secret values masked; one line per event.
-
-    A log that cannot be written (disk full, read-only) never stops the watcher: it stops logging,
-    says so once (``degraded``), and tries again every ``LOG_RETRY`` seconds.
-    """
-
-    def __init__(self, path: Path | None, secrets: SecretStore, clock: Any = time.monotonic) -> None:
-        self.path = path
-        self.secrets = secrets
-        self.clock = clock
-        self.degraded: str | None = None  # why the log is not written now
-        self._retry_at = 0.0
-        self._lock = threading.Lock()
-
-    def write(self, event: Event) -> str | None:
-        """Append ``event``; returns a message when the log just stopped working, else None."""
-        if self.path is None:
-            return None
-        record = self.secrets.masker.data(event.to_dict())
-        line = (json.dumps(record, default=str) + "\n").encode("utf-8")
-        with self._lock:
-            if self.degraded is not None and self.clock() < self._retry_at:
-                return None
-            try:
-                private_dir(self.path.parent)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    size = os.fstat(fd).st_size
-                    try:
-                        os.write(fd, line)
-                    except OSError:
-                        os.ftruncate(fd, size)  # never a torn line in the middle of the log
-                        raise
-                finally:
-                    os.close(fd)
-            except (OSError, FilesystemError) as exc:
-                first = self.degraded is None
-                self.degraded = str(exc.message if isinstance(exc, FilesystemError) else exc.strerror or exc)
-                self._retry_at = self.clock() + LOG_RETRY
-                return self.degraded if first else None
-            self.degraded = None
-            return None
-
-
-@dataclass
-class WatchSummary:
-    cycles: int = 0
-    failovers: list[dict[str, Any]] = field(default_factory=list)
-    backups: int = 0
-    primary: str = ""
-    stopped_by: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cycles": self.cycles,
-            "failovers": self.failovers,
-            "backups": self.backups,
-            "primary": self.primary,
-            "stopped_by": self.stopped_by,
-        }
-
-
-class Watcher:
+class Watcher(FailingOver):
     def __init__(
         self,
         spec: Spec,
@@ -425,158 +353,3 @@ class Watcher:
             taken_at=min((b["taken_at"] for b in backups), default=started),
             backups=backups,
         )
-
-    # -- failing over ------------------------------------------------------------------------------
-    def _choose_target(self, primary: str) -> str | None:
-        active = load_active(self.spec)
-        standbys = [s for s in self.spec.sites if s.name != primary and s.name not in active.fenced]
-        for site in standbys:
-            verdict = self.verdicts.get(site.name)
-            if site.role is not Role.cold and verdict is not None and verdict.state == "up":
-                return site.name
-        for site in standbys:
-            if site.role is Role.cold and site.name not in self.suspended:
-                return site.name
-        return None
-
-    def _hold(self, message: str, key: str | None = None, **data: Any) -> None:
-        """Say why the watcher is not failing over, once per reason (``key``) rather than every cycle."""
-        key = key or message
-        if key != self._held_reason:
-            self._held_reason = key
-            self._say(EventKind.WATCH_HOLD, message, **data)
-
-    def _maybe_fail_over(self, primary: str, verdict: Verdict) -> None:
-        if not self.policy.auto:
-            self._hold(f"{primary} is {verdict.state}; failover.auto is off: run `deplat failover`")
-            return
-        active = load_active(self.spec)
-        now = time.time()
-        if self.clock() < self._hold_until:
-            self._hold("holding: a failover just failed or lost the switch to another watcher")
-            return
-        if active.last_failover_at and now - active.last_failover_at < self.policy.min_interval:
-            ago = now - active.last_failover_at
-            left = self.policy.min_interval - ago
-            self._hold(
-                f"{primary} is {verdict.state} but the last failover was {ago:.0f}s "
-                f"ago (failover.min_interval {self.policy.min_interval:g}s): holding {left:.0f}s more",
-                key="min_interval",
-            )
-            return
-        target = self._choose_target(primary)
-        if target is None:
-            self._hold(f"{primary} is {verdict.state} and no standby is healthy: not failing over")
-            return
-        self._held_reason = ""
-        reference = self._fail_streak_start.get(primary, now)
-        self._say(
-            EventKind.WATCH_DECISION,
-            f"{primary} is {verdict.state}: failing over to {target}",
-            site=target,
-            from_site=primary,
-            to_site=target,
-            state=verdict.state,
-            lost_at=reference,
-        )
-        result = self._fail_over(primary, target, verdict.state, reference)
-        if result is None:
-            return
-        self.summary.failovers.append(
-            {k: v for k, v in result.to_dict().items() if k in ("outcome", "from_site", "to_site", "ok")}
-        )
-        if result.outcome == "conflict":
-            self._hold_until = self.clock() + CONFLICT_HOLD
-        elif result.outcome in ("done", "already", "unverified", "partial"):
-            self.hysteresis.reset(primary)
-            self._addresses.pop(primary, None)
-
-    def _adopt_unfinished(self, primary: str, target: str) -> bool:
-        """A failover left unfinished by a process that died: resume it when it is this very move,
-        else close it as superseded (so that a later ``--resume`` does not replay a stale move)."""
-        journal = Journal.newest_unfinished(self.spec, self.secrets.masker)
-        if journal is None or journal.live_owner() is not None:
-            return False
-        if journal.begin.get("from") == primary and journal.begin.get("to") == target:
-            self._say(EventKind.WATCH_RESUME, f"resuming the unfinished failover {journal.id}", site=target)
-            return True
-        journal.end("superseded", {"by": self.name, "from": primary, "to": target})
-        return False
-
-    def _fail_over(self, primary: str, target: str, state: str, reference: float) -> FailoverResult | None:
-        resume = self._adopt_unfinished(primary, target)
-        try:
-            return run_failover(
-                self.spec,
-                self.secrets,
-                to=None if resume else target,
-                from_=None if resume else primary,
-                resume=resume,
-                reason=f"{self.name}: {primary} {state}",
-                reference_time=reference,
-                emit=self.emit,
-                drivers=self.drivers,
-                abandon_on_failure=True,  # the next cycle decides afresh; nothing left to --resume
-            )
-        except oplock.Busy as exc:  # another process fails over (or drills) now: see next cycle
-            self._hold(exc.message, key="busy")
-            return None
-        except InputError as exc:
-            if not isinstance(exc, FilesystemError):
-                raise  # bad input stops the watcher (exit 2), it does not repeat every cycle
-            hold = max(5.0, 2 * self.policy.probe_interval * self.policy.failures_to_down)
-            self._hold_until = self.clock() + hold
-            self._say(
-                EventKind.WATCH_FAILOVER_FAILED,
-                f"failover to {target} did not complete: {exc.message}; next try in {hold:g}s or later",
-                site=target,
-            )
-            return None
-        except DeplatError as exc:
-            hold = max(5.0, 2 * self.policy.probe_interval * self.policy.failures_to_down)
-            self._hold_until = self.clock() + hold
-            self._say(
-                EventKind.WATCH_FAILOVER_FAILED,
-                f"failover to {target} did not complete: {exc.message}; next try in {hold:g}s or later",
-                site=target,
-            )
-            return None
-
-    # -- unfinished failovers ------------------------------------------------------------------------
-    def _resume_orphan(self) -> None:
-        """Finish a failover whose traffic switch had started when its process died (the traffic may
-        already be on the new site), or a ``partial`` one whose DNS providers may be back."""
-        journal = Journal.newest_unfinished(self.spec, self.secrets.masker)
-        if journal is None or not journal.started("switch") or journal.live_owner() is not None:
-            return
-        partial = journal.outcome == "partial"
-        if partial and self.clock() < self._partial_retry_at:
-            return
-        self._partial_retry_at = self.clock() + PARTIAL_RETRY
-        what = "finishing the partial DNS switch of" if partial else "resuming the unfinished failover"
-        self._say(EventKind.WATCH_RESUME, f"{what} {journal.id}", site=str(journal.begin.get("to")))
-        try:
-            result = run_failover(
-                self.spec,
-                self.secrets,
-                resume=True,
-                emit=self.emit,
-                drivers=self.drivers,
-                abandon_on_failure=not partial,
-            )
-        except oplock.Busy as exc:
-            self._hold(exc.message, key="busy")
-            return
-        except InputError as exc:
-            if not isinstance(exc, FilesystemError):
-                raise
-            self._say(EventKind.WATCH_FAILOVER_FAILED, f"resuming {journal.id} failed: {exc.message}")
-            return
-        except DeplatError as exc:
-            self._say(EventKind.WATCH_FAILOVER_FAILED, f"resuming {journal.id} failed: {exc.message}")
-            return
-        self.summary.failovers.append(
-            {k: v for k, v in result.to_dict().items() if k in ("outcome", "from_site", "to_site", "ok")}
-        )
-        self.hysteresis.reset(result.from_site)
-        self._addresses.pop(result.from_site, None)
