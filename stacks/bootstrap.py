@@ -44,6 +44,13 @@ to the provider at boot, which matters on a standby stood up while another provi
 price: the provider itself (the host) and root on the VM can read user data; on AWS the instance
 metadata service is limited to IMDSv2 with one hop so containers cannot read it.
 
+SSH: deplat reaches a running site as root with the app's own key (``deplat.remote``): to stop and
+start services, restore data onto a warm standby, take a planned failover's final backup. cloud-init's
+``cc_ssh`` writes ``ssh_authorized_keys`` to the default user's and, with ``disable_root: false``,
+to root's ``authorized_keys`` without the "login as the default user" command prefix;
+``ssh_pwauth: false`` turns password logins off (key only). Port 22 is open only to the site's
+``options.ssh_cidrs`` (every provider's firewall); without them SSH stays closed.
+
 Backups and the restore at first boot: ``stacks/site_backups.py``. Constants and quoting shared by
 both: ``stacks/vm_layout.py``.
 """
@@ -80,6 +87,7 @@ __all__ = [
     "backup_secrets",
     "front",
     "pack",
+    "placeholder_key",
     "render",
     "service_unit",
     "unpack",
@@ -121,22 +129,34 @@ mountpoint -q "$target" || mount -o defaults,noatime "$dev" "$target"
 """
 
 
+def placeholder_key(app: str) -> str:
+    """An ed25519 public key line of the real size, for offline plans and size checks."""
+    return f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA{'A' * 44} deplat-{app}"
+
+
 def render(
     spec: Spec,
     site: Site,
     provider_bits: ProviderBits,
     secret_values: Mapping[str, str] | None = None,
+    *,
+    authorized_key: str | None = None,
 ) -> str:
     """The ``#cloud-config`` text for ``site``.
 
     ``secret_values`` maps secret names to values; a name missing from it (or ``None``: all of
     them) is written as a placeholder of ``PLACEHOLDER_BYTES`` bytes, for offline plans and size
     checks. Raises ``ValueError`` (naming the secret, never its value) when a value holds a newline,
-    which an env file cannot carry.
+    which an env file cannot carry. ``authorized_key``: the app's SSH public key line (None: a
+    placeholder of the same size).
     """
     files = vm_files(spec, site, provider_bits, secret_values)
     units = ["deplat-data.service", *(f"deplat-{name}.service" for name in spec.services)]
     doc: dict[str, Any] = {
+        # SSH (see "SSH" in the module docstring): the app's key for root, key only
+        "disable_root": False,
+        "ssh_pwauth": False,
+        "ssh_authorized_keys": [authorized_key or placeholder_key(spec.app)],
         "package_update": True,
         "packages": list(PACKAGES),
         "write_files": files,

@@ -44,8 +44,9 @@ def data_gib(spec: Spec) -> int:
 class SiteContext:
     """What a provider's ``build_site`` needs to know about the site it builds.
 
-    ``secrets`` is None for offline plans: secret values are then placeholders (the user data is
-    secret either way). With a store, every service secret must be set, else ``InputError``.
+    ``secrets`` is None for offline plans: secret values and the app's SSH key are then placeholders
+    (the user data is secret either way). With a store, every service secret must be set, else
+    ``InputError``, and the app's public key (``deplat.remote.app_key``) goes in the bootstrap.
     """
 
     spec: Spec
@@ -54,6 +55,7 @@ class SiteContext:
     purge_data: bool = False  # `deplat destroy --purge-data`: data is deleted with the site
     renew_vm: bool = False  # `deplat up --replace-vm`: the new VM gets today's image and bootstrap
     _secret_values: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _authorized_key: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.secrets is not None:
@@ -62,6 +64,9 @@ class SiteContext:
                     self._secret_values[name] = self.secrets.require(name, f"a secret of app {self.app}")
             for name in backup_secrets(self.spec):  # the restic password, the repositories' keys
                 self._secret_values[name] = self.secrets.require(name, f"the backups of app {self.app}")
+            from deplat.remote import app_key
+
+            self._authorized_key = app_key(self.spec, self.secrets).public_line
         try:  # fail here, as an input error, rather than inside a Pulumi apply
             render(self.spec, self.site, ProviderBits("/dev/null"), self._secret_values)
         except ValueError as exc:
@@ -139,7 +144,13 @@ class SiteContext:
 
     def bootstrap(self, data_device: str) -> str:
         """The rendered cloud-init text (plain: only for tests and size checks)."""
-        return render(self.spec, self.site, ProviderBits(data_device), self._secret_values)
+        return render(
+            self.spec,
+            self.site,
+            ProviderBits(data_device),
+            self._secret_values,
+            authorized_key=self._authorized_key,
+        )
 
     def user_data(self, data_device: Any, *, packed: bool = False) -> pulumi.Output[str]:
         """The bootstrap as a secret Output; ``data_device`` may be an Output (e.g. from a volume id).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from deplat.cli import render
 from deplat.cli.app import G, app, examples
@@ -64,25 +65,33 @@ def plan(
     from deplat.providers import provider_of
 
     preflight.require_sdks("plan", spec, [s for s in chosen if provider_of(s).capabilities.pulumi_program])
+    from deplat.remote import access
+
+    warnings = [w for w in access.warnings(spec) if any(w.startswith(f"site {s.name}:") for s in chosen)]
+    if not G.json:
+        for warning in warnings:
+            G.err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     if offline:
-        _offline(spec, chosen, secrets)
+        _offline(spec, chosen, secrets, warnings)
     else:
-        _preview(spec, chosen, secrets, replace_vm)
+        _preview(spec, chosen, secrets, replace_vm, warnings)
 
 
-def _offline(spec: Spec, chosen: list[Site], secrets: SecretStore) -> None:
+def _offline(spec: Spec, chosen: list[Site], secrets: SecretStore, warnings: list[str]) -> None:
     from deplat.cli.render.plan import print_plans
     from deplat.plan import plan_offline
 
     plans = plan_offline(spec, chosen, secrets)  # the SDKs were checked by `plan`
     if G.json:
-        doc = {"ok": True, "offline": True, "sites": [p.to_dict() for p in plans]}
+        doc = {"ok": True, "offline": True, "sites": [p.to_dict() for p in plans], "warnings": warnings}
         render.print_json(secrets.masker.data(doc))
     else:
         print_plans(G.console, plans)
 
 
-def _preview(spec: Spec, chosen: list[Site], secrets: SecretStore, replace_vm: bool = False) -> None:
+def _preview(
+    spec: Spec, chosen: list[Site], secrets: SecretStore, replace_vm: bool, warnings: list[str]
+) -> None:
     from deplat.cli.render.plan import print_plans, print_previews
     from deplat.operations import preview_sites
     from deplat.plan import plan_offline
@@ -103,6 +112,7 @@ def _preview(spec: Spec, chosen: list[Site], secrets: SecretStore, replace_vm: b
             "ok": all(r.ok for r in results),
             "offline": False,
             "sites": [r.to_dict() for r in results] + [p.to_dict() for p in local_plans],
+            "warnings": warnings,
         }
         render.print_json(secrets.masker.data(doc))
     else:

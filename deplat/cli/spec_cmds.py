@@ -21,7 +21,10 @@ def validate() -> None:
     from deplat.secrets import SecretStore
 
     spec = G.spec()
+    from deplat.remote import access
+
     missing = preflight.gaps(spec, spec.sites, SecretStore(spec), can_ask=False, dns=True)
+    warnings = access.warnings(spec)
     summary = {
         "ok": True,
         "file": str(G.file),
@@ -30,6 +33,7 @@ def validate() -> None:
         "sites": [{"name": s.name, "provider": s.provider.value, "role": s.role.value} for s in spec.sites],
         "dns": [d.name for d in spec.dns],
         "missing": [g.to_dict() for g in missing],
+        "warnings": warnings,
     }
     if G.json:
         render.print_json(summary)
@@ -46,6 +50,8 @@ def validate() -> None:
         )
         for gap in missing:
             G.console.print(f"  - {escape(gap.message())}")
+    for warning in warnings:
+        G.console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @app.command(epilog=examples("deplat schema -o deplat.schema.json"))

@@ -20,7 +20,7 @@ from deplat.engine import locks, passphrase
 from deplat.engine import workspace as wsp
 from deplat.engine.errors import EngineFailure, classify
 from deplat.engine.events import EventTranslator
-from deplat.errors import DeplatError, ErrorClass, InputError, OperationFailed
+from deplat.errors import DeplatError, ErrorClass, InputError
 from deplat.events import Emit, Event, EventKind, discard
 from deplat.files import private_dir, write_bytes_atomic
 from deplat.paths import file_backend_dir, state_backend_url
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pulumi import automation as auto
 
     from deplat.providers.base import HostingProvider
+    from deplat.remote import Layout, RemoteSite
     from deplat.secrets import SecretStore
     from deplat.spec.model import Site, Spec
 
@@ -59,9 +60,10 @@ class _SiteFailed(Exception):
 class PulumiDriver:
     """Stand up, inspect and take down cloud sites; one instance may serve many sites and threads."""
 
-    def __init__(self, spec: Spec, secrets: SecretStore) -> None:
+    def __init__(self, spec: Spec, secrets: SecretStore, layout: Layout | None = None) -> None:
         self.spec = spec
         self.secrets = secrets
+        self.layout = layout  # where things are on the sites' VMs (None: the bootstrap's; tests: a folder)
 
     # ------------------------------------------------------------------ SiteDriver
 
@@ -127,22 +129,28 @@ class PulumiDriver:
         outputs = self.status(site).outputs
         return Addresses(ipv4=_as_list(outputs.get("ipv4")), ipv6=_as_list(outputs.get("ipv6")))
 
+    def remote(self, site: Site) -> RemoteSite:
+        """The site's VM over SSH (``deplat.remote``): its address from the stack's outputs, where
+        things are on it from ``self.layout``. Close it when done."""
+        from deplat.remote import endpoint_of, open_site
+
+        endpoint = endpoint_of(site, self.status(site).outputs)
+        return open_site(self.spec, site, self.secrets, endpoint=endpoint, layout=self.layout)
+
     def restart(self, site: Site, services: list[str], timeout: float) -> list[str]:
-        """A cloud site's services run under systemd on its VM, which deplat reaches through no
-        command transport yet: refused, so that no caller believes a restart happened."""
-        raise OperationFailed(
-            f"cannot restart services on {site.name}: deplat has no command transport to "
-            f"{site.provider.value} VMs yet",
-            hint="restart them on the VM (systemctl restart deplat-<service>)",
-        )
+        """Restart ``services`` on the site's VM (systemctl over SSH); returns the ones that are
+        healthy (checked on the VM) within ``timeout`` seconds."""
+        from deplat.remote import services as units
+
+        with self.remote(site) as vm:
+            return units.restart(vm, self.spec, services, timeout)
 
     def stop(self, site: Site, services: list[str], timeout: float) -> list[str]:
-        """Refused like ``restart``: no command transport reaches a cloud VM yet."""
-        raise OperationFailed(
-            f"cannot stop services on {site.name}: deplat has no command transport to "
-            f"{site.provider.value} VMs yet",
-            hint="stop them on the VM (systemctl stop deplat-<service>)",
-        )
+        """Stop ``services`` on the site's VM (systemctl over SSH); returns the ones stopped."""
+        from deplat.remote import services as units
+
+        with self.remote(site) as vm:
+            return units.stop(vm, services, timeout)
 
     def archive_state(self, site: Site, dest: Path) -> dict[str, Any]:
         """The site's stack state into ``dest`` (owner-only), from the state backend only.

@@ -6,7 +6,8 @@ operation lock:
 
     backup   a fresh backup of the primary (through ``deplat.failover.data``)
     up       the site is stood up (a no-op when it runs)
-    restore  that backup replaces the site's data; its stateful services restart on it
+    restore  that backup replaces the site's data; its stateful services restart on it; its backup
+             timers stay off (a cloud standby never backs up)
     check    the site answers healthy
     unfence  the active set makes it a standby again (its spec role; a former primary is warm)
 """
@@ -80,11 +81,23 @@ def rejoin(
             )
         say("up", f"{site} runs")
         if data.has_data(spec):
-            result.restored = data.restore(spec, site, reference_time=time.time(), emit=emit)
-            services = [r["service"] for r in result.restored if r.get("backup_id")]
+            result.restored = data.restore(
+                spec,
+                site,
+                reference_time=time.time(),
+                emit=emit,
+                secrets=secrets,
+                driver=driver,
+                timeout=wait,
+            )
+            services = [r["service"] for r in result.restored if r.get("backup_id") and not r.get("started")]
             if services and set(driver.restart(target, services, wait)) != set(services):
                 raise OperationFailed(f"{site}: its services did not restart on the restored data")
             say("restore", f"{site} holds the primary's data", services=services)
+            # a standby never backs up: its stale data must not become the newest snapshot
+            timers = data.backup_timers(spec, site, False, secrets=secrets, driver=driver)
+            if timers["timers"]:
+                say("timers", f"{site}'s backup timers are off", timers=timers["timers"])
         health = _wait_healthy(spec, secrets, site, driver.addresses(target), wait)
         result.health = health
         if health != "healthy":

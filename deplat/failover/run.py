@@ -81,10 +81,12 @@ def check_input(spec: Spec, secrets: SecretStore, to: str, from_: str | None) ->
     for label, value in (("--to", to), ("--from", from_)):
         if value is not None and value not in names:
             raise InputError(f"{label} {value}: no such site", hint=f"sites: {', '.join(names)}")
-    old = from_ or load_active(spec).primary
+    active = load_active(spec)
+    old = from_ or active.primary
     if old == to:
         raise InputError(f"{to} is already the site being left", hint="choose another --to")
     data.check(spec)
+    data.check_target(spec, to, active.role_of(spec, to))
     from deplat.operations import preflight  # the pulumi CLI and passphrase, for a cloud target
 
     preflight(spec, [spec.site(to)], secrets)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from deplat.errors import OperationFailed
+from deplat.errors import DeplatError, OperationFailed
 from deplat.events import Emit
 from deplat.failover import addresses as book
 from deplat.failover import data
@@ -219,6 +219,13 @@ class FinalBackup(Step):
         begin = f.journal.begin
         if float(begin.get("reference_time") or 0) < float(begin.get("requested_at") or 0):
             return {"planned": False, "note": f"{f.old} was lost before the failover began"}
+        closed = [s for s in (f.old, f.new) if data.ssh_closed(f.spec, s)]
+        if closed:
+            return {
+                "planned": False,
+                "note": f"SSH is closed on {', '.join(closed)} (no options.ssh_cidrs): no final backup can "
+                "move over it; the newest periodic backup is restored",
+            }
         old = f.spec.site(f.old)
         stopping_before = any(
             r.get("kind") == "note" and r.get("message") == FINAL_BACKUP_STOPPING for r in f.journal.records
@@ -233,19 +240,24 @@ class FinalBackup(Step):
                 return {"planned": False, "note": f"{f.old}: {why}: the newest periodic backup is restored"}
         driver = f.drivers(old)
         f.journal.note(FINAL_BACKUP_STOPPING, {"site": f.old, "services": stateful})
+        # its timers first: a periodic backup (and its prune's lock) must not race the final one
+        timers = data.backup_timers(f.spec, f.old, False, secrets=f.secrets, driver=driver)
         stopped = driver.stop(old, stateful, f.wait)
         missing = [n for n in stateful if n not in stopped]
         try:
             if missing:
                 raise OperationFailed(f"could not stop {', '.join(missing)} on {f.old}")
-            backups = data.back_up(f.spec, f.old, f.emit)
+            backups = data.back_up(f.spec, f.old, f.emit, secrets=f.secrets, driver=driver)
         except Exception:
-            driver.restart(old, stateful, f.wait)  # writes must not stay stopped where traffic still goes
+            # writes must not stay stopped where traffic still goes, nor its backups
+            driver.restart(old, stateful, f.wait)
+            data.backup_timers(f.spec, f.old, True, secrets=f.secrets, driver=driver)
             raise
         return {
             "planned": True,
             "stopped": stopped,
             "backups": backups,
+            "timers_off": timers.get("timers", []),
             "note": f"{f.old}'s writes stopped and its data backed up: nothing acknowledged is lost",
         }
 
@@ -256,15 +268,32 @@ class Restore(Step):
     def run(self, f: Failover) -> dict[str, Any]:
         if not data.has_data(f.spec):
             return {"restored": [], "rpo_seconds": None, "note": "no stateful service"}
-        items = data.restore(f.spec, f.new, reference_time=f.reference_time, emit=f.emit)
+        if data.ssh_closed(f.spec, f.new):  # a cold cloud site (check_target refused a warm one)
+            return {
+                "restored": [],
+                "rpo_seconds": None,
+                "note": f"{f.new} restored the newest snapshot at its first boot; its port 22 is closed "
+                "(no options.ssh_cidrs), so nothing newer can be restored onto it",
+            }
+        target = f.spec.site(f.new)
+        items = data.restore(
+            f.spec,
+            f.new,
+            reference_time=f.reference_time,
+            emit=f.emit,
+            secrets=f.secrets,
+            driver=f.drivers(target),
+            timeout=f.wait,
+        )
         if f.results.get("final_backup", {}).get("planned"):
             for item in items:  # the final backup holds every acknowledged write
                 if item.get("backup_id"):
                     item["rpo_seconds"] = 0.0
         rpos = [r["rpo_seconds"] for r in items if r.get("rpo_seconds") is not None]
         # The target's services run (warm, or just stood up): restart the ones whose data was
-        # replaced, so that they load it rather than what they held in memory.
-        services = [r["service"] for r in items if r.get("backup_id")]
+        # replaced and that were not started on it already (a cloud site's restore does that),
+        # so that they load it rather than what they held in memory.
+        services = [r["service"] for r in items if r.get("backup_id") and not r.get("started")]
         restarted = _restart(f, services) if services else []
         probe = f.wait_healthy(f.new, f.target_addresses())
         return {
@@ -278,6 +307,16 @@ class Restore(Step):
 def _restart(f: Failover, services: list[str]) -> list[str]:
     target = f.spec.site(f.new)
     return f.drivers(target).restart(target, services, f.wait)
+
+
+def _timers(f: Failover, site: str, on: bool) -> dict[str, Any]:
+    """Best effort: the new primary's backup timers on, the old one's off (a suspended or gone
+    site does not answer; the error is recorded)."""
+    try:
+        return data.backup_timers(f.spec, site, on, secrets=f.secrets, driver=f.drivers(f.spec.site(site)))
+    except Exception as exc:
+        message = exc.message if isinstance(exc, DeplatError) else f"{type(exc).__name__}: {exc}"
+        return {"site": site, "on": on, "error": f.secrets.masker.text(message)[:300]}
 
 
 class Switch(Step):
@@ -341,7 +380,8 @@ class Fence(Step):
             archive = archive_site_state(f.spec, f.old, f.journal.id, f.secrets, old)
         except Exception as exc:  # best effort: traffic and data have moved already
             archive = {"error": f.secrets.masker.text(f"{type(exc).__name__}: {exc}")[:300]}
-        return {"fenced": f.old, "primary": f.new, "recorded": recorded, "archive": archive}
+        timers = {"new": _timers(f, f.new, True), "old": _timers(f, f.old, False)}
+        return {"fenced": f.old, "primary": f.new, "recorded": recorded, "archive": archive, "timers": timers}
 
 
 #: The steps in order.

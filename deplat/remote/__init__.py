@@ -7,6 +7,21 @@ is the one door: it finds the site's address, the app's key and the recorded hos
 ``RemoteSite`` holding the transport and where things live on the VM (``Layout``).
 """
 
-from deplat.remote.connect import Endpoint, Layout, RemoteSite, app_key, endpoint_of, open_site
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deplat.remote.connect import Endpoint, Layout, RemoteSite, app_key, endpoint_of, open_site
 
 __all__ = ["Endpoint", "Layout", "RemoteSite", "app_key", "endpoint_of", "open_site"]
+
+
+def __getattr__(name: str) -> Any:
+    """The names above, imported on first use: ``connect`` brings asyncssh (~0.15 s), which
+    ``deplat validate`` (``deplat.remote.access``) does not need."""
+    if name in __all__:
+        from deplat.remote import connect
+
+        return getattr(connect, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

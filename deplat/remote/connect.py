@@ -52,6 +52,7 @@ class Layout:
     systemctl: tuple[str, ...] = ("systemctl",)
     journalctl: tuple[str, ...] = ("journalctl",)
     docker: tuple[str, ...] = ("docker",)
+    service_host: str = "127.0.0.1"  # where the services' ports answer on the VM (health checks)
 
     def unit(self, service: str) -> str:
         """The systemd unit that runs ``service``'s container."""

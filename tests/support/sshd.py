@@ -15,7 +15,7 @@ SSHD = Path("/usr/sbin/sshd")
 
 CONFIG = """\
 Port {port}
-ListenAddress 127.0.0.1
+ListenAddress {host}
 HostKey {host_key}
 PidFile {dir}/sshd.pid
 AuthorizedKeysFile {authorized_keys}
@@ -38,9 +38,9 @@ class SshServer:
     dir: Path
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -53,10 +53,15 @@ def make_host_key(path: Path) -> str:
 
 @contextmanager
 def sshd(
-    directory: Path, authorized: list[str], *, port: int | None = None, host_key: Path | None = None
+    directory: Path,
+    authorized: list[str],
+    *,
+    port: int | None = None,
+    host_key: Path | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[SshServer]:
-    """Run sshd on 127.0.0.1 (as the current user, who must be root for sshd to accept logins of
-    the current user with privilege separation) until the block ends."""
+    """Run sshd on ``host`` (a loopback address) as the current user, who must be root for sshd to
+    accept logins of the current user with privilege separation, until the block ends."""
     directory.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation folder
     key = host_key or directory / "host_ed25519"
@@ -65,16 +70,18 @@ def sshd(
     )
     authorized_keys = directory / "authorized_keys"
     authorized_keys.write_text("".join(line.strip() + "\n" for line in authorized))
-    port = port or _free_port()
+    port = port or _free_port(host)
     config = directory / "sshd_config"
-    config.write_text(CONFIG.format(port=port, host_key=key, dir=directory, authorized_keys=authorized_keys))
+    config.write_text(
+        CONFIG.format(host=host, port=port, host_key=key, dir=directory, authorized_keys=authorized_keys)
+    )
     log = (directory / "sshd.log").open("wb")
     proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                socket.create_connection((host, port), timeout=0.5).close()
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
@@ -84,7 +91,7 @@ def sshd(
                 time.sleep(0.05)
         import pwd
 
-        yield SshServer("127.0.0.1", port, pwd.getpwuid(os.getuid()).pw_name, pub, directory)
+        yield SshServer(host, port, pwd.getpwuid(os.getuid()).pw_name, pub, directory)
     finally:
         proc.terminate()
         try:
