@@ -209,7 +209,11 @@ def test_restore_onto_a_warm_cloud_site_replaces_its_stale_data_between_a_stop_a
     assert (b.volume("web") / "book.jsonl").read_text() == '{"entry": "one"}\n{"entry": "two"}\n'
     assert "stale" not in served_book(b)  # the service was started again, on the restored data
     calls = b.calls()[1:]  # after the test's own start: stopped, checked, then started again
-    assert calls[:3] == ["stop deplat-web.service", "is-active deplat-web.service", "start deplat-web.service"]
+    assert calls[:3] == [
+        "stop deplat-web.service",
+        "is-active deplat-web.service",
+        "start deplat-web.service",
+    ]
     assert sorted(p.name for p in Path(b.layout.data_dir).iterdir()) == ["web"]  # no temp folder left
     for secret in (RESTIC_PASSWORD, SECRET):
         assert not argv.seen(secret)

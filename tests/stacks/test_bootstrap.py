@@ -135,3 +135,16 @@ def test_a_secret_with_a_newline_is_refused_without_showing_it(spec: Spec) -> No
     with pytest.raises(ValueError, match="SHOP_DB_PASSWORD") as caught:
         render(spec, spec.site("aws-a"), ProviderBits("/dev/x"), {"SHOP_DB_PASSWORD": "line1\nline2"})
     assert "line1" not in str(caught.value)
+
+
+def test_the_apps_key_goes_to_root_key_only_and_offline_a_placeholder_of_its_size(spec: Spec) -> None:
+    from deplat.stacks.bootstrap import placeholder_key
+    from deplat.transport.keys import generate
+
+    line = generate("shop").public_line
+    doc = yaml.safe_load(render(spec, spec.site("aws-a"), ProviderBits("/dev/x"), authorized_key=line))
+    assert doc["ssh_authorized_keys"] == [line]
+    assert doc["disable_root"] is False and doc["ssh_pwauth"] is False  # cc_ssh: no "login as" prefix
+    offline = yaml.safe_load(render(spec, spec.site("aws-a"), ProviderBits("/dev/x")))
+    assert offline["ssh_authorized_keys"] == [placeholder_key("shop")]
+    assert len(placeholder_key("shop")) == len(line)

@@ -6,21 +6,25 @@ import importlib
 from typing import Any
 
 import pytest
+import yaml
 
 from deplat.errors import InputError
 from deplat.secrets import SecretStore
 from deplat.spec.model import Spec
 from deplat.stacks.bootstrap import unpack
 from deplat.stacks.site import SiteContext, program
+from deplat.transport.keys import generate
 from tests.stacks.conftest import cloud_spec, is_secret, run_site, unwrap, with_ssh
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDKs' own aliases
 
 SITES = {"aws": "aws-a", "gcp": "gcp-b", "hcloud": "hz-c"}
+APP_KEY = generate("shop")  # the app's SSH key, as the secret DEPLAT_SSH_KEY: nothing on disk
 SECRETS = {
     "SHOP_DB_PASSWORD": "pw-Secret-Value-1",
     "HCLOUD_S3_ACCESS_KEY": "s3-access-Value-2",
     "HCLOUD_S3_SECRET_KEY": "s3-secret-Value-3",
+    "DEPLAT_SSH_KEY": APP_KEY.private.export_private_key("openssh").decode(),
 }
 
 
@@ -181,6 +185,9 @@ def test_user_data_is_the_rendered_bootstrap_and_secret(spec: Spec, provider: st
     ctx = SiteContext(spec, spec.site(SITES[provider]), secrets)
     assert text == ctx.bootstrap(module.data_device(_volume_id(run, provider)))
     assert "SHOP_DB_PASSWORD=pw-Secret-Value-1" in text
+    doc = yaml.safe_load(text)  # the app's key for root, key only (deplat reaches the site over SSH)
+    assert doc["ssh_authorized_keys"] == [APP_KEY.public_line]
+    assert (doc["disable_root"], doc["ssh_pwauth"]) == (False, False)
 
 
 @pytest.mark.slow
