@@ -12,8 +12,9 @@ the old data in place (``Restic.restore`` swaps a complete folder in) and the se
 When a snapshot cannot be restored from one repository, the next newest is tried.
 
 Back up (the old primary of a planned failover, its services stopped): every stateful service's
-data folder goes to every repository; a repository that fails is reported, and the backup fails only
-when no repository took it.
+data folder goes to every repository, as the next snapshot of its service's sequence (one more than
+the highest ``seq`` in the repositories that answer, see ``deplat.data.restic``); a repository that
+fails is reported, and the backup fails only when no repository took it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from deplat.data.records import Backup, Restored
 from deplat.data.repositories import survey, unreachable
-from deplat.data.restic import EMPTY_MARKER, Repository, Restic, ResticFailed, Snapshot
+from deplat.data.restic import EMPTY_MARKER, Repository, Restic, ResticFailed, Snapshot, next_seq, order
 from deplat.errors import OperationFailed
 from deplat.events import Emit, Event, EventKind, discard
 from deplat.remote import services as units
@@ -43,7 +44,8 @@ def stateful(spec: Spec) -> list[str]:
 
 
 def _candidates(spec: Spec, repos: list[Repository], password: str) -> dict[str, list[Snapshot]]:
-    """Per stateful service, the newest snapshot of each repository that answered, newest first.
+    """Per stateful service, the newest snapshot of each repository that answered, newest first
+    (``deplat.data.restic.order``: a clock jump cannot make a stale one win).
     ``OperationFailed`` when no repository answered (nothing is known, nothing may be assumed)."""
     states = survey(repos, password, DirectTransport(spec.base_dir), app=spec.app)
     if states and not any(s.ok for s in states):
@@ -55,7 +57,7 @@ def _candidates(spec: Spec, repos: list[Repository], password: str) -> dict[str,
     found: dict[str, list[Snapshot]] = {}
     for name in stateful(spec):
         snaps = [s.newest[name] for s in states if s.ok and name in s.newest]
-        found[name] = sorted(snaps, key=lambda snap: snap.time, reverse=True)
+        found[name] = sorted(snaps, key=order, reverse=True)  # by sequence number, then time
     return found
 
 
@@ -150,6 +152,7 @@ def back_up(
     """Back up every stateful service's data folder on the site ``remote`` to every repository
     (see the module docstring); a service whose folder does not exist yet is skipped."""
     site, transport = remote.site, remote.transport
+    newest = _candidates(spec, repos, password)  # each backup continues its service's sequence
     taken: list[Backup] = []
     for name in stateful(spec):
         path = remote.layout.service_data(name)
@@ -171,7 +174,10 @@ def back_up(
             transport.put(b"this folder was empty\n", f"{scratch}/{EMPTY_MARKER}", mode=0o600)
             source = scratch
         try:
-            backup, failed = _to_every_repository(remote, spec.app, repos, password, name, source, started)
+            seq = next_seq(newest[name])
+            backup, failed = _to_every_repository(
+                remote, spec.app, repos, password, name, source, started, seq
+            )
         finally:
             if scratch:
                 transport.run(["rm", "-rf", "--", scratch], timeout=60)
@@ -195,6 +201,7 @@ def _to_every_repository(
     name: str,
     source: str,
     started: float,
+    seq: int,
 ) -> tuple[Backup, list[str]]:
     """The first repository's snapshot, and the errors of the repositories that failed."""
     first: Backup | None = None
@@ -203,7 +210,7 @@ def _to_every_repository(
         restic = Restic(repo, password, remote.transport)
         try:
             restic.init()
-            done = restic.backup(source, site=remote.site, app=app, service=name)
+            done = restic.backup(source, site=remote.site, app=app, service=name, seq=seq)
         except (ResticFailed, TransportError) as exc:
             errors.append(f"{repo.name}: {exc.message}")
             continue
