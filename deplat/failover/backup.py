@@ -171,7 +171,7 @@ def make_store(spec: Spec) -> ResticBackupStore:
     if "://" in where:
         scheme = where.split("://", 1)[0]
         raise InputError(
-            f"backups.store: {where} is not a directory: {scheme}:// stores are no longer supported",
+            f"backups.store: {where} is not a directory: {scheme}:// stores are not supported",
             hint="declare the bucket as a restic repository under backups.repositories "
             "(name, type: s3|gcs|hcloud, bucket, prefix, access_key, secret_key) and keep "
             "backups.store a directory",
