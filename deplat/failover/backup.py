@@ -116,7 +116,7 @@ class ResticBackupStore:
         found = self._snapshots(service)
         return self._backup(found[-1]) if found else None
 
-    def restore(self, backup: Backup, target_dir: Path) -> None:
+    def fetch(self, backup: Backup, target_dir: Path) -> None:
         """Replace ``target_dir`` with the backup's files (restored beside it, then swapped in: a
         failed restore leaves the old folder in place)."""
         repo = next((r for r in self.repositories if r.name == backup.location), self.repositories[0])
@@ -281,7 +281,7 @@ def restore_site(
             results.append(Restored(name, None, None, None, path=str(target)))
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        store.restore(backup, target)
+        store.fetch(backup, target)
         restored = Restored(
             service=name,
             backup_id=backup.id,

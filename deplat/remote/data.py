@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 # exit codes of the data folder's check on the site
 _MISSING, _EMPTY = 3, 4
+NO_REPOSITORY = "there is no restic repository"  # restic.Restic's message for an absent repository
 _FOLDER_CHECK = 'test -d "$1" || exit 3; [ -n "$(ls -A "$1")" ] || exit 4'
 
 
@@ -43,13 +44,17 @@ def stateful(spec: Spec) -> list[str]:
     return [name for name, svc in spec.services.items() if svc.stateful]
 
 
-def _candidates(spec: Spec, repos: list[Repository], password: str) -> dict[str, list[Snapshot]]:
+def _candidates(
+    spec: Spec, repos: list[Repository], password: str, *, strict: bool = True
+) -> dict[str, list[Snapshot]]:
     """Per stateful service, the newest snapshot of each repository that answered, newest first
-    (``deplat.data.restic.order``: a clock jump cannot make a stale one win).
-    ``OperationFailed`` when no repository answered (nothing is known, nothing may be assumed)."""
+    (``deplat.data.restic.order``: a clock jump cannot make a stale one win). ``strict``:
+    ``OperationFailed`` when no repository answered (nothing is known, nothing may be assumed); a
+    repository that answered it does not exist yet counts as an answer (nothing to restore)."""
     states = survey(repos, password, DirectTransport(spec.base_dir), app=spec.app)
-    if states and not any(s.ok for s in states):
-        errors = "; ".join(f"{s.repository}: {s.error}" for s in unreachable(states))
+    failed = [s for s in unreachable(states) if NO_REPOSITORY not in (s.error or "")]
+    if strict and states and not any(s.ok for s in states) and failed:
+        errors = "; ".join(f"{s.repository}: {s.error}" for s in failed)
         raise OperationFailed(
             f"no backup repository answered: {errors}",
             hint="`deplat backups` shows each repository; retry when one answers (deplat failover --resume)",
@@ -152,7 +157,7 @@ def back_up(
     """Back up every stateful service's data folder on the site ``remote`` to every repository
     (see the module docstring); a service whose folder does not exist yet is skipped."""
     site, transport = remote.site, remote.transport
-    newest = _candidates(spec, repos, password)  # each backup continues its service's sequence
+    newest = _candidates(spec, repos, password, strict=False)  # each backup continues its sequence
     taken: list[Backup] = []
     for name in stateful(spec):
         path = remote.layout.service_data(name)
