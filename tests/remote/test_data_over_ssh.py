@@ -135,6 +135,8 @@ def cloud_apis(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
         monkeypatch.delenv(name, raising=False)
     with fake_api() as api:
         api.answer(200, "{}")
+        pages = '{"page": 1, "per_page": 1, "previous_page": null, "next_page": null, "last_page": 1}'
+        api.answer(200, f'{{"servers": [], "meta": {{"pagination": {pages}}}}}', path="/v1/servers")
         monkeypatch.setenv("HCLOUD_ENDPOINT", f"{api.url}/v1")
         monkeypatch.setenv("GOOGLE_COMPUTE_CUSTOM_ENDPOINT", f"{api.url}/compute/v1/")
         yield api
@@ -266,7 +268,8 @@ def test_a_planned_failover_to_a_warm_cloud_site_loses_nothing_and_moves_the_bac
     results = run_steps(f, [Decide(), EnsureTarget(), FinalBackup(), Restore(), Fence()])
 
     final, restore, fence = results["final_backup"], results["restore"], results["fence"]
-    assert final["planned"] is True and final["stopped"] == ["web"]
+    assert final["planned"] is True, final
+    assert final["stopped"] == ["web"]
     assert final["timers_off"] == ["deplat-backup@web.timer"]
     assert restore["rpo_seconds"] == 0.0 and restore["health"] == "healthy"
     [restored] = restore["restored"]
