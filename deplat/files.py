@@ -106,10 +106,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+def write_bytes_atomic(path: Path, data: bytes, mode: int = FILE_MODE, *, durable: bool = True) -> None:
     """Write a temp file beside ``path``, fsync, rename, fsync the folder. On any failure the old
     file (if any) is untouched and no temp file is left; a full or read-only disk raises
-    ``FilesystemError``."""
+    ``FilesystemError``. ``durable=False`` skips both fsyncs (a cache: losing the newest version in
+    a crash costs only its rebuilding; readers still never see half a file)."""
     private_dir(path.parent)
     tmp: str | None = None
     try:
@@ -118,10 +119,12 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
         tmp = None
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
     except OSError as exc:
         raise filesystem_error(exc, path) from exc
     finally:

@@ -18,6 +18,7 @@ user's own, owner-only file. Any problem reading it is a miss: the spec is then 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -56,6 +57,7 @@ def key(raw: bytes) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
 def _code_fingerprint() -> str:
     import importlib
 
@@ -103,7 +105,7 @@ def save(spec_file: Path, raw: bytes, spec: Spec) -> None:
     if not same(rebuild(Spec, json.loads(json.dumps(data))), spec):
         return
     try:
-        write_bytes_atomic(path, json.dumps({"key": key(raw), "spec": data}).encode())
+        write_bytes_atomic(path, json.dumps({"key": key(raw), "spec": data}).encode(), durable=False)
     except (OSError, FilesystemError):  # a read-only or full disk: no cache, nothing else changes
         return
 
