@@ -10,16 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from deplat.cli import run
 from deplat.cli.app import hoist_globals
 from deplat.site_logs import LogSource, follow
+from tests.support.cli import cli
 from tests.support.local_sites import Guestbook
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(*args: str) -> int:
-    return run(hoist_globals(["--no-color", *args]))
 
 
 @pytest.mark.slow

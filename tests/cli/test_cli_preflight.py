@@ -15,17 +15,12 @@ from typing import Any
 import pytest
 
 from deplat import preflight
-from deplat.cli import run
-from deplat.cli.app import hoist_globals
 from deplat.providers import registry
+from tests.support.cli import cli
 from tests.support.local_sites import Guestbook
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD = ROOT / "examples/cloud/deplat.yaml"
-
-
-def cli(*args: str) -> int:
-    return run(hoist_globals(["--no-color", *args]))
 
 
 def with_secret(data: dict[str, Any]) -> None:

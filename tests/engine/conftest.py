@@ -6,6 +6,7 @@ The fake (tests/fakes/bin/pulumi) records every invocation (argv, env, cwd, stdi
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from deplat.engine import passphrase, workspace
 from deplat.providers.base import HostingProvider
 from deplat.spec import load_spec
 from deplat.spec.model import Spec
+from tests.support.cli import Cli, cli
 
 FAKE_BIN = Path(__file__).resolve().parents[1] / "fakes" / "bin"
 
@@ -180,6 +182,21 @@ def cloud_spec_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def cloud_spec(cloud_spec_path: Path) -> Spec:
     return load_spec(cloud_spec_path)
+
+
+@pytest.fixture
+def no_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stdin is not a terminal (and empty): nothing can be asked, `--yes` is needed."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+
+@pytest.fixture
+def cloud_cli(
+    cloud_spec_path: Path, fake_pulumi: FakePulumi, stand_ins: dict[str, StandInProvider], no_tty: None
+) -> Cli:
+    """``deplat -f <the cloud spec> ARGS...`` in process: the fake `pulumi` CLI, stand-in providers,
+    no terminal. Returns the exit code."""
+    return lambda *args: cli("-f", str(cloud_spec_path), *args)
 
 
 # ---------------------------------------------------------------------------- the real pulumi CLI

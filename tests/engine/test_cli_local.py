@@ -8,12 +8,10 @@ starts is stopped by the fixture, whatever the test did.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import shutil
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,24 +20,15 @@ import httpx
 import pytest
 
 from deplat.cli import run
-from deplat.cli.app import hoist_globals
 from deplat.local import sitestate
 from deplat.state import record_failover
 from tests.engine.conftest import FakePulumi
+from tests.support.cli import cli
 from tests.support.local_sites import GUESTBOOK, Guestbook, free_addresses, free_port, guestbook_data
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_tty")]
 
 Make = Callable[..., Guestbook]
-
-
-def cli(*args: str) -> int:
-    return run(hoist_globals(["--no-color", *args]))
-
-
-@pytest.fixture(autouse=True)
-def no_tty(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -12,22 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from deplat.cli import run
-from deplat.cli.app import hoist_globals
 from deplat.engine import locks
 from tests.engine.conftest import ADMIN_TOKEN, FAKE_BIN, HCLOUD_TOKEN, PASSPHRASE, FakePulumi
+from tests.support.cli import Cli, cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = (PASSPHRASE, HCLOUD_TOKEN, ADMIN_TOKEN)
-
-
-def cli(*args: str) -> int:
-    return run(hoist_globals(["--no-color", *args]))
-
-
-@pytest.fixture
-def no_tty(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
 
 
 def assert_no_secret(*texts: str) -> None:
@@ -38,13 +27,11 @@ def assert_no_secret(*texts: str) -> None:
 
 @pytest.mark.slow
 def test_up_needs_yes_when_not_at_a_terminal(
-    cloud_spec_path: Path,
+    cloud_cli: Cli,
     fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    assert cli("-f", str(cloud_spec_path), "up") == 2
+    assert cloud_cli("up") == 2
     err = capsys.readouterr().err
     assert "not at a terminal" in err and "--yes" in err
     assert not fake_pulumi.commands("up")  # previewed, nothing applied
@@ -52,13 +39,10 @@ def test_up_needs_yes_when_not_at_a_terminal(
 
 @pytest.mark.slow
 def test_up_yes_stands_up_sites_and_shows_addresses_without_secrets(
-    cloud_spec_path: Path,
-    fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
+    cloud_cli: Cli,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    assert cli("-f", str(cloud_spec_path), "up", "--yes") == 0
+    assert cloud_cli("up", "--yes") == 0
     out, err = capsys.readouterr()
     assert "aws-a" in out and "hc-b" in out and "203.0.113." in out and "http://203.0.113." in out
     assert "create aws:ec2/instance:Instance aws-a-instance" in out  # plain progress lines
@@ -68,14 +52,12 @@ def test_up_yes_stands_up_sites_and_shows_addresses_without_secrets(
 
 @pytest.mark.slow
 def test_up_json_is_one_document_and_a_failed_site_exits_1(
-    cloud_spec_path: Path,
+    cloud_cli: Cli,
     fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
     capsys: pytest.CaptureFixture,
 ) -> None:
     fake_pulumi.scenarios(aws_a="suspended")
-    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--json") == 1
+    assert cloud_cli("up", "--yes", "--json") == 1
     out, err = capsys.readouterr()
     doc = json.loads(out)
     by_site = {s["site"]: s for s in doc["sites"]}
@@ -88,14 +70,12 @@ def test_up_json_is_one_document_and_a_failed_site_exits_1(
 
 @pytest.mark.slow
 def test_failed_site_is_shown_in_the_providers_words(
-    cloud_spec_path: Path,
+    cloud_cli: Cli,
     fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
     capsys: pytest.CaptureFixture,
 ) -> None:
     fake_pulumi.scenarios(hc_b="transient", aws_a="suspended")
-    assert cli("-f", str(cloud_spec_path), "up", "--yes") == 1
+    assert cloud_cli("up", "--yes") == 1
     out, err = capsys.readouterr()
     assert "FAILED: suspended" in out and "FAILED: transient" in out
     assert "aws-a: account suspended or forbidden: creating EC2 Instance" in err
@@ -104,10 +84,7 @@ def test_failed_site_is_shown_in_the_providers_words(
 
 
 def test_missing_pulumi_cli_says_how_to_install_it(
-    cloud_spec_path: Path,
-    fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
+    cloud_cli: Cli,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
@@ -117,7 +94,7 @@ def test_missing_pulumi_cli_says_how_to_install_it(
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     if any((Path(p) / "pulumi").exists() for p in path.split(os.pathsep)):
         pytest.skip("a real pulumi CLI is on PATH")
-    assert cli("-f", str(cloud_spec_path), "up", "--yes") == 2
+    assert cloud_cli("up", "--yes") == 2
     err = capsys.readouterr().err
     assert "`pulumi` CLI is not installed" in err and "deplat doctor --install-pulumi" in err
     assert "Traceback" not in err
@@ -125,29 +102,20 @@ def test_missing_pulumi_cli_says_how_to_install_it(
 
 @pytest.mark.slow
 def test_missing_passphrase_is_a_clear_input_error(
-    cloud_spec_path: Path,
-    fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
+    cloud_cli: Cli,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
     monkeypatch.delenv("DEPLAT_PASSPHRASE")
-    assert cli("-f", str(cloud_spec_path), "status") == 2
+    assert cloud_cli("status") == 2
     assert "export DEPLAT_PASSPHRASE" in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_status_after_up_reports_roles_and_outputs(
-    cloud_spec_path: Path,
-    fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
-    capsys: pytest.CaptureFixture,
-) -> None:
-    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a") == 0
+def test_status_after_up_reports_roles_and_outputs(cloud_cli: Cli, capsys: pytest.CaptureFixture) -> None:
+    assert cloud_cli("up", "--yes", "--site", "aws-a") == 0
     capsys.readouterr()
-    assert cli("-f", str(cloud_spec_path), "status", "--json") == 0
+    assert cloud_cli("status", "--json") == 0
     out, err = capsys.readouterr()
     sites = {s["site"]: s for s in json.loads(out)["sites"]}
     assert sites["aws-a"]["running"] is True and sites["aws-a"]["outputs"]["url"].startswith(
@@ -159,33 +127,24 @@ def test_status_after_up_reports_roles_and_outputs(
 
 @pytest.mark.slow
 def test_destroy_asks_first_and_then_takes_sites_down(
-    cloud_spec_path: Path,
+    cloud_cli: Cli,
     fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    assert cli("-f", str(cloud_spec_path), "up", "--yes") == 0
-    assert cli("-f", str(cloud_spec_path), "destroy") == 2
+    assert cloud_cli("up", "--yes") == 0
+    assert cloud_cli("destroy") == 2
     assert not fake_pulumi.commands("destroy")
-    assert cli("-f", str(cloud_spec_path), "destroy", "--yes", "--site", "hc-b") == 0
+    assert cloud_cli("destroy", "--yes", "--site", "hc-b") == 0
     destroys = fake_pulumi.commands("destroy")
     assert [c["argv"][-1] for c in destroys] == ["hc-b"]
     capsys.readouterr()
-    assert cli("-f", str(cloud_spec_path), "status", "--json") == 0
+    assert cloud_cli("status", "--json") == 0
     sites = {s["site"]: s for s in json.loads(capsys.readouterr().out)["sites"]}
     assert sites["hc-b"]["exists"] is False and sites["aws-a"]["running"] is True
 
 
-def test_destroy_says_which_data_it_keeps(
-    cloud_spec_path: Path,
-    fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
-    capsys: pytest.CaptureFixture,
-) -> None:
-    # the programs mark data volumes and buckets retain_on_delete (tests/stacks/test_updates_keep_data.py)
-    assert cli("-f", str(cloud_spec_path), "destroy", "--site", "aws-a", "--site", "hc-b") == 2
+def test_destroy_says_which_data_it_keeps(cloud_cli: Cli, capsys: pytest.CaptureFixture) -> None:
+    assert cloud_cli("destroy", "--site", "aws-a", "--site", "hc-b") == 2
     out = capsys.readouterr().out
     assert "kept, with the data on them" in out
     assert "aws-a: data volume, backup bucket" in out
@@ -193,11 +152,9 @@ def test_destroy_says_which_data_it_keeps(
 
 
 @pytest.mark.slow
-def test_refresh_runs_without_confirmation(
-    cloud_spec_path: Path, fake_pulumi: FakePulumi, stand_ins: dict, no_tty: None
-) -> None:
-    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a") == 0
-    assert cli("-f", str(cloud_spec_path), "refresh", "--site", "aws-a") == 0
+def test_refresh_runs_without_confirmation(cloud_cli: Cli, fake_pulumi: FakePulumi) -> None:
+    assert cloud_cli("up", "--yes", "--site", "aws-a") == 0
+    assert cloud_cli("refresh", "--site", "aws-a") == 0
     assert len(fake_pulumi.commands("refresh")) == 1
 
 
@@ -258,15 +215,12 @@ def test_a_lock_from_another_host_is_never_called_stale(cloud_spec_path: Path) -
 
 @pytest.mark.slow
 def test_doctor_reports_cli_plugins_credentials_and_backend(
-    cloud_spec_path: Path,
-    fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
+    cloud_cli: Cli,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
     monkeypatch.delenv("HCLOUD_TOKEN")
-    assert cli("-f", str(cloud_spec_path), "doctor", "--json") == 1
+    assert cloud_cli("doctor", "--json") == 1
     checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["pulumi CLI"]["ok"] and "v3.272.0" in checks["pulumi CLI"]["detail"]
     assert checks["plugin aws"]["ok"] is False and checks["plugin aws"]["required"] is False
@@ -282,19 +236,10 @@ def test_doctor_reports_cli_plugins_credentials_and_backend(
 
 
 @pytest.mark.slow
-def test_doctor_is_happy_once_everything_is_there(
-    cloud_spec_path: Path,
-    fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
-    capsys: pytest.CaptureFixture,
-) -> None:
-    assert (
-        cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a", "--site", "hc-b", "--site", "gcp-c")
-        == 0
-    )
+def test_doctor_is_happy_once_everything_is_there(cloud_cli: Cli, capsys: pytest.CaptureFixture) -> None:
+    assert cloud_cli("up", "--yes", "--site", "aws-a", "--site", "hc-b", "--site", "gcp-c") == 0
     capsys.readouterr()
-    assert cli("-f", str(cloud_spec_path), "doctor") == 0
+    assert cloud_cli("doctor") == 0
     out = capsys.readouterr().out
     assert "plugin hcloud" in out and "FAIL" not in out
 

@@ -16,8 +16,7 @@ import pytest
 import typer
 
 from tests.engine.conftest import SPEC, FakePulumi, write_spec
-from tests.engine.test_cli_sites import cli
-from tests.engine.test_cli_sites import no_tty as no_tty  # a fixture
+from tests.support.cli import Cli, cli
 
 AWS_DATA = [
     "urn:pulumi:aws-a::shop::aws:ebs/volume:Volume::aws-a-data",
@@ -36,18 +35,14 @@ def updates(fake: FakePulumi) -> list[list[str]]:
 
 
 def test_destroy_purge_data_first_drops_retention_then_deletes_the_data(
-    cloud_spec_path: Path,
+    cloud_cli: Cli,
     fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "aws-a") == 0
+    assert cloud_cli("up", "--yes", "--site", "aws-a") == 0
     before = len(updates(fake_pulumi))
     capsys.readouterr()
-    assert (
-        cli("-f", str(cloud_spec_path), "--json", "destroy", "--purge-data", "--yes", "--site", "aws-a") == 0
-    )
+    assert cloud_cli("--json", "destroy", "--purge-data", "--yes", "--site", "aws-a") == 0
     runs = updates(fake_pulumi)[before:]
     assert ["up" in r for r in runs] == [True, False] and "destroy" in runs[1]
     assert sorted(flag_values(runs[0], "--target")) == AWS_DATA  # only the data, nothing else updated
@@ -56,16 +51,14 @@ def test_destroy_purge_data_first_drops_retention_then_deletes_the_data(
 
 
 def test_destroy_without_purge_keeps_the_data_and_updates_nothing(
-    cloud_spec_path: Path,
+    cloud_cli: Cli,
     fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "hc-b") == 0
+    assert cloud_cli("up", "--yes", "--site", "hc-b") == 0
     before = len(updates(fake_pulumi))
     capsys.readouterr()
-    assert cli("-f", str(cloud_spec_path), "destroy", "--yes", "--site", "hc-b") == 0
+    assert cloud_cli("destroy", "--yes", "--site", "hc-b") == 0
     runs = updates(fake_pulumi)[before:]
     assert len(runs) == 1 and "destroy" in runs[0]
     assert "kept: hc-b: data volume" in capsys.readouterr().out
@@ -97,23 +90,22 @@ def test_destroy_purge_data_asks_naming_the_data_it_deletes(
 
 
 def test_destroy_purge_data_of_a_site_never_stood_up_creates_nothing(
-    cloud_spec_path: Path, fake_pulumi: FakePulumi, stand_ins: dict, no_tty: None
+    cloud_cli: Cli,
+    fake_pulumi: FakePulumi,
 ) -> None:
-    assert cli("-f", str(cloud_spec_path), "destroy", "--purge-data", "--yes", "--site", "hc-b") == 0
+    assert cloud_cli("destroy", "--purge-data", "--yes", "--site", "hc-b") == 0
     assert not fake_pulumi.commands("up") and not fake_pulumi.commands("stack", "init")
 
 
 def test_up_replace_vm_previews_and_updates_with_the_vm_urn(
-    cloud_spec_path: Path,
+    cloud_cli: Cli,
     fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "hc-b") == 0
+    assert cloud_cli("up", "--yes", "--site", "hc-b") == 0
     before = len(updates(fake_pulumi))
     capsys.readouterr()
-    assert cli("-f", str(cloud_spec_path), "--json", "up", "--replace-vm", "--yes", "--site", "hc-b") == 0
+    assert cloud_cli("--json", "up", "--replace-vm", "--yes", "--site", "hc-b") == 0
     runs = updates(fake_pulumi)[before:]
     assert [next(a for a in r if not a.startswith("-")) for r in runs] == ["preview", "up"]
     assert all(flag_values(r, "--replace") == [HC_VM] for r in runs)
@@ -121,23 +113,19 @@ def test_up_replace_vm_previews_and_updates_with_the_vm_urn(
     assert site["changes"].get("replace") == 1  # the fake replaces what --replace names
 
 
-def test_up_replace_vm_asks_first_even_at_a_terminal(
-    cloud_spec_path: Path, fake_pulumi: FakePulumi, stand_ins: dict, no_tty: None
-) -> None:
-    assert cli("-f", str(cloud_spec_path), "up", "--replace-vm", "--site", "hc-b") == 2
+def test_up_replace_vm_asks_first_even_at_a_terminal(cloud_cli: Cli, fake_pulumi: FakePulumi) -> None:
+    assert cloud_cli("up", "--replace-vm", "--site", "hc-b") == 2
     assert not fake_pulumi.commands("up")
 
 
 def test_plan_replace_vm_shows_the_replacement(
-    cloud_spec_path: Path,
+    cloud_cli: Cli,
     fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    assert cli("-f", str(cloud_spec_path), "up", "--yes", "--site", "hc-b") == 0
+    assert cloud_cli("up", "--yes", "--site", "hc-b") == 0
     capsys.readouterr()
-    assert cli("-f", str(cloud_spec_path), "--json", "plan", "--replace-vm", "--site", "hc-b") == 0
+    assert cloud_cli("--json", "plan", "--replace-vm", "--site", "hc-b") == 0
     [site] = json.loads(capsys.readouterr().out)["sites"]
     assert site["changes"].get("replace") == 1
     [preview] = fake_pulumi.commands("preview")[-1:]
@@ -145,13 +133,11 @@ def test_plan_replace_vm_shows_the_replacement(
 
 
 def test_replace_vm_without_a_named_site_is_refused(
-    cloud_spec_path: Path,
+    cloud_cli: Cli,
     fake_pulumi: FakePulumi,
-    stand_ins: dict,
-    no_tty: None,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    assert cli("-f", str(cloud_spec_path), "up", "--replace-vm", "--yes") == 2
+    assert cloud_cli("up", "--replace-vm", "--yes") == 2
     assert "--site" in capsys.readouterr().err
     assert not updates(fake_pulumi)
 
