@@ -1,15 +1,11 @@
 """The DNS provider registry: a new DNS provider kind is one module, and nothing else changes.
 
-The throwaway kind below is written to a temporary folder added to ``deplat.dns.__path__`` in a
-fresh interpreter (the spec's ``DnsProviderKind`` enum is built when the spec model is first
-imported); no file of deplat is touched.
+The throwaway kind below is seen by a fresh interpreter only (``tests.support.extra_module``); no
+file of deplat is touched.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +13,7 @@ import pytest
 from deplat import dns
 from deplat.dns.base import DnsBackend
 from deplat.spec.model import DnsProviderKind
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.extra_module import APP, seen_with_module
 
 THROWAWAY = '''
 """A throwaway DNS provider kind."""
@@ -43,26 +38,21 @@ class Backend(DnsBackend):
         return None
 '''
 
-SPEC = """
-version: 1
-app: shop
-services:
-  web:
-    image: ghcr.io/acme/web:1
-    ports: [{port: 8080, public: true}]
-domain: {zone: shop.example.org, names: [shop.example.org]}
-sites:
+SPEC = (
+    APP
+    + """sites:
   - {name: aws-a, provider: aws, role: primary, region: eu-central-1}
   - {name: hel-b, provider: hcloud, role: warm, region: hel1}
 dns:
   - {name: ns, provider: throwaway, options: {endpoint: "https://dns.example.net"}}
 """
+)
 
 RUNNER = """
-import json, sys
-import deplat.dns
-deplat.dns.__path__.append(sys.argv[1])
+import json
+import sys
 
+import deplat.dns
 from deplat.errors import SpecError
 from deplat.spec.loader import load_spec
 from deplat.spec.model import DnsProviderKind
@@ -94,24 +84,14 @@ print(json.dumps({
 
 @pytest.mark.slow
 def test_a_new_dns_provider_is_one_module_that_validates_and_appears_in_the_schema(tmp_path: Path) -> None:
-    extra = tmp_path / "more_dns"
-    extra.mkdir()
-    (extra / "throwaway.py").write_text(THROWAWAY)
     spec = tmp_path / "deplat.yaml"
     spec.write_text(SPEC)
     bad_option = tmp_path / "bad_option.yaml"
     bad_option.write_text(SPEC.replace("endpoint:", "endpiont:"))
     bad_kind = tmp_path / "bad_kind.yaml"
     bad_kind.write_text(SPEC.replace("provider: throwaway", "provider: bind9"))
-    run = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(extra), str(spec), str(bad_option), str(bad_kind)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    seen = json.loads(run.stdout)
+    extra = tmp_path / "more_dns"
+    seen = seen_with_module(extra, "deplat.dns", "throwaway", THROWAWAY, RUNNER, spec, bad_option, bad_kind)
     assert seen["kinds"] == ["clouddns", "hcloud", "rfc2136", "route53", "throwaway"]
     assert seen["enum"] == seen["kinds"] == seen["schema_enum"]
     assert seen["options_schema"] == ["endpoint"]

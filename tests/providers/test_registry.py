@@ -1,15 +1,11 @@
 """The provider registry: a new hosting provider is one module, and nothing else changes.
 
-The throwaway provider below is written to a temporary folder that is added to
-``deplat.providers.__path__`` in a fresh interpreter (the spec's ``Provider`` enum is built when the
-spec model is first imported); no file of deplat is touched.
+The throwaway provider below is seen by a fresh interpreter only (``tests.support.extra_module``);
+no file of deplat is touched.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -18,8 +14,7 @@ import pytest
 from deplat import providers
 from deplat.providers.base import Capabilities, HostingProvider
 from deplat.spec.model import Provider
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.extra_module import APP, run_with_module, seen_with_module
 
 THROWAWAY = '''
 """A throwaway provider: one server and its address, as a Pulumi program."""
@@ -56,23 +51,17 @@ class Throwaway(HostingProvider):
 provider = Throwaway()
 '''
 
-SPEC = """
-version: 1
-app: shop
-services:
-  web:
-    image: ghcr.io/acme/web:1
-    ports: [{port: 8080, public: true}]
-domain: {zone: shop.example.org, names: [shop.example.org]}
-sites:
+SPEC = (
+    APP
+    + """sites:
   - {name: new-a, provider: throwaway, role: primary, options: {flavour: small}}
   - {name: aws-b, provider: aws, role: warm, region: eu-central-1}
 """
+)
 
 RUNNER = """
-import json, sys
-import deplat.providers
-deplat.providers.__path__.append(sys.argv[1])
+import json
+import sys
 
 from deplat.errors import SpecError
 from deplat.plan import plan_offline
@@ -105,22 +94,12 @@ print(json.dumps({
 
 @pytest.mark.slow
 def test_a_new_provider_is_one_module_that_validates_appears_in_the_schema_and_plans(tmp_path: Path) -> None:
-    extra = tmp_path / "more_providers"
-    extra.mkdir()
-    (extra / "throwaway.py").write_text(THROWAWAY)
     spec = tmp_path / "deplat.yaml"
     spec.write_text(SPEC)
     bad = tmp_path / "bad.yaml"
     bad.write_text(SPEC.replace("flavour: small", "flavor: small"))
-    run = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(extra), str(spec), str(bad)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    seen = json.loads(run.stdout)
+    extra = tmp_path / "more_providers"
+    seen = seen_with_module(extra, "deplat.providers", "throwaway", THROWAWAY, RUNNER, spec, bad)
     assert seen["names"] == ["aws", "gcp", "hcloud", "local", "throwaway"]
     assert seen["enum"] == seen["names"] and "throwaway" in seen["schema_enum"]
     assert seen["options_schema"]["flavour"]["description"] == "the server flavour"
@@ -155,16 +134,14 @@ def test_capabilities_say_what_a_site_is_without_naming_providers() -> None:
 
 @pytest.mark.slow
 def test_a_module_without_a_provider_object_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "halfdone.py").write_text("X = 1\n")
     code = textwrap.dedent(
-        f"""
+        """
         import deplat.providers as p
-        p.__path__.append({str(tmp_path)!r})
         try:
             p.registry()
         except TypeError as exc:
             print(exc)
         """
     )
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    run = run_with_module(tmp_path / "extra", "deplat.providers", "halfdone", "X = 1\n", code)
     assert "halfdone exposes no `provider`" in run.stdout, run.stderr
