@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import socket
 import sys
 import time
@@ -20,25 +19,16 @@ from deplat.failover.probe import Health, probe_site_sync
 from deplat.sites import Addresses
 from deplat.spec.loader import load_spec
 from deplat.spec.model import Spec
+from tests.support.local_sites import free_port, loopback_address
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "examples" / "guestbook" / "app.py"
 TIMEOUT = 0.3
 
 
-def loopback_address() -> str:
-    return f"127.{random.randint(100, 250)}.{random.randint(0, 255)}.{random.randint(2, 250)}"
-
-
-def free_port(address: str) -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
-
-
 def write_spec(tmp_path: Path) -> Spec:
     address = loopback_address()
-    port = free_port(address)
+    port = free_port([address])
     text = f"""\
 version: 1
 app: gb

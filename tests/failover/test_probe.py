@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import socket
 import subprocess
 import sys
@@ -24,21 +23,11 @@ from deplat.secrets import SecretStore
 from deplat.sites import Addresses
 from deplat.spec.loader import load_spec
 from deplat.spec.model import Spec
+from tests.support.local_sites import free_port, loopback_address
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "examples" / "guestbook" / "app.py"
 TIMEOUT = 0.3
-
-
-def loopback_address() -> str:
-    """A random 127.x.y.z so that parallel tests (and other helpers' sites) never collide."""
-    return f"127.{random.randint(100, 250)}.{random.randint(0, 255)}.{random.randint(2, 250)}"
-
-
-def free_port(address: str) -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
 
 
 def write_spec(tmp_path: Path, services: dict[str, int], address_a: str, address_b: str) -> Spec:
@@ -107,7 +96,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def site(tmp_path: Path) -> Iterator[tuple[Spec, str, int]]:
     """The guestbook serving on site-a's address; yields (spec, address, port)."""
     address = loopback_address()
-    port = free_port(address)
+    port = free_port([address])
     spec = write_spec(tmp_path, {"web": port}, address, loopback_address())
     proc = start_guestbook(address, port, tmp_path / "data")
     try:
@@ -181,7 +170,7 @@ def test_guestbook_answering_is_healthy(site: tuple[Spec, str, int]) -> None:
 @pytest.mark.slow
 def test_one_service_of_two_failing_is_degraded(tmp_path: Path) -> None:
     address = loopback_address()
-    web, api = free_port(address), free_port(address)
+    web, api = free_port([address]), free_port([address])
     spec = write_spec(tmp_path, {"web": web, "api": api}, address, loopback_address())
     proc = start_guestbook(address, web, tmp_path / "data")
     try:
@@ -197,7 +186,7 @@ def test_one_service_of_two_failing_is_degraded(tmp_path: Path) -> None:
 
 def test_nothing_listening_is_down_refused(tmp_path: Path) -> None:
     address = loopback_address()
-    spec = write_spec(tmp_path, {"web": free_port(address)}, address, loopback_address())
+    spec = write_spec(tmp_path, {"web": free_port([address])}, address, loopback_address())
     probe = probe_site_sync(spec, "site-a", Addresses([address]), timeout=TIMEOUT, secrets=None)
     assert probe.health is Health.down
     assert probe.checks[0].error_class == "refused"
@@ -207,7 +196,7 @@ def test_nothing_listening_is_down_refused(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_accepting_but_never_answering_is_down_by_timeout(tmp_path: Path) -> None:
     address = loopback_address()
-    port = free_port(address)
+    port = free_port([address])
     spec = write_spec(tmp_path, {"web": port}, address, loopback_address())
     with socket.socket() as hole:  # listens and never accepts: the kernel completes the handshake
         hole.bind((address, port))
@@ -224,7 +213,7 @@ def test_accepting_but_never_answering_is_down_by_timeout(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_slow_answer_counts_as_timeout(tmp_path: Path, canned) -> None:  # type: ignore[no-untyped-def]
     address = loopback_address()
-    port = free_port(address)
+    port = free_port([address])
     spec = write_spec(tmp_path, {"web": port}, address, loopback_address())
     canned(address, port, 200, b'{"ok": true}', delay=TIMEOUT * 3)
     probe = probe_site_sync(spec, "site-a", Addresses([address]), timeout=TIMEOUT, secrets=None)
@@ -235,7 +224,7 @@ def test_slow_answer_counts_as_timeout(tmp_path: Path, canned) -> None:  # type:
 
 def test_suspension_page_is_suspended(tmp_path: Path, canned) -> None:  # type: ignore[no-untyped-def]
     address = loopback_address()
-    port = free_port(address)
+    port = free_port([address])
     spec = write_spec(tmp_path, {"web": port}, address, loopback_address())
     canned(address, port, 403, b'{"error": "AccountSuspended", "message": "suspended"}')
     probe = probe_site_sync(spec, "site-a", Addresses([address]), timeout=TIMEOUT, secrets=None)
@@ -246,7 +235,7 @@ def test_suspension_page_is_suspended(tmp_path: Path, canned) -> None:  # type: 
 
 def test_plain_403_is_down_not_suspended(tmp_path: Path, canned) -> None:  # type: ignore[no-untyped-def]
     address = loopback_address()
-    port = free_port(address)
+    port = free_port([address])
     spec = write_spec(tmp_path, {"web": port}, address, loopback_address())
     canned(address, port, 403, b"<h1>Forbidden</h1>")
     probe = probe_site_sync(spec, "site-a", Addresses([address]), timeout=TIMEOUT, secrets=None)
@@ -288,7 +277,7 @@ def test_site_without_address_is_down(tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_probe_site_is_async_and_runs_checks_concurrently(tmp_path: Path) -> None:
     address = loopback_address()
-    ports = {f"svc{i}": free_port(address) for i in range(4)}
+    ports = {f"svc{i}": free_port([address]) for i in range(4)}
     spec = write_spec(tmp_path, ports, address, loopback_address())
     holes = []
     try:

@@ -36,6 +36,11 @@ def free_addresses(count: int) -> list[str]:
     return [f"{base}.{first + i}" for i in range(count)]
 
 
+def loopback_address() -> str:
+    """One loopback address in a random corner of 127/8, so that parallel tests never collide."""
+    return free_addresses(1)[0]
+
+
 def free_port(hosts: list[str]) -> int:
     """A port free on every one of ``hosts``."""
     for _ in range(50):
