@@ -81,6 +81,7 @@ class Recorded:
     typ: str
     name: str
     inputs: dict[str, Any]  # wire form, secrets still wrapped
+    state: dict[str, Any] = field(default_factory=dict)  # what the mock answered: inputs and outputs
 
 
 @dataclass
@@ -114,8 +115,12 @@ def _usable_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-def run_site(spec: Spec, site_name: str, secrets: Any = None) -> Run:
-    """Run the site's program under a fresh set of mocks; the raw inputs of every resource."""
+def run_site(spec: Spec, site_name: str, secrets: Any = None, *, distinct: bool = False) -> Run:
+    """Run the site's program under a fresh set of mocks; the raw inputs of every resource.
+
+    Every resource answers with made-up addresses (``publicIp``, ``address``, ``ipAddress``...); with
+    ``distinct`` each resource's are its own, so that a test can tell which resource an output is
+    read from."""
     import pulumi
 
     from deplat.plan import _ensure_event_loop, mock_id
@@ -126,10 +131,21 @@ def run_site(spec: Spec, site_name: str, secrets: Any = None) -> Run:
 
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-            run.resources.append(Recorded(args.typ, args.name, dict(args.inputs)))
-            extra = {"publicIp": "192.0.2.1", "address": "192.0.2.2", "ipAddress": "192.0.2.3"}
-            extra |= {"bucket": args.name + "-x", "name": args.name + "-x", "ipv6Address": "2001:db8::1"}
-            return str(mock_id(args.typ, args.name)), {**extra, **args.inputs}
+            n = 4 * len(run.resources) + 10 if distinct else 0
+            ips = (
+                [f"192.0.2.{n + i}" for i in (1, 2, 3)]
+                if distinct
+                else ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+            )
+            extra = {"publicIp": ips[0], "address": ips[1], "ipAddress": ips[2]}
+            extra |= {
+                "bucket": args.name + "-x",
+                "name": args.name + "-x",
+                "ipv6Address": f"2001:db8::{n + 1:x}",
+            }
+            state = {**extra, **args.inputs}
+            run.resources.append(Recorded(args.typ, args.name, dict(args.inputs), state))
+            return str(mock_id(args.typ, args.name)), state
 
         def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
             return {"id": "ami-0123456789abcdef0"}
