@@ -2,8 +2,7 @@
 
 Local sites keep one log per service under ``.deplat/local/<site>/logs/<service>.log`` (written by
 the site's supervisor, secrets masked, rotated to ``<service>.log.1``). Cloud sites' logs live on
-their VMs and come with the SSH transport; until then asking for them is an ``InputError`` that says
-so, never an empty answer.
+their VMs, in the journal, and are read over SSH (``deplat.remote.shell``), never from here.
 """
 
 from __future__ import annotations
@@ -42,9 +41,8 @@ def sources(spec: Spec, site: str | None = None, service: str | None = None) -> 
     chosen = spec.site(name)
     if not provider_of(chosen).capabilities.runs_locally:
         raise InputError(
-            f"logs of {chosen.provider.value} sites ({name}) cannot be read yet: they stay on the site's VM",
-            hint="deplat reads cloud sites' logs once it deploys over SSH; until then: ssh to the VM and "
-            "run `journalctl -u 'deplat-*'`",
+            f"logs of {chosen.provider.value} sites ({name}) are in the journal on the site's VM",
+            hint=f"deplat logs {name} reads them over SSH (deplat.remote.shell)",
         )
     services = list(spec.services)
     if service is not None and service not in services:

@@ -216,7 +216,7 @@ def _polish(command: Any, root: bool) -> None:
 
 # The order `deplat --help` lists commands in: a newcomer's path first; others follow as registered.
 ORDER = (
-    "init", "validate", "show", "schema", "plan", "up", "status", "logs", "doctor", "refresh",
+    "init", "validate", "show", "schema", "plan", "up", "status", "logs", "exec", "doctor", "refresh",
     "destroy", "dns", "certs", "backups", "failover", "rejoin", "watch", "drill", "version",
 )  # fmt: skip
 
