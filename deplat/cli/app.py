@@ -224,7 +224,7 @@ ORDER = (
 # The module of ``deplat.cli`` that registers each command (``version`` is in this one).
 COMMAND_MODULES = {
     "init": "spec_cmds", "validate": "spec_cmds", "show": "spec_cmds", "schema": "spec_cmds",
-    "plan": "plan_cmds", "up": "site_cmds", "status": "site_cmds", "logs": "logs_cmds",
+    "plan": "plan_cmds", "up": "site_cmds", "status": "site_cmds", "logs": "logs_cmds", "exec": "logs_cmds",
     "doctor": "site_cmds", "refresh": "site_cmds", "destroy": "site_cmds", "dns": "dns_cmds",
     "certs": "certs_cmds", "backups": "backups_cmds", "failover": "failover_cmds",
     "rejoin": "failover_cmds", "watch": "failover_cmds", "drill": "failover_cmds",
