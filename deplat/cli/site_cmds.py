@@ -283,7 +283,7 @@ def doctor(
     ] = False,
     yes: YesOpt = False,
 ) -> None:
-    """Is this machine ready? pulumi CLI, plugins, credentials per site, state backend."""
+    """Is this machine ready? pulumi CLI, plugins, credentials per site, state backend, backups."""
     from deplat.cli.render.sites import doctor_table
     from deplat.engine import doctor as doc
 
@@ -311,6 +311,9 @@ def doctor(
         else:  # local sites need no engine (and a local-only install has no Pulumi SDK)
             checks = [doc.check_backend(spec)]
         checks += preflight.doctor_checks(spec, secrets, can_ask=interactive() and not G.json)
+        from deplat.data import freshness
+
+        checks += freshness.checks(spec, secrets)  # the newest snapshot of each stateful service
     else:  # no spec here: the machine-wide checks only
         checks = [doc.check_cli()[0]] if preflight.installed("pulumi") else []
         if not G.json:
