@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from deplat.errors import InputError
 from deplat.files import exclusive_lock, write_json_atomic
 from deplat.paths import paths
 from deplat.providers import provider_of
@@ -48,10 +49,23 @@ _HOP_BY_HOP = {
 }
 
 
+def forwards_to(spec: Spec, site: str) -> bool:
+    """Can the front door (a proxy on this machine) forward to ``site``? Only to a local site: a
+    cloud site's traffic is switched by DNS (the spec's ``dns:`` section)."""
+    return provider_of(spec.site(site)).capabilities.runs_locally
+
+
 def site_address(spec: Spec, site: str) -> str:
-    """A local site's loopback address (from the spec: no driver call)."""
+    """A local site's loopback address (from the spec: no driver call); ``InputError`` for a
+    cloud site, which the front door cannot forward to."""
     from deplat.providers.local import address
 
+    if not forwards_to(spec, site):
+        raise InputError(
+            f"the front door forwards only to local sites, and {site} is a "
+            f"{spec.site(site).provider.value} site",
+            hint="give the spec a dns: section: traffic to cloud sites is switched by DNS",
+        )
     return address(spec.site(site), spec)
 
 

@@ -109,10 +109,15 @@ def _listening(spec: Spec) -> bool:
 
 def ensure_running(spec: Spec) -> FrontDoorProcess | None:
     """Start the front door process unless it runs (idempotent; safe from many processes at once).
-    None when the spec needs no front door (it has DNS, or no public port). ``InputError`` when it
+    None when the spec needs no front door (it has DNS, or no public port) or its primary is not a
+    local site (the front door forwards only to local sites). ``InputError`` when it
     cannot listen (the address or port is taken)."""
     if not frontdoor.uses_front_door(spec) or not frontdoor.front_door_ports(spec):
         return None
+    from deplat.state import load_active
+
+    if not frontdoor.forwards_to(spec, load_active(spec).primary):
+        return None  # a cloud primary without DNS: nothing on this machine to forward to it
     current = running(spec)
     if current is not None:
         return current

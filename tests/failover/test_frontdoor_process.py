@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -107,3 +108,30 @@ def test_a_killed_front_door_comes_back_by_itself_with_its_routing_and_no_watche
     assert frontdoor_process.running(spec) is None and served_by(url) is None
     for pid in (third.pid, third.door_pid):  # the supervisor and its door
         assert not pid_alive(pid)
+
+
+CLOUD_WITHOUT_DNS = """\
+app: shop
+services:
+  web:
+    image: ghcr.io/example/web:1
+    ports: [{port: 8080, public: true}]
+domain: {zone: shop.example.org, names: [shop.example.org]}
+sites:
+  - {name: aws-a, provider: aws, role: primary, region: eu-central-1}
+  - {name: gcp-b, provider: gcp, role: warm, region: europe-west3, options: {project: shop-1}}
+"""
+
+
+def test_a_cloud_primary_without_dns_gets_no_front_door_and_a_switch_to_it_says_why(tmp_path: Path) -> None:
+    from deplat.errors import InputError
+    from deplat.spec.loader import load_spec
+
+    (tmp_path / "deplat.yaml").write_text(CLOUD_WITHOUT_DNS)
+    spec = load_spec(tmp_path / "deplat.yaml")
+    assert frontdoor.uses_front_door(spec)  # no dns: section
+    assert frontdoor_process.ensure_running(spec) is None  # nothing on this machine forwards to aws-a
+    assert not frontdoor_process.running(spec)
+    with pytest.raises(InputError, match="only to local sites") as refused:
+        frontdoor.site_address(spec, "gcp-b")
+    assert "dns:" in (refused.value.hint or "")
