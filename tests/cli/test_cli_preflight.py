@@ -191,4 +191,5 @@ def test_doctor_on_local_sites_needs_no_pulumi(
     book = make_guestbook(sites=2)
     assert cli("-f", str(book.spec_path), "--json", "doctor") == 0
     names = [c["name"] for c in json.loads(capsys.readouterr().out)["checks"]]
-    assert names == ["state backend", "secrets"]
+    # no engine check: the state backend, the secrets, and the newest snapshot of its stateful data
+    assert names == ["state backend", "secrets", "backups"]
