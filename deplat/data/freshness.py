@@ -64,14 +64,15 @@ def survey(spec: Spec, secrets: SecretStore, now: float | None = None) -> Freshn
 
 def checks(spec: Spec, secrets: SecretStore, now: float | None = None) -> list[Check]:
     """``deplat doctor``'s rows: one per stateful service (a warning when stale), one per skipped
-    repository. Warnings only (``required=False``): stale backups do not stop an ``up``."""
+    repository; none when a secret they need is missing (the secrets row says so). Warnings only
+    (``required=False``): stale backups do not stop an ``up``."""
     from deplat.engine.doctor import Check
 
     found = survey(spec, secrets, now)
     if found is None:
         return []
-    if found.error:
-        return [Check("backups", False, found.error, "see `deplat backups`", required=False)]
+    if found.error:  # a missing password or key: doctor's secrets row names it already
+        return []
     limit = STALE_INTERVALS * found.interval
     rows = []
     for service, age in found.ages.items():
