@@ -30,6 +30,7 @@ class Freshness:
     ages: dict[str, float | None] = field(default_factory=dict)  # service -> newest's age; None: none
     skipped: dict[str, str] = field(default_factory=dict)  # repository -> why
     error: str | None = None  # nothing could be asked (no password, a missing key)
+    hint: str | None = None
 
     def stale(self) -> list[str]:
         limit = STALE_INTERVALS * self.interval
@@ -49,7 +50,7 @@ def survey(spec: Spec, secrets: SecretStore, now: float | None = None) -> Freshn
         password = repos.password(spec, secrets)
         found = repos.repositories(spec, secrets)
     except DeplatError as exc:
-        result.error = exc.message
+        result.error, result.hint = exc.message, exc.hint
         return result
     states = repos.survey(found, password, DirectTransport(spec.base_dir), app=spec.app)
     now = time.time() if now is None else now
@@ -64,15 +65,15 @@ def survey(spec: Spec, secrets: SecretStore, now: float | None = None) -> Freshn
 
 def checks(spec: Spec, secrets: SecretStore, now: float | None = None) -> list[Check]:
     """``deplat doctor``'s rows: one per stateful service (a warning when stale), one per skipped
-    repository; none when a secret they need is missing (the secrets row says so). Warnings only
+    repository; one naming the secret when the password or a key is missing. Warnings only
     (``required=False``): stale backups do not stop an ``up``."""
     from deplat.engine.doctor import Check
 
     found = survey(spec, secrets, now)
     if found is None:
         return []
-    if found.error:  # a missing password or key: doctor's secrets row names it already
-        return []
+    if found.error:  # a missing password or key: nothing can be read, say which
+        return [Check("backups", False, found.error, found.hint, required=False)]
     limit = STALE_INTERVALS * found.interval
     rows = []
     for service, age in found.ages.items():
