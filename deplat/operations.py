@@ -44,8 +44,6 @@ COLD_ONLY_WHEN_NAMED = {"up", "refresh", "preview"}
 LOCKED = {"up", "destroy"}
 # What a preview may report that changes something.
 CHANGING_OPS = ("create", "update", "replace", "delete", "create-replacement", "delete-replaced")
-# What an up does to a VM that boots it anew (its bootstrap then writes the configuration).
-NEW_VM_OPS = ("create", "replace", "create-replacement")
 
 
 @dataclass
@@ -268,16 +266,21 @@ def operate(
     *,
     purge_data: bool = False,
     replace_vm: bool = False,
+    snapshot: bool = True,
 ) -> list[SiteResult]:
     """Run ``operation`` ("up", "destroy" or "refresh") on the selected sites, in parallel; a
     failing site never stops the others. ``purge_data`` (destroy): the sites' data is deleted
-    too; ``replace_vm`` (up): each site gets a new VM (refused for sites without one)."""
+    too, after a final snapshot of it (``snapshot``; a site whose snapshot fails is not purged:
+    ``deplat.data.before_purge``); ``replace_vm`` (up): each site gets a new VM (refused for sites
+    without one)."""
     if purge_data and operation != "destroy":
         raise ValueError("purge_data is an option of destroy")
     if replace_vm and operation != "up":
         raise ValueError("replace_vm is an option of up")
     with operation_lock(spec, operation):
-        return _operate(operation, spec, names, secrets, emit, parallel, clear_locks, purge_data, replace_vm)
+        return _operate(
+            operation, spec, names, secrets, emit, parallel, clear_locks, purge_data, replace_vm, snapshot
+        )
 
 
 def operation_lock(spec: Spec, operation: str) -> contextlib.ExitStack[bool | None]:
@@ -302,17 +305,28 @@ def _operate(
     clear_locks: bool,
     purge_data: bool,
     replace_vm: bool,
+    snapshot: bool = True,
 ) -> list[SiteResult]:
     sites = _selected(spec, names, operation, secrets, emit)
+    final = None
+    if purge_data and snapshot:  # the data's last state, kept in the repositories, before it goes
+        from deplat.data import before_purge
+
+        final = before_purge.take(spec, sites, secrets, emit)
+        sites = [s for s in sites if s.name not in final.refused]
     if replace_vm:
         refuse_vm_replacement(sites)
     if clear_locks:
         clear_stale_locks(spec, sites, emit)
     options = {"purge": True} if purge_data else {"replace_vm": True} if replace_vm else None
-    watch = _NewVms(spec, emit)
+    from deplat.remote.config import NewVms
+
+    watch = NewVms(spec, emit)
     results = run_sites(
         spec, sites, operation, secrets, watch if operation == "up" else emit, parallel, options
     )
+    if final is not None:
+        results = final.attach(spec, results, emit)
     if operation == "up":  # what the bootstrap wrote at first boot, brought up to date over SSH
         from deplat.remote import config
 
@@ -332,26 +346,11 @@ def _operate(
                 urls = ", ".join(door.urls)
                 emit(Event(EventKind.FRONTDOOR_START, f"front door at {urls}", data=door.to_dict()))
     elif operation == "destroy" and (
-        not names or any(r.ok and r.site == load_active(spec).primary for r in results)
+        (not names and all(r.ok for r in results))
+        or any(r.ok and r.site == load_active(spec).primary for r in results)
     ):
         frontdoor_process.stop(spec)  # every site, or the primary, is gone: nothing left to forward to
     return results
-
-
-class _NewVms:
-    """Passes events on and notes the sites whose VM an ``up`` creates or replaces (their first
-    boot writes the configuration: no push)."""
-
-    def __init__(self, spec: Spec, emit: Emit) -> None:
-        self.spec, self.emit = spec, emit
-        self.sites: set[str] = set()
-
-    def __call__(self, event: Event) -> None:
-        if event.kind == EventKind.SITE_OP and event.site and event.data.get("op") in NEW_VM_OPS:
-            types = getattr(provider_of(self.spec.site(event.site)), "RESOURCE_TYPES", {})
-            if event.data.get("type") == types.get("vm"):
-                self.sites.add(event.site)
-        self.emit(event)
 
 
 def up_sites(

@@ -36,6 +36,8 @@ class SiteResult:
     # destroy: the site's data it left in the account (forgotten by deplat) or deleted for good
     kept: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    # destroy --purge-data: the final snapshot of each stateful service (deplat.data.records.Backup)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
     # up, cloud sites: what the config push did (deplat.remote.config.Pushed.to_dict())
     config: dict[str, Any] = field(default_factory=dict)
 

@@ -96,6 +96,7 @@ def _run(
     *,
     purge_data: bool = False,
     replace_vm: bool = False,
+    snapshot: bool = True,
 ) -> None:
     from deplat import operations
     from deplat.cli.render.sites import SiteBoard, preview_table
@@ -160,6 +161,12 @@ def _run(
             )
             if data and purge_data:
                 G.console.print(f"[bold red]deleted for good, with the data on them[/]: {escape(data)}")
+                G.console.print(
+                    "a final snapshot of each stateful service is taken first (a site whose snapshot "
+                    "fails is not purged)"
+                    if snapshot
+                    else "[bold red]no final snapshot[/] (--no-snapshot)"
+                )
             elif data:
                 G.console.print(
                     "kept, with the data on them (deplat forgets cloud ones, which are still billed; "
@@ -170,7 +177,7 @@ def _run(
         else:
             confirm(f"destroy {len(selection.sites)} site(s)?", yes)
     names_run = [s.name for s in selection.sites]
-    options = {"purge_data": purge_data, "replace_vm": replace_vm}
+    options = {"purge_data": purge_data, "replace_vm": replace_vm, "snapshot": snapshot}
     board_rows = [(s.name, selection.roles[s.name]) for s in selection.sites]
     if G.json:
         with guard(_say) as interrupted:
@@ -187,6 +194,10 @@ def _run(
             if r.config.get("summary") and not r.config.get("error"):
                 G.console.print(f"{escape(r.site)}: {escape(r.config['summary'])}")
     if operation == "destroy" and not G.json:
+        for r in results:
+            for snap in r.snapshots:
+                where = f"{snap['service']}: snapshot {snap['id'][:8]} in {snap['location']}"
+                G.console.print(f"final snapshot of {escape(r.site)}: {escape(where)}")
         for label in ("kept", "deleted"):
             listed = "; ".join(
                 f"{r.site}: {', '.join(getattr(r, label))}" for r in results if getattr(r, label)
@@ -227,6 +238,7 @@ def up(
         "deplat destroy --yes",
         "deplat destroy --site local-c --yes",
         "deplat destroy --site aws-fra --purge-data  # the data volume and bucket too",
+        "deplat destroy --site local-c --purge-data --no-snapshot --yes",
     )
 )
 def destroy(
@@ -237,13 +249,24 @@ def destroy(
         bool,
         typer.Option(
             "--purge-data",
-            help="Delete the sites' data too (data volume, backup bucket, a local site's data folder); "
-            "without it they are kept.",
+            help="Delete the sites' data too (data volume, backup bucket, a local site's data folder), "
+            "after a final snapshot of it; without it they are kept.",
+        ),
+    ] = False,
+    no_snapshot: Annotated[
+        bool,
+        typer.Option(
+            "--no-snapshot",
+            help="With --purge-data: no final snapshot first (a purge is otherwise refused when it fails).",
         ),
     ] = False,
 ) -> None:
     """Take sites down: every resource of each site is deleted, its data kept (asks first)."""
-    _run("destroy", site, yes, clear_locks, purge_data=purge_data)
+    if no_snapshot and not purge_data:
+        raise InputError(
+            "--no-snapshot goes with --purge-data", hint="deplat destroy --purge-data --no-snapshot"
+        )
+    _run("destroy", site, yes, clear_locks, purge_data=purge_data, snapshot=not no_snapshot)
 
 
 @app.command(epilog=examples("deplat refresh", "deplat refresh --site aws-fra --clear-locks"))

@@ -54,6 +54,8 @@ SBIN_DIR = "/usr/local/sbin"
 FIRST_BOOT_ONLY = (f"{UNIT_DIR}/deplat-data.service", f"{SBIN_DIR}/deplat-mount-data")
 BACKUP_TIMER = f"{UNIT_DIR}/deplat-backup@.timer"
 CADDYFILE = f"{CADDY_DIR}/Caddyfile"
+# What an up does to a VM that boots it anew (its bootstrap then writes the configuration).
+NEW_VM_OPS = ("create", "replace", "create-replacement")
 NO_SSH = (
     "its port 22 is closed to everyone (no options.ssh_cidrs), so changes of env values, images or "
     "secrets cannot reach it: add this machine's address to options.ssh_cidrs, or renew the VM with "
@@ -239,6 +241,24 @@ def _runner(remote: RemoteSite, secrets: SecretStore) -> Callable[..., Completed
         return done
 
     return run
+
+
+class NewVms:
+    """Passes events on and notes the sites whose VM an ``up`` creates or replaces (their first
+    boot writes the configuration: no push)."""
+
+    def __init__(self, spec: Spec, emit: Emit) -> None:
+        self.spec, self.emit = spec, emit
+        self.sites: set[str] = set()
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == EventKind.SITE_OP and event.site and event.data.get("op") in NEW_VM_OPS:
+            from deplat.providers import provider_of
+
+            types = getattr(provider_of(self.spec.site(event.site)), "RESOURCE_TYPES", {})
+            if event.data.get("type") == types.get("vm"):
+                self.sites.add(event.site)
+        self.emit(event)
 
 
 def push_sites(
