@@ -40,3 +40,13 @@ def no_front_door_outlives_the_run(tmp_path_factory: pytest.TempPathFactory) -> 
     for pid in _front_doors_under(root):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
+
+
+@pytest.fixture(autouse=True)
+def sigint_handler_restored() -> Iterator[None]:
+    """A test that runs deplat in-process may leave its own SIGINT handler behind (the CLI's Ctrl-C
+    guard, a supervisor's stop request); the next test starts with the handler the run began with."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    if signal.getsignal(signal.SIGINT) is not before:
+        signal.signal(signal.SIGINT, before)

@@ -125,6 +125,7 @@ def test_logs_follow_streams_until_ctrl_c(
         return seen
 
     monkeypatch.setattr(shell, "_masked", counting)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's Ctrl-C, as a fresh process has it
     assert deplat("logs", "aws-a", "worker", "-f") == 0
     out = capsys.readouterr().out
     assert "canned line 2 of deplat-worker.service" in out and "followed line 5" in out
