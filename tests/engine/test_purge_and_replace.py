@@ -34,6 +34,7 @@ def updates(fake: FakePulumi) -> list[list[str]]:
     return [c["argv"] for c in fake.calls() if {"up", "preview", "destroy"} & set(c["argv"])]
 
 
+@pytest.mark.slow
 def test_destroy_purge_data_first_drops_retention_then_deletes_the_data(
     cloud_cli: Cli,
     fake_pulumi: FakePulumi,
@@ -50,6 +51,7 @@ def test_destroy_purge_data_first_drops_retention_then_deletes_the_data(
     assert site["ok"] and site["deleted"] == ["data volume", "backup bucket"] and site["kept"] == []
 
 
+@pytest.mark.slow
 def test_destroy_without_purge_keeps_the_data_and_updates_nothing(
     cloud_cli: Cli,
     fake_pulumi: FakePulumi,
@@ -97,6 +99,7 @@ def test_destroy_purge_data_of_a_site_never_stood_up_creates_nothing(
     assert not fake_pulumi.commands("up") and not fake_pulumi.commands("stack", "init")
 
 
+@pytest.mark.slow
 def test_up_replace_vm_previews_and_updates_with_the_vm_urn(
     cloud_cli: Cli,
     fake_pulumi: FakePulumi,
@@ -118,6 +121,7 @@ def test_up_replace_vm_asks_first_even_at_a_terminal(cloud_cli: Cli, fake_pulumi
     assert not fake_pulumi.commands("up")
 
 
+@pytest.mark.slow
 def test_plan_replace_vm_shows_the_replacement(
     cloud_cli: Cli,
     fake_pulumi: FakePulumi,

@@ -41,6 +41,7 @@ def test_a_cloud_site_never_stood_up_is_purged_without_a_snapshot(
     assert site["ok"] and site["snapshots"] == []
 
 
+@pytest.mark.slow
 def test_a_deployed_site_without_ssh_is_not_purged_and_no_snapshot_overrides(
     stateful: None, cloud_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -83,6 +83,7 @@ def test_gcp_site_enables_the_apis_it_needs_and_the_vm_waits_for_them() -> None:
         assert any(getattr(d, "_name", None) == compute.name for d in depends), typ
 
 
+@pytest.mark.slow
 def test_gcp_firewall_is_not_created_without_anything_to_allow() -> None:
     # the spec rules refuse an app without a public port; a site program must not rely on it
     doc = cloud_spec().model_dump(mode="json", exclude_none=True)
