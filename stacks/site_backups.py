@@ -8,8 +8,10 @@ Backups (restic from the distribution), written only when the spec declares ``ba
   region and its deadline. Shell assignments, sourced inside a subshell per repository, so no secret
   is ever on a command line;
 - ``deplat-backup@.service`` + ``deplat-backup@.timer``, one template whose instance is the service's
-  name, running ``/usr/local/sbin/deplat-backup SERVICE`` every ``backups.interval``: the service's
-  ``pre_backup`` command first (``/etc/deplat/restic/pre-SERVICE``: ``docker exec`` in its container;
+  name, running ``/usr/local/sbin/deplat-backup SERVICE`` every ``backups.interval``: nothing when
+  the newest primary lease in the repositories (``deplat.data.lease``, written by each failover)
+  names another site; else the service's ``pre_backup`` command first
+  (``/etc/deplat/restic/pre-SERVICE``: ``docker exec`` in its container;
   when it fails nothing is backed up), then ``restic backup`` of ``/srv/deplat/SERVICE`` from inside
   it to every repository (host = the site, tags ``app=``, ``service=`` and ``seq=`` like
   ``deplat.data.restic``: ``seq`` one more than the highest of the service's snapshots in every
@@ -72,10 +74,31 @@ svc="$1"
     + """\
 data="$root/$svc"
 mkdir -p "$data"
+load "$conf/restic.env"
+holder() { # "SEQ SITE" of the newest primary lease in repository $1 (deplat.data.lease); none: empty
+    load "$1" || return 1
+    timeout "$DEPLAT_DEADLINE" restic snapshots --json --no-lock --tag "app=$DEPLAT_APP,deplat=primary" \
+        | { sed 's/},{/}\\n{/g'; echo; } | while IFS= read -r snap; do
+            h=$(printf '%s' "$snap" | grep -o '"hostname":"[^"]*"' | cut -d '"' -f 4)
+            [ -n "$h" ] || continue
+            n=$(printf '%s' "$snap" | grep -o '"seq=[0-9]*"' | tr -dc '0-9')
+            echo "${n:-0} $h"
+        done | sort -k1,1n | tail -n 1
+}
+lease=""
+for repo in "$conf"/repo-*.env; do
+    line=$(holder "$repo") || line=""
+    if [ -n "$line" ] && { [ -z "$lease" ] || [ "${line%% *}" -gt "${lease%% *}" ]; }; then
+        lease="$line"
+    fi
+done
+if [ -n "$lease" ] && [ "${lease#* }" != "$DEPLAT_SITE" ]; then
+    echo "deplat: no backup of $svc: ${lease#* } is the primary now (a failover moved it there)" >&2
+    exit 0
+fi
 if [ -x "$conf/pre-$svc" ]; then
     "$conf/pre-$svc"
 fi
-load "$conf/restic.env"
 last() { # the highest sequence number of $svc's snapshots in repository $1 (any site)
     load "$1" || return 1
     timeout "$DEPLAT_DEADLINE" restic snapshots --json --no-lock --tag "app=$DEPLAT_APP,service=$svc" \\

@@ -199,10 +199,12 @@ def backup_args(repo: Repository, *, site: str, app: str, service: str, seq: int
     return [*args, "."]
 
 
-def snapshots_args(repo: Repository, *, app: str | None = None, service: str | None = None) -> list[str]:
+def snapshots_args(
+    repo: Repository, *, app: str | None = None, service: str | None = None, tag: str | None = None
+) -> list[str]:
     args = [RESTIC, "-r", repo.url, "snapshots", "--json", "--no-lock"]
     if app:
-        args += ["--tag", ",".join(tags(app, service))]
+        args += ["--tag", ",".join([*tags(app, service), *([tag] if tag else [])])]
     return args
 
 
@@ -349,11 +351,24 @@ class Restic:
                 )
         raise ResticFailed(f"repository {self.repo.name}: backup printed no summary", ErrorClass.FATAL)
 
-    def snapshots(self, *, app: str | None = None, service: str | None = None) -> list[Snapshot]:
-        done = self._run(snapshots_args(self.repo, app=app, service=service))
+    def snapshots(
+        self, *, app: str | None = None, service: str | None = None, tag: str | None = None
+    ) -> list[Snapshot]:
+        done = self._run(snapshots_args(self.repo, app=app, service=service, tag=tag))
         if not done.ok:
             raise self._fail("listing snapshots", done)
         return parse_snapshots(done.stdout, self.repo.name)
+
+    def note(self, *, site: str, app: str, tags: Sequence[str], filename: str, content: bytes) -> str:
+        """A small snapshot of ``content`` alone (a marker such as the primary's lease); its id."""
+        args = [RESTIC, "-r", self.repo.url, "backup", "--json", "--host", site, "--tag", f"app={app}"]
+        for tag in tags:
+            args += ["--tag", tag]
+        done = self._run([*args, "--stdin", "--stdin-filename", filename], stdin=content)
+        if not done.ok:
+            raise self._fail(f"writing {filename}", done)
+        summary = [ln for ln in done.stdout.splitlines() if '"summary"' in ln]
+        return str(json.loads(summary[-1])["snapshot_id"]) if summary else ""
 
     def latest(self, *, app: str, service: str) -> Snapshot | None:
         found = self.snapshots(app=app, service=service)

@@ -150,3 +150,24 @@ def backup_timers(
 
     with _remote(spec, site, secrets, driver) as vm:
         return {"site": site, "timers": units.backup_timers(vm, services, on), "on": on}
+
+
+def grant_lease(spec: Spec, site: str, *, secrets: SecretStore | None = None) -> dict[str, Any]:
+    """Name ``site`` the primary in the repositories the cloud sites' backup timers write to
+    (``deplat.data.lease``), so an old primary that comes back backs nothing up. Nothing to do
+    when no cloud site backs up by itself (no declared repositories or no stateful service)."""
+    from deplat.stacks.site_backups import backup_secrets
+
+    if not backup_secrets(spec):
+        return {"site": site, "note": "no backup timers write to repositories"}
+    from deplat.data import lease
+    from deplat.data import repositories as repos
+    from deplat.secrets import SecretStore
+    from deplat.transport import DirectTransport
+
+    store = secrets if secrets is not None else SecretStore(spec)
+    found = [r for r in repos.repositories(spec, store) if r.held_by != "local"]
+    password = repos.password(spec, store)
+    store.masker.add(password)
+    granted = lease.grant(found, password, DirectTransport(spec.base_dir), app=spec.app, site=site)
+    return store.masker.data(granted.to_dict())

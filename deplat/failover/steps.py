@@ -381,7 +381,19 @@ class Fence(Step):
         except Exception as exc:  # best effort: traffic and data have moved already
             archive = {"error": f.secrets.masker.text(f"{type(exc).__name__}: {exc}")[:300]}
         timers = {"new": _timers(f, f.new, True), "old": _timers(f, f.old, False)}
-        return {"fenced": f.old, "primary": f.new, "recorded": recorded, "archive": archive, "timers": timers}
+        try:  # best effort too: an old primary that comes back then backs nothing up
+            lease = data.grant_lease(f.spec, f.new, secrets=f.secrets)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, DeplatError) else f"{type(exc).__name__}: {exc}"
+            lease = {"site": f.new, "error": f.secrets.masker.text(message)[:300]}
+        return {
+            "fenced": f.old,
+            "primary": f.new,
+            "recorded": recorded,
+            "archive": archive,
+            "timers": timers,
+            "lease": lease,
+        }
 
 
 #: The steps in order.

@@ -284,6 +284,8 @@ def test_a_planned_failover_to_a_warm_cloud_site_loses_nothing_and_moves_the_bac
     assert b.timers_on() == ["deplat-backup@web.timer"] and fence["timers"]["new"]["on"] is True
     assert a.masked() == ["deplat-backup@web.timer"] and a.timers_on() == []
     assert "error" not in fence["timers"]["old"]
+    # the repositories name gcp-b the primary: hetzner-a's timers, if it came back, back nothing up
+    assert fence["lease"]["site"] == "gcp-b" and fence["lease"]["written"] and not fence["lease"]["skipped"]
     assert len(cloud_apis.requests) >= 3  # the probes asked both control planes
     journal = f.journal.path.read_text()
     assert HCLOUD_TOKEN not in journal and GCP_TOKEN not in journal and RESTIC_PASSWORD not in journal

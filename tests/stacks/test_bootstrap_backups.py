@@ -351,6 +351,63 @@ def test_rendered_scripts_order_snapshots_by_sequence_so_a_clock_jump_never_pick
     assert first_boot() == "v6"
 
 
+@pytest.mark.slow
+def test_an_old_primary_that_comes_back_backs_nothing_up_once_a_failover_moved_the_lease(
+    tmp_path: Path,
+) -> None:
+    """A suspended primary's timers could not be switched off; when its provider lifts the
+    suspension they run again. The failover named the new primary in the repositories
+    (deplat.data.lease): the old site's script backs nothing up, the new primary's does, and a later
+    failover back gives the lease back."""
+    from deplat.data import lease
+    from deplat.data.restic import Repository
+    from deplat.transport import DirectTransport
+
+    _tool("restic")
+    spec = _spec(BACKUPS.replace("keep: 1", "keep: 5"))
+    repo = tmp_path / "repo"
+    backup = tmp_path / "deplat-backup"
+    backup.write_text(_files(_text("aws-a", spec=spec))["/usr/local/sbin/deplat-backup"]["content"])
+
+    def site(name: str) -> tuple[dict[str, str], Path]:
+        conf, data = tmp_path / f"conf-{name}", tmp_path / f"data-{name}"
+        conf.mkdir()
+        (conf / "restic.env").write_text(
+            _files(_text(name, spec=spec))["/etc/deplat/restic/restic.env"]["content"]
+        )
+        (conf / "repo-01.env").write_text(f"RESTIC_REPOSITORY={repo}\nDEPLAT_DEADLINE=20\n")
+        return {"DEPLAT_CONF": str(conf), "DEPLAT_DATA": str(data)}, data
+
+    def back_up(env: dict[str, str], data: Path, text: str) -> subprocess.CompletedProcess[str]:
+        write_files(data / "web", {"rows.txt": text})
+        done = _run(backup, ["web"], env)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    def hosts() -> list[str]:
+        return [s["hostname"] for s in _snapshots(repo) if "service=web" in s["tags"]]
+
+    def grant(to: str) -> lease.Granted:
+        where = Repository(name="s3-eu", url=str(repo), held_by="aws")
+        return lease.grant(
+            [where], SECRETS["DEPLAT_BACKUP_PASSWORD"], DirectTransport(tmp_path), app="shop", site=to
+        )
+
+    old, old_data = site("aws-a")
+    new, new_data = site("hz-c")
+    back_up(old, old_data, "v1")  # no lease yet: the primary backs up
+    assert hosts() == ["aws-a"]
+    granted = grant("hz-c")  # the failover to hz-c
+    assert granted.written == ["s3-eu"] and granted.seq == 1
+    refused = back_up(old, old_data, "v1 stale, after the suspension was lifted")
+    assert "hz-c is the primary now" in refused.stderr
+    back_up(new, new_data, "v2")
+    assert hosts() == ["aws-a", "hz-c"]  # nothing from the old primary after the failover
+    assert grant("aws-a").seq == 2  # a failover back
+    back_up(old, old_data, "v3")
+    assert hosts() == ["aws-a", "hz-c", "aws-a"]
+
+
 def test_preflight_names_missing_backup_secrets_before_anything_starts() -> None:
     from deplat.preflight import secret_gaps
     from deplat.secrets import SecretStore
