@@ -16,16 +16,6 @@ from deplat.cli import render
 from deplat.cli.app import G, app, examples
 
 
-def _age(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
 @app.command(epilog=examples("deplat backups", "deplat backups --check", "deplat backups --json"))
 def backups(
     check: Annotated[
@@ -34,6 +24,7 @@ def backups(
 ) -> None:
     """Newest snapshot of each service in every backup repository, and its age (the RPO now)."""
     from deplat.data import repositories as repos
+    from deplat.data.freshness import age_text
     from deplat.secrets import SecretStore
     from deplat.transport import DirectTransport
 
@@ -71,7 +62,7 @@ def backups(
                 rows.append([state.repository, state.held_by, status, "", "no snapshot", ""])
             for service, snap in sorted(state.newest.items()):
                 rows.append(
-                    [state.repository, state.held_by, status, service, snap.short_id, _age(snap.age(now))]
+                    [state.repository, state.held_by, status, service, snap.short_id, age_text(snap.age(now))]
                 )
         G.console.print(
             render.table(

@@ -80,7 +80,7 @@ def checks(spec: Spec, secrets: SecretStore, now: float | None = None) -> list[C
         if age is None:
             detail = "no snapshot in any repository that answered"
         else:
-            detail = f"newest snapshot {_age(age)} old ({STALE_INTERVALS} intervals: {_age(limit)})"
+            detail = f"newest snapshot {age_text(age)} old ({STALE_INTERVALS} intervals: {age_text(limit)})"
         ok = age is not None and age <= limit
         hint = None if ok else "are the backup timers running on the primary? `deplat backups` lists them"
         rows.append(Check(f"backups {service}", ok, detail, hint, required=False))
@@ -89,7 +89,8 @@ def checks(spec: Spec, secrets: SecretStore, now: float | None = None) -> list[C
     return rows
 
 
-def _age(seconds: float) -> str:
+def age_text(seconds: float) -> str:
+    """A snapshot's age in a few characters (``45s``, ``12 min``, ``3.5 h``, ``2.0 d``)."""
     if seconds < 120:
         return f"{seconds:.0f}s"
     if seconds < 7200:

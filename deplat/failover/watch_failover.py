@@ -147,18 +147,9 @@ class FailingOver:
         except oplock.Busy as exc:  # another process fails over (or drills) now: see next cycle
             self._hold(exc.message, key="busy")
             return None
-        except InputError as exc:
-            if not isinstance(exc, FilesystemError):
-                raise  # bad input stops the watcher (exit 2), it does not repeat every cycle
-            hold = max(5.0, 2 * self.policy.probe_interval * self.policy.failures_to_down)
-            self._hold_until = self.clock() + hold
-            self._say(
-                EventKind.WATCH_FAILOVER_FAILED,
-                f"failover to {target} did not complete: {exc.message}; next try in {hold:g}s or later",
-                site=target,
-            )
-            return None
         except DeplatError as exc:
+            if isinstance(exc, InputError) and not isinstance(exc, FilesystemError):
+                raise  # bad input stops the watcher (exit 2), it does not repeat every cycle
             hold = max(5.0, 2 * self.policy.probe_interval * self.policy.failures_to_down)
             self._hold_until = self.clock() + hold
             self._say(
