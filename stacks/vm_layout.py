@@ -13,6 +13,7 @@ from collections.abc import Mapping
 DATA_DIR = "/srv/deplat"
 CONFIG_DIR = "/etc/deplat"
 BACKUP_CONF = f"{CONFIG_DIR}/restic"
+UNIT_DIR = "/etc/systemd/system"
 # The app's certificate, installed by deplat (deplat.remote.certs); Caddy imports TLS_SNIPPET.
 TLS_DIR = f"{CONFIG_DIR}/tls"
 TLS_CHAIN = "fullchain.pem"

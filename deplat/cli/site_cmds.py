@@ -193,6 +193,9 @@ def _run(
         for r in results:
             if r.config.get("summary") and not r.config.get("error"):
                 G.console.print(f"{escape(r.site)}: {escape(r.config['summary'])}")
+            else:  # the push failed (the error is the site's): the services it removed all the same
+                for removed in r.config.get("removed", []):
+                    G.console.print(f"{escape(r.site)}: config: {escape(removed['message'])}")
     if operation == "destroy" and not G.json:
         for r in results:
             for snap in r.snapshots:

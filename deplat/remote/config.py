@@ -13,32 +13,35 @@ part of ``deplat up``, each cloud site that runs gets the files its bootstrap wo
    whose unit changed (before its restart: the old container keeps serving while it downloads);
    ``systemctl enable`` of services new on the site; one ``systemctl restart`` of exactly the
    services whose env file or unit changed; ``reload-or-restart caddy`` when the Caddyfile changed;
-   ``try-restart`` of the backup timers when their template changed.
+   ``try-restart`` of the backup timers when their template changed;
+4. services that run on the site but are no longer in the spec are stopped and disabled, with
+   their backup timers, and their unit and env files removed (``deplat.remote.removal``); their
+   DATA stays on the volume (``removed``: "removed service old-api (stopped; its data kept at
+   /srv/deplat/old-api)"; only ``deplat destroy --purge-data`` deletes data).
 
 Nothing changed: nothing written, nothing restarted. The data volume's unit and mount script are
 left alone (they carry the provider's device path and never change). A site whose VM this ``up``
 created or replaced is skipped: its first boot writes the same files; so is a site without
 ``options.ssh_cidrs`` (its port 22 is closed to everyone), with a note saying how to reach it.
-Services removed from the spec are reported (``stale``), not stopped: their data is the operator's
-call.
 
 The outcome per site is a ``Pushed`` (in the ``up`` result under ``config``, and a
-``config.push`` event); a site that cannot be reached fails that site only (exit 1), the others
-proceed.
+``config.push`` event); a site that cannot be reached, or where a service no longer in the spec
+cannot be stopped (``not_removed``), fails that site only (exit 1), the others proceed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deplat.errors import DeplatError, ErrorClass, InputError, OperationFailed
 from deplat.events import Emit, Event, EventKind, discard
-from deplat.stacks.vm_layout import BACKUP_CONF, CONFIG_DIR
+from deplat.remote.removal import NotRemoved, Removed, remove_services, stale_services
+from deplat.stacks.vm_layout import BACKUP_CONF, CONFIG_DIR, UNIT_DIR
 
 if TYPE_CHECKING:
     from deplat.remote.connect import Layout, RemoteSite
@@ -47,7 +50,6 @@ if TYPE_CHECKING:
     from deplat.spec.model import Site, Spec
     from deplat.transport.base import Completed
 
-UNIT_DIR = "/etc/systemd/system"
 CADDY_DIR = "/etc/caddy"
 SBIN_DIR = "/usr/local/sbin"
 # Written at first boot only: they hold the provider's device path and never change afterwards.
@@ -91,31 +93,34 @@ class Pushed:
     enabled: list[str] = field(default_factory=list)  # services new on the site
     pulled: list[str] = field(default_factory=list)  # images
     reloaded: list[str] = field(default_factory=list)  # caddy, backup timers
-    stale: list[str] = field(default_factory=list)  # services on the site, not in the spec
+    removed: list[Removed] = field(default_factory=list)  # services no longer in the spec
+    not_removed: list[NotRemoved] = field(default_factory=list)  # ...that could not be stopped
     skipped: str | None = None  # why nothing was pushed
     error: str | None = None
     error_class: str | None = None
 
     @property
     def changed(self) -> bool:
-        return bool(self.written)
+        return bool(self.written or self.removed)
 
     def summary(self) -> str:
         if self.skipped:
             return f"config: not pushed ({self.skipped})"
         if self.error:
-            return f"config push failed: {self.error}"
-        if not self.written:
+            return "; ".join([f"config push failed: {self.error}", *(r.message for r in self.removed)])
+        if not self.changed:
             return "config: unchanged, nothing restarted"
-        parts = [f"{len(self.written)} file{'s' * (len(self.written) != 1)} written"]
+        parts = [f"{len(self.written)} file{'s' * (len(self.written) != 1)} written"] if self.written else []
         if self.restarted:
             parts.append("restarted " + ", ".join(self.restarted))
         if self.reloaded:
             parts.append("reloaded " + ", ".join(self.reloaded))
+        parts += [r.message for r in self.removed]
         return "config: " + "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"summary": self.summary()}
+        removed = {"removed": [r.to_dict() for r in self.removed]}
+        return asdict(self) | removed | {"summary": self.summary()}
 
 
 def wanted_files(spec: Spec, site: Site, secrets: SecretStore, role: str | None = None) -> list[VmFile]:
@@ -193,15 +198,6 @@ def push(spec: Spec, site: Site, secrets: SecretStore, remote: RemoteSite, emit:
             new_services.append(f.service)
     services = [s for s in spec.services if any(f.service == s for f in changed)]
     units_changed = [f for f in changed if f.path.startswith(UNIT_DIR)]
-    result.stale = sorted(
-        name[len("deplat-") : -len(".service")]
-        for name in units_there
-        if name.startswith("deplat-")
-        and name.endswith(".service")
-        and "@" not in name
-        and name != "deplat-data.service"
-        and name[len("deplat-") : -len(".service")] not in spec.services
-    )
     if units_changed:
         run([*layout.systemctl, "daemon-reload"])
     for name in services:
@@ -230,6 +226,15 @@ def push(spec: Spec, site: Site, secrets: SecretStore, remote: RemoteSite, emit:
     if any(f.path == BACKUP_TIMER for f in changed):
         run([*layout.systemctl, "try-restart", "deplat-backup@*.timer"])
         result.reloaded.append("backup timers")
+    stale = stale_services(units_there, spec)
+    result.removed, result.not_removed = remove_services(site.name, layout, stale, run, emit)
+    if result.not_removed:
+        result.ok = False
+        result.error_class = str(ErrorClass.FATAL)
+        result.error = "config push: " + "; ".join(
+            f"could not remove service {n.service} (no longer in the spec): {n.error}"
+            for n in result.not_removed
+        )
     return result
 
 
@@ -268,13 +273,14 @@ def push_sites(
     emit: Emit = discard,
     *,
     new_vms: Sequence[str] = (),
-    layout: Layout | None = None,
+    layout: Layout | Mapping[str, Layout] | None = None,
     connect_timeout: float = 10.0,
 ) -> dict[str, Pushed]:
     """Push the config to every cloud site ``up`` left running (``results`` that are ok and name an
     address), in parallel; ``new_vms``: sites whose VM this run created (skipped: their first boot
-    writes the same files). Each site's outcome is recorded on its result (``config``; a failed push
-    fails the site) and emitted as a ``config.push`` event."""
+    writes the same files); ``layout``: where things are on the VMs (tests: one for every site, or
+    one per site name; default: the bootstrap's). Each site's outcome is recorded on its result
+    (``config``; a failed push fails the site) and emitted as a ``config.push`` event."""
     from deplat.providers import provider_of
 
     chosen = [
@@ -288,7 +294,8 @@ def push_sites(
             return Pushed(result.site, skipped="a new VM: its first boot writes the configuration")
         if not spec.site(result.site).options.get("ssh_cidrs"):
             return Pushed(result.site, skipped=NO_SSH)
-        return _push_one(spec, result, secrets, emit, layout, connect_timeout)
+        where = layout.get(result.site) if isinstance(layout, Mapping) else layout
+        return _push_one(spec, result, secrets, emit, where, connect_timeout)
 
     if not chosen:
         return {}

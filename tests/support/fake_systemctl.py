@@ -7,9 +7,13 @@ A "cloud site" in the tests is a folder reached over a real sshd; ``Layout.syste
 
 It keeps the state of units under ROOT and starts REAL processes, so health checks run for real:
 
-- ``ROOT/units/<unit>.json``: ``{"argv": [...]}``, written by the test: what the service runs;
-- ``start`` / ``stop`` / ``restart`` / ``is-active`` of a service: the process is started detached
-  (its pid in ``ROOT/run/<unit>.pid``) and stopped with SIGTERM, waiting until it is gone;
+- ``ROOT/units/<unit>.json``: ``{"argv": [...]}``, written by the test: what the service runs
+  (``"stop_fails": "MESSAGE"``: stopping it fails with MESSAGE, exit 1, and leaves it running);
+- ``start`` / ``stop`` / ``restart`` / ``reload-or-restart`` / ``is-active`` of a service: the
+  process is started detached (its pid in ``ROOT/run/<unit>.pid``) and stopped with SIGTERM,
+  waiting until it is gone; ``try-restart PATTERN...`` restarts the running units that match;
+- ``enable`` / ``disable`` of a service recorded in ``ROOT/enabled`` (``--now``: started, stopped);
+  ``daemon-reload`` is accepted (no unit files to read: the definitions above are read each time);
 - timers (``*.timer``): ``enable`` / ``disable`` / ``mask`` / ``unmask`` / ``start`` / ``stop``
   recorded as files in ``ROOT/enabled``, ``ROOT/masked``, ``ROOT/active``; a masked unit refuses to
   start or be enabled, as systemd does;
@@ -20,6 +24,7 @@ Exit codes as systemctl: 0 ok, 1 failed, 3 inactive (``is-active``), 5 no such u
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import signal
@@ -76,10 +81,15 @@ def _start(root: Path, unit: str) -> int:
     return 0
 
 
-def _stop(root: Path, unit: str) -> int:
+def _stop(root: Path, unit: str, force: bool = False) -> int:
     if unit.endswith(".timer"):
         (root / "active" / unit).unlink(missing_ok=True)
         return 0
+    definition = root / "units" / f"{unit}.json"
+    refusal = json.loads(definition.read_text()).get("stop_fails") if definition.exists() else None
+    if refusal and not force:
+        print(refusal, file=sys.stderr)
+        return 1
     pid = _pid(root, unit)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
@@ -101,6 +111,12 @@ def _flag(root: Path, folder: str, unit: str, on: bool) -> None:
         path.unlink(missing_ok=True)
 
 
+def _running(root: Path) -> list[str]:
+    """Units running now: services with a live process, active timers."""
+    services = [p.name[: -len(".pid")] for p in (root / "run").glob("*.pid") if _pid(root, p.name[:-4])]
+    return sorted(services + [p.name for p in (root / "active").glob("*")])
+
+
 def main(argv: list[str]) -> int:
     root, command, *rest = argv
     base = Path(root)
@@ -109,13 +125,18 @@ def main(argv: list[str]) -> int:
     base.mkdir(parents=True, exist_ok=True)
     with (base / "calls.log").open("a") as log:
         log.write(" ".join([command, *units]) + "\n")
+    if command == "daemon-reload":
+        return 0
+    if command == "try-restart":
+        units = [u for u in _running(base) if any(fnmatch.fnmatchcase(u, pattern) for pattern in units)]
+        command = "restart"
     rc = 0
     for unit in units:
         if command == "start":
             rc = max(rc, _start(base, unit))
         elif command == "stop":
             rc = max(rc, _stop(base, unit))
-        elif command == "restart":
+        elif command in ("restart", "reload-or-restart"):
             _stop(base, unit)
             rc = max(rc, _start(base, unit))
         elif command == "is-active":
@@ -143,9 +164,10 @@ def main(argv: list[str]) -> int:
 
 
 def stop_all(root: Path) -> None:
-    """Stop every process the fake started under ``root`` (tests' cleanup)."""
+    """Stop every process the fake started under ``root`` (tests' cleanup: a unit whose stop
+    fails is stopped too)."""
     for pidfile in sorted((root / "run").glob("*.pid")) if (root / "run").is_dir() else []:
-        _stop(root, pidfile.name[: -len(".pid")])
+        _stop(root, pidfile.name[: -len(".pid")], force=True)
 
 
 if __name__ == "__main__":

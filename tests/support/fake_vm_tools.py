@@ -3,7 +3,10 @@
 systemd cannot run as PID 1 on this machine, and no container runtime is installed, so the config
 push, ``deplat logs`` and ``deplat exec`` of a cloud site are tested against a real sshd whose
 ``Layout`` points into a temp folder and whose tools are these scripts (the boundary: systemd and
-Docker on a cloud VM). Each FAKE appends its argv (tab-separated) to ``calls.log``; ``journalctl``
+Docker on a cloud VM). Each FAKE appends its argv (tab-separated) to ``calls.log``; ``systemctl``
+then runs the FAKE systemctl of ``fake_systemctl.py`` (state under ``ROOT/systemd``), which starts
+each unit that ``fake_vm(root, units=...)`` defines as a REAL process (and refuses the others, as
+systemd refuses a unit it does not know: ``FakeVm.stop_all`` at the test's end); ``journalctl``
 prints canned journal lines (``-f``: one more every 0.2 s until killed); ``docker exec CONTAINER
 CMD...`` runs CMD on this machine, so its output and exit code are real; ``docker pull`` of an image
 whose name holds ``missing`` fails like a registry that does not have it.
@@ -11,18 +14,22 @@ whose name holds ``missing`` fails like a registry that does not have it.
 
 from __future__ import annotations
 
+import json
 import shlex
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from deplat.remote import Layout
+from tests.support import fake_systemctl
 
 _RECORD = """\
 #!/bin/sh
 { printf '%s' "${0##*/}"; for a in "$@"; do printf '\\t%s' "$a"; done; echo; } >> LOG
 """
 
-SYSTEMCTL = _RECORD
+SYSTEMCTL = _RECORD + 'exec PYTHON FAKE_SYSTEMCTL STATE "$@"\n'
 
 DOCKER = (
     _RECORD
@@ -89,16 +96,51 @@ class FakeVm:
         """A path as the bootstrap names it (``/etc/deplat/web.env``), in this fake VM."""
         return self.root / on_vm.lstrip("/")
 
+    @property
+    def systemd(self) -> Path:
+        return self.root / "systemd"
 
-def fake_vm(root: Path) -> FakeVm:
-    """Folders like a cloud VM's under ``root`` and the FAKE tools; its ``layout`` for ``open_site``."""
+    def pid(self, unit: str) -> int | None:
+        """The pid of the process the FAKE systemctl runs for ``unit`` (None: not running)."""
+        return fake_systemctl._pid(self.systemd, unit)
+
+    def systemctl(self, *args: str) -> int:
+        """Run the FAKE systemctl here (as the VM's boot would; not recorded in ``calls``)."""
+        return fake_systemctl.main([str(self.systemd), *args])
+
+    def flagged(self, folder: str) -> list[str]:
+        """The units the FAKE systemctl holds ``enabled``, ``masked`` or ``active`` (timers)."""
+        return sorted(p.name for p in (self.systemd / folder).glob("*"))
+
+    def define(self, unit: str, argv: list[str], **extra: object) -> None:
+        """What ``unit`` runs (a real process); ``stop_fails="..."``: stopping it fails."""
+        units = self.systemd / "units"
+        units.mkdir(parents=True, exist_ok=True)
+        (units / f"{unit}.json").write_text(json.dumps({"argv": argv, **extra}))
+
+    def stop_all(self) -> None:
+        fake_systemctl.stop_all(self.systemd)
+
+
+def fake_vm(root: Path, units: Mapping[str, list[str]] | None = None) -> FakeVm:
+    """Folders like a cloud VM's under ``root`` and the FAKE tools; its ``layout`` for ``open_site``.
+    ``units``: unit name -> the argv of the real process the FAKE systemctl runs for it (call
+    ``stop_all`` when done)."""
     root.mkdir(parents=True, exist_ok=True)
     bin_dir = root / "fake-bin"
     bin_dir.mkdir(exist_ok=True)
     log = root / "calls.log"
+    places = {
+        "LOG": str(log),
+        "PYTHON": sys.executable,
+        "FAKE_SYSTEMCTL": fake_systemctl.__file__,
+        "STATE": str(root / "systemd"),
+    }
     for name, text in (("systemctl", SYSTEMCTL), ("docker", DOCKER), ("journalctl", JOURNALCTL)):
+        for word, value in places.items():
+            text = text.replace(word, shlex.quote(value))
         script = bin_dir / name
-        script.write_text(text.replace("LOG", shlex.quote(str(log))))
+        script.write_text(text)
         script.chmod(0o755)
     layout = Layout(
         data_dir=str(root / "srv/deplat"),
@@ -112,4 +154,7 @@ def fake_vm(root: Path) -> FakeVm:
         journalctl=(str(bin_dir / "journalctl"),),
         docker=(str(bin_dir / "docker"),),
     )
-    return FakeVm(root, layout)
+    vm = FakeVm(root, layout)
+    for unit, argv in (units or {}).items():
+        vm.define(unit, argv)
+    return vm
