@@ -20,6 +20,11 @@ class Addresses:
     def __bool__(self) -> bool:
         return bool(self.ipv4 or self.ipv6)
 
+    @classmethod
+    def of(cls, ip: str) -> Addresses:
+        """One address, IPv4 or IPv6."""
+        return cls(ipv6=[ip]) if ":" in ip else cls(ipv4=[ip])
+
 
 @dataclass
 class SiteResult:

@@ -83,6 +83,7 @@ def ensure(
     """Obtain the certificate, or renew it when due (or ``force``); keep it otherwise."""
     from deplat.certs.order import obtain
     from deplat.dns.base import backend_for
+    from deplat.dns.zone import AppZone
     from deplat.engine import passphrase
 
     store = _store(spec)
@@ -94,7 +95,8 @@ def ensure(
             return CertStatus(info, "kept", "", app_names(spec), config.renew_before_days)
         phrase = passphrase.resolve(spec, secrets)
         account = store.account_key(config.acme_directory, phrase)
-        backends = [backend_for(p, spec, secrets) for p in spec.dns]
+        zone = AppZone.of(spec)
+        backends = [backend_for(p, zone, secrets) for p in zone.providers]
         try:
             issued = obtain(
                 app_names(spec),

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
+    from deplat.dns.zone import AppZone, DnsEntry
     from deplat.secrets import SecretStore
     from deplat.sites import Addresses
-    from deplat.spec.model import DnsProvider, Spec
 
 ErrorClass = Literal["suspended", "forbidden", "auth", "transient", "fatal"]
 ERROR_CLASSES: tuple[str, ...] = ("suspended", "forbidden", "auth", "transient", "fatal")
@@ -143,7 +143,7 @@ class Change:
 
 
 class DnsBackend(ABC):
-    """One configured DNS provider (a ``dns:`` entry of the spec)."""
+    """One configured DNS provider (a ``dns:`` entry of the spec) of the app's zone."""
 
     kind: ClassVar[str] = ""
     #: True when ``write`` enforces ``Change.cas`` on the server; False: read-then-write only.
@@ -152,12 +152,12 @@ class DnsBackend(ABC):
     extra: ClassVar[str | None] = None
     sdk_modules: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, provider: DnsProvider, spec: Spec, secrets: SecretStore) -> None:
+    def __init__(self, provider: DnsEntry, app: AppZone, secrets: SecretStore) -> None:
         self.provider = provider
-        self.spec = spec
+        self.app = app
         self.secrets = secrets
         self.options = dict(provider.options)
-        self.zone = fqdn(spec.domain.zone, spec.domain.zone)
+        self.zone = fqdn(app.zone, app.zone)
         #: what the last read returned (the switch reports it as the provider's "before")
         self.last_read: dict[str, Served] = {}
 
@@ -187,10 +187,10 @@ class DnsBackend(ABC):
         """Release connections (optional)."""
 
 
-def backend_for(provider: DnsProvider, spec: Spec, secrets: SecretStore) -> DnsBackend:
+def backend_for(provider: DnsEntry, app: AppZone, secrets: SecretStore) -> DnsBackend:
     """The backend for one ``dns:`` entry (its kind's module is imported only now)."""
-    module = importlib.import_module(f"deplat.dns.{provider.provider.value}")
-    backend: DnsBackend = module.Backend(provider, spec, secrets)
+    module = importlib.import_module(f"deplat.dns.{provider.kind}")
+    backend: DnsBackend = module.Backend(provider, app, secrets)
     return backend
 
 

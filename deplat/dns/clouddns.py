@@ -50,6 +50,7 @@ from deplat.dns.base import (
 if TYPE_CHECKING:
     from google.cloud.dns import Client, ManagedZone
 
+    from deplat.dns.zone import AppZone, DnsEntry
     from deplat.spec.model import DnsProvider, Spec
 
 OPTIONS = ("project", "managed_zone", "endpoint", "timeout")
@@ -95,8 +96,8 @@ class Backend(DnsBackend):
     extra = "gcp"
     sdk_modules = ("google.cloud.dns", "google.auth", "requests")
 
-    def __init__(self, provider: DnsProvider, spec: Spec, secrets: Any) -> None:
-        super().__init__(provider, spec, secrets)
+    def __init__(self, provider: DnsEntry, app: AppZone, secrets: Any) -> None:
+        super().__init__(provider, app, secrets)
         self.project = str(self.options.get("project", ""))
         self.managed_zone = str(self.options.get("managed_zone", ""))
         self.endpoint = str(self.options.get("endpoint", ENDPOINT))
@@ -127,7 +128,7 @@ class Backend(DnsBackend):
             elif creds.file:
                 from google.oauth2 import service_account
 
-                path = (self.spec.base_dir / creds.file).expanduser()
+                path = (self.app.base_dir / creds.file).expanduser()
                 credentials = service_account.Credentials.from_service_account_file(str(path), scopes=SCOPES)
             else:
                 import google.auth

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from hcloud.actions import BoundAction
     from hcloud.zones import Zone, ZoneRecord, ZoneRRSet
 
+    from deplat.dns.zone import AppZone, DnsEntry
     from deplat.spec.model import DnsProvider, Spec
 
 OPTIONS = ("zone", "endpoint", "timeout")
@@ -104,8 +105,8 @@ class Backend(DnsBackend):
     extra = "hcloud"
     sdk_modules = ("hcloud", "requests")
 
-    def __init__(self, provider: DnsProvider, spec: Spec, secrets: Any) -> None:
-        super().__init__(provider, spec, secrets)
+    def __init__(self, provider: DnsEntry, app: AppZone, secrets: Any) -> None:
+        super().__init__(provider, app, secrets)
         self.zone_ref = str(self.options.get("zone", self.zone)).rstrip(".")
         self.endpoint = str(self.options.get("endpoint", ENDPOINT))
         self.request_timeout = option_float(self.options, "timeout", 5.0)

@@ -33,6 +33,7 @@ from deplat.dns.base import (
 )
 
 if TYPE_CHECKING:
+    from deplat.dns.zone import AppZone, DnsEntry
     from deplat.spec.model import DnsProvider, Spec
 
 OPTIONS = ("server", "port", "key_name", "key_secret", "key_algorithm", "timeout")
@@ -104,8 +105,8 @@ class Backend(DnsBackend):
     kind = "rfc2136"
     server_side_cas = True
 
-    def __init__(self, provider: DnsProvider, spec: Spec, secrets: Any) -> None:
-        super().__init__(provider, spec, secrets)
+    def __init__(self, provider: DnsEntry, app: AppZone, secrets: Any) -> None:
+        super().__init__(provider, app, secrets)
         self.server = str(self.options.get("server", ""))
         self.port = int(self.options.get("port", 53))
         self.request_timeout = option_float(self.options, "timeout", 2.0)

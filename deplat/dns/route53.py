@@ -36,6 +36,7 @@ from deplat.dns.base import (
 )
 
 if TYPE_CHECKING:
+    from deplat.dns.zone import AppZone, DnsEntry
     from deplat.spec.model import DnsProvider, Spec
 
 OPTIONS = ("hosted_zone_id", "region", "endpoint_url", "timeout")
@@ -103,8 +104,8 @@ class Backend(DnsBackend):
     extra = "aws"
     sdk_modules = ("boto3",)
 
-    def __init__(self, provider: DnsProvider, spec: Spec, secrets: Any) -> None:
-        super().__init__(provider, spec, secrets)
+    def __init__(self, provider: DnsEntry, app: AppZone, secrets: Any) -> None:
+        super().__init__(provider, app, secrets)
         zone_id = str(self.options.get("hosted_zone_id", ""))
         self.zone_id = zone_id.rsplit("/", 1)[-1]
         self.request_timeout = option_float(self.options, "timeout", 5.0)
@@ -128,7 +129,7 @@ class Backend(DnsBackend):
         ~100 ms of botocore loading; a watch loop or a resumed failover reuses it)."""
         if self._client is None:
             creds = self.provider.credentials
-            file = str((self.spec.base_dir / creds.file).expanduser()) if creds.file else None
+            file = str((self.app.base_dir / creds.file).expanduser()) if creds.file else None
             region = str(self.options.get("region", "us-east-1"))
             endpoint = self.options.get("endpoint_url")
             key = (creds.profile, file, self._explicit_keys(), region, endpoint, self.request_timeout)

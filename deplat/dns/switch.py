@@ -27,14 +27,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from deplat.dns.base import CasConflict, Change, Deadline, DnsBackend, DnsError, Served, backend_for, fqdn
+from deplat.dns.base import CasConflict, Change, Deadline, DnsBackend, DnsError, Served, backend_for
+from deplat.dns.zone import AppZone, as_zone
 from deplat.errors import DeplatError
 from deplat.events import Emit, Event, EventKind, discard
 
 if TYPE_CHECKING:
+    from deplat.dns.zone import DnsEntry
     from deplat.secrets import SecretStore
     from deplat.sites import Addresses
-    from deplat.spec.model import DnsProvider, Spec
+    from deplat.spec.model import Spec
 
 OUTCOMES = ("switched", "already", "conflict", "failed")
 #: the TTL ``deplat dns ttl --lower`` sets by default ahead of a planned move
@@ -135,9 +137,9 @@ class SwitchReport:
         }
 
 
-def app_names(spec: Spec) -> list[str]:
+def app_names(spec: Spec | AppZone) -> list[str]:
     """The app's names as absolute lower-case names (no trailing dot), in spec order."""
-    return list(dict.fromkeys(fqdn(n, spec.domain.zone) for n in spec.domain.names))
+    return as_zone(spec).names
 
 
 def describe(served: Served) -> str:
@@ -151,15 +153,15 @@ Step = Callable[[DnsBackend, list[str], Deadline], ProviderResult]
 
 
 def _guarded(
-    provider: DnsProvider, spec: Spec, secrets: SecretStore, step: Step, timeout: float
+    provider: DnsEntry, app: AppZone, secrets: SecretStore, step: Step, timeout: float
 ) -> ProviderResult:
     started = time.monotonic()
-    kind = provider.provider.value
+    kind = provider.kind
     backend: DnsBackend | None = None
     before: dict[str, Served] = {}
     try:
-        backend = backend_for(provider, spec, secrets)
-        result = step(backend, app_names(spec), Deadline(timeout))
+        backend = backend_for(provider, app, secrets)
+        result = step(backend, app.names, Deadline(timeout))
     except CasConflict as exc:
         result = ProviderResult(provider.name, kind, "conflict", None, str(exc))
     except DnsError as exc:
@@ -182,16 +184,16 @@ def _guarded(
 
 
 def _run_all(
-    spec: Spec, secrets: SecretStore, step: Step, timeout: float, emit: Emit, event_kind: EventKind
+    app: AppZone, secrets: SecretStore, step: Step, timeout: float, emit: Emit, event_kind: EventKind
 ) -> list[ProviderResult]:
-    providers = list(spec.dns)
+    providers = list(app.providers)
     if not providers:
         return []
     results: dict[str, ProviderResult] = {}
     pool = ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="deplat-dns")
     try:
-        futures: dict[Future[ProviderResult], DnsProvider] = {
-            pool.submit(_guarded, p, spec, secrets, step, timeout): p for p in providers
+        futures: dict[Future[ProviderResult], DnsEntry] = {
+            pool.submit(_guarded, p, app, secrets, step, timeout): p for p in providers
         }
         pending = set(futures)
         hard_stop = time.monotonic() + timeout + GRACE
@@ -208,7 +210,7 @@ def _run_all(
             p = futures[future]
             result = ProviderResult(
                 p.name,
-                p.provider.value,
+                p.kind,
                 "failed",
                 "transient",
                 f"no result within {timeout + GRACE:g} s; a write may still land later",
@@ -234,15 +236,16 @@ def _read(backend: DnsBackend, names: list[str], deadline: Deadline) -> dict[str
 # -- the public operations ------------------------------------------------------------------
 
 
-def read_all(spec: Spec, secrets: SecretStore, timeout: float = 5.0) -> list[ProviderAnswer]:
+def read_all(spec: Spec | AppZone, secrets: SecretStore, timeout: float = 5.0) -> list[ProviderAnswer]:
     """What every DNS provider serves now for each app name, asked of the provider itself."""
+    app = as_zone(spec)
 
     def step(backend: DnsBackend, names: list[str], deadline: Deadline) -> ProviderResult:
         _read(backend, names, deadline)
         return ProviderResult(backend.name, backend.kind, "already")
 
     answers = []
-    for result in _run_all(spec, secrets, step, timeout, discard, EventKind.DNS_READ):
+    for result in _run_all(app, secrets, step, timeout, discard, EventKind.DNS_READ):
         answers.append(
             ProviderAnswer(
                 result.name,
@@ -257,7 +260,7 @@ def read_all(spec: Spec, secrets: SecretStore, timeout: float = 5.0) -> list[Pro
 
 
 def switch_all(
-    spec: Spec,
+    spec: Spec | AppZone,
     secrets: SecretStore,
     old: Addresses | None,
     new: Addresses,
@@ -265,6 +268,7 @@ def switch_all(
     timeout: float = 5.0,
 ) -> SwitchReport:
     """Point every app name at ``new`` on every DNS provider, where it still serves ``old``."""
+    app = as_zone(spec)
     want = Served.of(new)
     expect = Served.of(old) if old is not None else Served()
 
@@ -288,20 +292,25 @@ def switch_all(
                 backend.name, backend.kind, "already", None, f"already serves {describe(want)}"
             )
         deadline.check("write")
-        backend.write(changes, spec.domain.ttl, deadline)
+        backend.write(changes, app.ttl, deadline)
         moved = ", ".join(c.name for c in changes)
         return ProviderResult(backend.name, backend.kind, "switched", None, f"{moved} -> {describe(want)}")
 
-    results = _run_all(spec, secrets, step, timeout, emit, EventKind.DNS_SWITCH)
-    return SwitchReport("switch", results, new=new, old=old, ttl=spec.domain.ttl)
+    results = _run_all(app, secrets, step, timeout, emit, EventKind.DNS_SWITCH)
+    return SwitchReport("switch", results, new=new, old=old, ttl=app.ttl)
 
 
 def sync_all(
-    spec: Spec, secrets: SecretStore, addresses: Addresses, emit: Emit = discard, timeout: float = 5.0
+    spec: Spec | AppZone,
+    secrets: SecretStore,
+    addresses: Addresses,
+    emit: Emit = discard,
+    timeout: float = 5.0,
 ) -> SwitchReport:
     """Make every DNS provider serve ``addresses`` at the spec's TTL, whatever it serves now."""
+    app = as_zone(spec)
     want = Served.of(addresses)
-    ttl = spec.domain.ttl
+    ttl = app.ttl
 
     def step(backend: DnsBackend, names: list[str], deadline: Deadline) -> ProviderResult:
         current = _read(backend, names, deadline)
@@ -319,12 +328,16 @@ def sync_all(
             backend.name, backend.kind, "switched", None, f"wrote {', '.join(c.name for c in changes)}"
         )
 
-    results = _run_all(spec, secrets, step, timeout, emit, EventKind.DNS_SYNC)
+    results = _run_all(app, secrets, step, timeout, emit, EventKind.DNS_SYNC)
     return SwitchReport("sync", results, new=addresses, ttl=ttl)
 
 
 def ttl_all(
-    spec: Spec, secrets: SecretStore, ttl: int = LOW_TTL, emit: Emit = discard, timeout: float = 5.0
+    spec: Spec | AppZone,
+    secrets: SecretStore,
+    ttl: int = LOW_TTL,
+    emit: Emit = discard,
+    timeout: float = 5.0,
 ) -> SwitchReport:
     """Rewrite the records every provider serves now with ``ttl`` (e.g. low, before a planned move).
 
@@ -349,7 +362,7 @@ def ttl_all(
             f"TTL {ttl} s on {', '.join(c.name for c in changes)}",
         )
 
-    results = _run_all(spec, secrets, step, timeout, emit, EventKind.DNS_TTL)
+    results = _run_all(as_zone(spec), secrets, step, timeout, emit, EventKind.DNS_TTL)
     return SwitchReport("ttl", results, ttl=ttl)
 
 
@@ -402,7 +415,7 @@ def primary_addresses(spec: Spec, secrets: SecretStore) -> tuple[str, Addresses]
     site = spec.site(load_active(spec).primary)
     ip = provider_of(site).address(site, spec)
     if ip is not None:
-        addresses = Addresses(ipv6=[ip]) if ":" in ip else Addresses(ipv4=[ip])
+        addresses = Addresses.of(ip)
     else:
         try:
             addresses = driver_for(spec, site, secrets).addresses(site)

@@ -49,7 +49,7 @@ def known_addresses(spec: Spec, site: str) -> Addresses | None:
     the address book; None when unknown."""
     if provider_of(spec.site(site)).capabilities.runs_locally:
         address = local_address(spec, site)
-        return Addresses(ipv6=[address]) if ":" in address else Addresses(ipv4=[address])
+        return Addresses.of(address)
     return from_dict(_book(spec).get(site))
 
 

@@ -335,7 +335,7 @@ class LocalDriver:
 
     def addresses(self, site: Site) -> Addresses:
         host = address(site, self.spec)
-        return Addresses(ipv6=[host]) if ":" in host else Addresses(ipv4=[host])
+        return Addresses.of(host)
 
     # -- helpers -------------------------------------------------------------------------------
     def _make_site_dir(self, site_dir: Path) -> None:

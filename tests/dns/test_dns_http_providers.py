@@ -15,6 +15,7 @@ from deplat.secrets import SecretStore
 from deplat.sites import Addresses
 from tests.dns.fake_apis import TOKEN, FakeCloudDns, FakeHetznerDns
 from tests.dns.fakes import closed_port, spec_with
+from tests.support.dns_zone import first_provider
 
 OLD = Addresses(["192.0.2.11"])
 NEW = Addresses(["192.0.2.12"], ["2001:db8::12"])
@@ -106,7 +107,7 @@ def test_clouddns_already_then_conflict(gcp):
 def test_clouddns_refuses_a_stale_change_with_412(gcp):
     gcp.put("www.guestbook.test", "A", ["192.0.2.99"])
     spec = spec_with([gcp_entry(gcp.url)])
-    backend = backend_for(spec.dns[0], spec, SecretStore(spec, environ=ENV))
+    backend = backend_for(*first_provider(spec), SecretStore(spec, environ=ENV))
     stale = Change("www.guestbook.test", Served(["192.0.2.11"], ttl=60), Served(["192.0.2.12"]))
 
     with pytest.raises(CasConflict, match="412"):
@@ -201,7 +202,7 @@ def test_hetzner_zone_by_id_and_sync_removes_stray_records(hetzner):
 def test_hetzner_create_racing_another_writer_is_a_conflict(hetzner):
     hetzner.put("www", "A", ["192.0.2.99"])  # appeared after our read said "nothing there"
     spec = spec_with([hetzner_entry(hetzner.url)])
-    backend = backend_for(spec.dns[0], spec, SecretStore(spec, environ=ENV))
+    backend = backend_for(*first_provider(spec), SecretStore(spec, environ=ENV))
 
     with pytest.raises(CasConflict, match="409"):
         backend.write([Change("www.guestbook.test", Served(), Served(["192.0.2.12"]))], 60, Deadline(2))

@@ -12,6 +12,7 @@ from deplat.dns.base import CasConflict, Change, Deadline, Served, backend_for
 from deplat.secrets import SecretStore
 from deplat.sites import Addresses
 from tests.dns.fakes import closed_port, spec_with
+from tests.support.dns_zone import first_provider
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +98,7 @@ def test_route53_switches_with_a_delete_of_the_exact_old_record_and_a_create(r53
     spec = spec_with([entry(moto_url, zone)])
     secrets = SecretStore(spec, environ=KEYS)
     sent: list[dict[str, Any]] = []
-    backend = backend_for(spec.dns[0], spec, secrets)
+    backend = backend_for(*first_provider(spec), secrets)
     event = "provide-client-params.route53.ChangeResourceRecordSets"
     events = backend.client().meta.events
     events.register(event, lambda params, **_: sent.append(params), unique_id="t")
@@ -160,7 +161,7 @@ def test_route53_rejects_a_stale_delete_and_writes_nothing(r53, moto_url):
         },
     )
     spec = spec_with([entry(moto_url, zone)])
-    backend = backend_for(spec.dns[0], spec, SecretStore(spec, environ=KEYS))
+    backend = backend_for(*first_provider(spec), SecretStore(spec, environ=KEYS))
     stale = Change("www.guestbook.test", Served(["192.0.2.11"], ttl=60), Served(["192.0.2.12"]))
 
     with pytest.raises(CasConflict):

@@ -15,6 +15,7 @@ from deplat.secrets import SecretStore
 from deplat.sites import Addresses
 from tests.dns.fakes import FAKE_SECRET, closed_port, fake_dns, spec_with
 from tests.support.bind import Bind
+from tests.support.dns_zone import first_provider
 
 OLD = Addresses(["127.0.0.11"])
 NEW = Addresses(["127.0.0.12"], ["::12"])
@@ -121,7 +122,7 @@ def test_bind_refuses_a_stale_write_by_its_prerequisites(bind_factory):
     """The server-side half of compare-and-swap: a write based on an out-of-date read is refused."""
     ns = bind_factory(records={"www.guestbook.test": ["127.0.0.99"]})
     spec = spec_with([ns.dns_entry("ns-a")])
-    backend = backend_for(spec.dns[0], spec, store(spec, ns))
+    backend = backend_for(*first_provider(spec), store(spec, ns))
     stale = Change("www.guestbook.test", Served(["127.0.0.11"]), Served(["127.0.0.12"]))
 
     with pytest.raises(CasConflict, match="NXRRSET"):

@@ -11,13 +11,14 @@ from deplat.secrets import SecretStore
 from tests.dns.fakes import spec_with
 from tests.dns.test_dns_http_providers import ENV, gcp, gcp_entry, hetzner, hetzner_entry  # noqa: F401
 from tests.dns.test_dns_route53 import KEYS, entry, make_zone, moto_url, r53  # noqa: F401
+from tests.support.dns_zone import first_provider
 
 CHALLENGE = "_acme-challenge.www.guestbook.test"
 
 
 def backend(dns_entry: dict[str, Any], env: dict[str, str]) -> Any:
     spec = spec_with([dns_entry])
-    return backend_for(spec.dns[0], spec, SecretStore(spec, environ=env))
+    return backend_for(*first_provider(spec), SecretStore(spec, environ=env))
 
 
 def test_rfc2136_sets_replaces_and_deletes_a_txt_record(bind_server):

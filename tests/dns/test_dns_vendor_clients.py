@@ -15,6 +15,7 @@ from deplat.secrets import SecretStore
 from tests.dns.fake_apis import FakeCloudDns, FakeHetznerDns
 from tests.dns.fakes import spec_with
 from tests.dns.test_dns_http_providers import ENV, NEW, OLD, gcp_entry, hetzner_entry, outcomes, seed_old
+from tests.support.dns_zone import first_provider
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def hetzner() -> Iterator[FakeHetznerDns]:
 
 def hetzner_backend(api: FakeHetznerDns):
     spec = spec_with([hetzner_entry(api.url)])
-    return backend_for(spec.dns[0], spec, SecretStore(spec, environ=ENV))
+    return backend_for(*first_provider(spec), SecretStore(spec, environ=ENV))
 
 
 # -- Hetzner: actions ------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def test_clouddns_write_returns_only_after_the_change_is_done(gcp):
     seed_old(gcp)
     gcp.pending_polls = 1
     spec = spec_with([gcp_entry(gcp.url)])
-    backend = backend_for(spec.dns[0], spec, SecretStore(spec, environ=ENV))
+    backend = backend_for(*first_provider(spec), SecretStore(spec, environ=ENV))
 
     backend.write(
         [Change("www.guestbook.test", Served(["192.0.2.11"], ttl=60), Served(["192.0.2.12"]))],
