@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from deplat.errors import InputError, Problem, SpecError
-from deplat.files import read_small_file
 from deplat.spec.model import Spec
+from deplat.spec.source import read_spec_bytes
 
 if TYPE_CHECKING:
     from deplat.spec.positions import PathT, Positions
@@ -67,10 +67,6 @@ class Reporter:
             self.problems.append(problem)
 
 
-# A spec is a few kilobytes; anything near this is a mistake (or hostile) and is refused unread.
-MAX_SPEC_BYTES = 1024 * 1024
-
-
 def load_spec(path: str | Path = DEFAULT_FILE) -> Spec:
     """Read, parse and validate a spec file. Raises ``SpecError`` listing every problem.
 
@@ -78,12 +74,7 @@ def load_spec(path: str | Path = DEFAULT_FILE) -> Spec:
     before reading), so bad input fails at once with one message."""
     file = Path(path)
     shown = str(path)
-    try:
-        raw = read_small_file(file, MAX_SPEC_BYTES, shown)
-    except FileNotFoundError:
-        raise InputError(
-            f"{shown}: no such file", hint="create one with `deplat init --local`, or pass -f FILE"
-        ) from None
+    raw = read_spec_bytes(file, shown)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -93,6 +84,7 @@ def load_spec(path: str | Path = DEFAULT_FILE) -> Spec:
     spec = cache.load(file, raw)
     if spec is None:
         spec = load_text(text, shown)
+        spec._source = file.resolve()
         cache.save(file, raw, spec)
     spec._source = file.resolve()
     return spec

@@ -15,8 +15,8 @@ import pytest
 from deplat.cli import run
 from deplat.errors import InputError, SpecError
 from deplat.spec import load_spec, load_text
-from deplat.spec.loader import MAX_SPEC_BYTES
 from deplat.spec.positions import MAX_DEPTH
+from deplat.spec.source import MAX_SPEC_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 GUESTBOOK = (ROOT / "examples/guestbook/deplat.yaml").read_text()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from deplat.errors import SpecError
-from deplat.spec import cache, load_spec, load_text
+from deplat.spec import cache, cache_entry, load_spec, load_text
 from deplat.spec.model import Spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def test_a_spec_read_again_is_the_same_spec_without_parsing_or_validating(
 ) -> None:
     path = project(tmp_path)
     first = load_spec(path)
-    entry = cache.cache_file(path)
+    entry = cache_entry.cache_file(path)
     no_parsing(monkeypatch)
 
     again = load_spec(path)
@@ -81,10 +81,10 @@ def test_a_changed_spec_is_validated_again_with_its_line(tmp_path: Path) -> None
 def test_changed_validation_code_is_a_new_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = project(tmp_path)
     raw = path.read_bytes()
-    before = cache.key(raw)
-    monkeypatch.setattr(cache, "_code_fingerprint", lambda: "another deplat")
+    before = cache_entry.key(raw)
+    monkeypatch.setattr(cache_entry, "_code_fingerprint", lambda: "another deplat")
 
-    assert cache.key(raw) != before
+    assert cache_entry.key(raw) != before
     assert cache.load(path, raw) is None
 
 
@@ -103,7 +103,7 @@ def test_the_cache_holds_secret_names_never_their_values(tmp_path: Path) -> None
 
     load_spec(path)
 
-    held = cache.cache_file(path).read_text()
+    held = cache_entry.cache_file(path).read_text()
     assert "secrets.env" in held and "DEPLAT_BACKUP_PASSWORD" in held
     assert "s3cret-value-123" not in held and "another-s3cret-456" not in held
 
@@ -115,14 +115,14 @@ def test_a_value_json_cannot_carry_is_not_cached(tmp_path: Path) -> None:
 
     cache.save(path, path.read_bytes(), spec.model_copy(update={"sites": [site, *spec.sites[1:]]}))
 
-    assert not cache.cache_file(path).exists()
+    assert not cache_entry.cache_file(path).exists()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "group-writable", "other key"])
 def test_a_damaged_or_foreign_entry_is_a_miss(tmp_path: Path, damage: str) -> None:
     path = project(tmp_path)
     load_spec(path)
-    entry = cache.cache_file(path)
+    entry = cache_entry.cache_file(path)
     if damage == "garbage":
         entry.write_text("{not json")
     elif damage == "group-writable":
