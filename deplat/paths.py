@@ -24,8 +24,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from deplat.spec.model import Spec
+if TYPE_CHECKING:
+    from deplat.spec.model import Spec
 
 FILE_SCHEME = "file://"
 

@@ -96,14 +96,26 @@ def sdk_gaps(spec: Spec, sites: Sequence[Site], *, dns: bool = False) -> list[Ga
         gap = _extra_gap(provider.extra, provider.sdk_modules, f"site {site.name}")
         if gap and gap.name not in gaps:
             gaps[gap.name] = gap
-    for entry in spec.dns if dns else []:
-        backend = _dns_backend_class(entry)
-        if backend is None or not _dns_needs_sdk(entry):
-            continue
+    for entry, backend in _dns_sdk_users(spec) if dns else []:
         gap = _extra_gap(backend.extra, backend.sdk_modules, f"DNS provider {entry.name}")
         if gap and gap.name not in gaps:
             gaps[gap.name] = gap
     return list(gaps.values())
+
+
+def dns_sdk_modules(spec: Spec) -> list[str]:
+    """The SDK modules the spec's DNS providers import (``deplat.dns.sync_inputs`` keeps them)."""
+    return list(dict.fromkeys(m for _, backend in _dns_sdk_users(spec) for m in backend.sdk_modules))
+
+
+def _dns_sdk_users(spec: Spec) -> list[tuple[DnsProvider, Any]]:
+    """Each DNS provider that uses its kind's SDK, with its backend class."""
+    found = []
+    for entry in spec.dns:
+        backend = _dns_backend_class(entry)
+        if backend is not None and _dns_needs_sdk(entry):
+            found.append((entry, backend))
+    return found
 
 
 def _dns_needs_sdk(entry: DnsProvider) -> bool:

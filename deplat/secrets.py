@@ -76,14 +76,22 @@ def secret_names(spec: Spec) -> list[str]:
 class SecretStore:
     """Looks secret values up by name and remembers each one it handed out, to mask it later."""
 
-    def __init__(self, spec: Spec | None = None, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: Spec | None = None,
+        environ: Mapping[str, str] | None = None,
+        *,
+        secrets_file: Path | None = None,
+    ) -> None:
+        """The spec's ``secrets_file`` is read, or ``secrets_file`` (already resolved) without one."""
         self._environ = os.environ if environ is None else environ
         self._file: dict[str, str] = {}
-        self._file_path: Path | None = None
+        self._file_path: Path | None = secrets_file
         if spec is not None and spec.secrets_file:
             from deplat.spec.filepaths import resolve
 
             self._file_path = resolve(spec, spec.secrets_file)
+        if self._file_path is not None:
             self._file = read_secrets_file(self._file_path)
         self.masker = Masker()
 

@@ -13,12 +13,14 @@ import time
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deplat.errors import FilesystemError
 from deplat.files import exclusive_lock, read_json, write_json_atomic
 from deplat.paths import paths
-from deplat.spec.model import Spec
+
+if TYPE_CHECKING:
+    from deplat.spec.model import Spec
 
 
 @dataclass
@@ -50,10 +52,14 @@ def active_lock(spec: Spec) -> AbstractContextManager[int]:
 def load_active(spec: Spec) -> Active:
     """The active set; the spec's primary when none is saved. A corrupt ``active.json`` (not JSON,
     or not the shape deplat writes) raises ``FilesystemError`` naming the file and the fix."""
-    path = active_path(spec)
+    return read_active(active_path(spec), {s.name for s in spec.sites}, spec.primary.name)
+
+
+def read_active(path: Path, names: set[str], spec_primary: str) -> Active:
+    """``load_active`` from the file ``path`` of a spec whose sites are ``names``."""
     data = read_json(path)
     if data is None:
-        return Active(primary=spec.primary.name)
+        return Active(primary=spec_primary)
     fenced = data.get("fenced", {}) if isinstance(data, dict) else None
     history = data.get("history", []) if isinstance(data, dict) else None
     if not isinstance(data, dict) or not isinstance(fenced, dict) or not isinstance(history, list):
@@ -61,9 +67,8 @@ def load_active(spec: Spec) -> Active:
             f"{path} is corrupt: not the active set deplat writes",
             hint=f"move {path} aside and rerun (the spec's primary is then taken as the serving site)",
         )
-    names = {s.name for s in spec.sites}
     if data.get("primary") not in names:  # the spec changed under us: the spec wins
-        return Active(primary=spec.primary.name)
+        return Active(primary=spec_primary)
     return Active(
         primary=data["primary"],
         fenced={k: v for k, v in fenced.items() if k in names},

@@ -1,9 +1,9 @@
 """The Typer app, its global options, and the one place errors become messages and exit codes.
 
 Global options (``-f/--file``, ``--json``, ``--verbose``, ``--no-color``) may be written anywhere on
-the command line: ``main`` moves them in front of the subcommand before Typer parses, and every
-subcommand's help lists them. Exit codes: 0 ok, 1 the operation failed, 2 bad input or usage,
-130 interrupted (Ctrl-C).
+the command line: ``deplat.cli.main`` moves them in front of the subcommand before Typer parses
+(``deplat.cli.argv``), and every subcommand's help lists them. Exit codes: 0 ok, 1 the operation
+failed, 2 bad input or usage, 130 interrupted (Ctrl-C).
 
 Each ``*_cmds`` module registers its commands on ``app``; running a command imports only the module
 that registers it (``COMMAND_MODULES``), help without a command imports them all.
@@ -30,6 +30,7 @@ from rich.markup import escape
 
 from deplat import __version__
 from deplat.cli import render
+from deplat.cli.argv import OWN_SHORT_F, command_of
 from deplat.errors import DeplatError, FilesystemError, InputError
 from deplat.files import filesystem_error, local_filesystem_cause
 
@@ -132,40 +133,6 @@ def confirm(question: str, yes: bool) -> None:
         raise typer.Exit(1)
 
 
-_FLAGS = {"--json", "--verbose", "--no-color"}
-_VALUED = {"-f", "--file"}
-# Commands with an own ``-f`` (``logs -f`` follows, as ``tail -f`` does): there the spec is ``--file``.
-OWN_SHORT_F = {"logs"}
-
-
-def hoist_globals(argv: list[str]) -> list[str]:
-    """Move global options written after a subcommand in front of it."""
-    front: list[str] = []
-    rest: list[str] = []
-    command: str | None = None
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            rest += argv[i:]
-            break
-        if arg in _FLAGS:
-            front.append(arg)
-        elif arg == "-f" and command in OWN_SHORT_F:
-            rest.append(arg)
-        elif arg in _VALUED and i + 1 < len(argv):
-            front += [arg, argv[i + 1]]
-            i += 1
-        elif arg.startswith("--file="):
-            front.append(arg)
-        else:
-            if command is None and not arg.startswith("-"):
-                command = arg
-            rest.append(arg)
-        i += 1
-    return front + rest
-
-
 # ------------------------------------------------------------------ the click command tree
 
 
@@ -231,23 +198,6 @@ COMMAND_MODULES = {
 }  # fmt: skip
 
 
-def command_of(args: list[str]) -> str | None:
-    """The command ``args`` run (global options hoisted in front), or None for help, ``--version``
-    and completion: those need every command."""
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg in ("-h", "--help"):
-            return None
-        if arg in _VALUED:
-            i += 2
-            continue
-        if not arg.startswith("-"):
-            return arg
-        i += 1
-    return None
-
-
 @cache
 def build(command: str | None = None) -> Any:
     """The click command tree Typer builds from ``app`` with ``command`` registered (every command
@@ -279,39 +229,34 @@ if importlib.util.find_spec("typer._click") is None:  # pragma: no cover - depen
     _USAGE += (click.ClickException,)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
-    code = run(args)
-    if code == INTERRUPTED:
-        # A second Ctrl-C stops at once: do not wait for site threads still winding down.
-        import os
-
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
-
-
 def run(args: list[str]) -> int:
-    """Run the CLI on ``args`` and return the exit code (the one error handler)."""
+    """Run the CLI on ``args`` (global options hoisted: ``deplat.cli.argv``) and return the exit
+    code."""
     try:
         result = build(command_of(args)).main(args=args, prog_name="deplat", standalone_mode=False)
         return result if isinstance(result, int) else 0
-    except _EXIT as exc:
+    except BaseException as exc:
+        return exit_code(exc)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of a run that raised ``exc``, once what happened is said (the one error
+    handler; call it while handling ``exc``)."""
+    if isinstance(exc, _EXIT):
         return int(getattr(exc, "exit_code", 0) or 0)
-    except SystemExit as exc:  # e.g. Typer's --show-completion exits from its callback
+    if isinstance(exc, SystemExit):  # e.g. Typer's --show-completion exits from its callback
         return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    except _ABORT:  # Ctrl-C (or end of input) at a prompt
+    if isinstance(exc, _ABORT):  # Ctrl-C (or end of input) at a prompt
         G.err_console.print("interrupted: nothing done")
         return INTERRUPTED
-    except _USAGE as exc:
+    if isinstance(exc, _USAGE):
         show = getattr(exc, "show", None)
         if show is not None:
             show()
         return 2
-    except DeplatError as exc:
+    if isinstance(exc, DeplatError):
         return _report(exc)
-    except ModuleNotFoundError as exc:  # an SDK a check did not foresee: name its extra if we can
+    if isinstance(exc, ModuleNotFoundError):  # an SDK a check did not foresee: name its extra
         from deplat.preflight import extra_for_module
 
         extra = extra_for_module(exc.name or "")
@@ -323,14 +268,15 @@ def run(args: list[str]) -> int:
                 hint=f"pip install 'deplat[{extra}]'",
             )
         )
-    except KeyboardInterrupt:
+    if isinstance(exc, KeyboardInterrupt):
         G.err_console.print("stopped (second Ctrl-C): sites may be left mid-change; run the command again")
         return INTERRUPTED
-    except Exception as exc:
-        local = filesystem_cause(exc)
-        if local is not None:  # not a bug: the local disk is full, read-only or not ours
-            return _report(local)
-        return _internal_error(exc)
+    if not isinstance(exc, Exception):
+        raise exc
+    local = filesystem_cause(exc)
+    if local is not None:  # not a bug: the local disk is full, read-only or not ours
+        return _report(local)
+    return _internal_error(exc)
 
 
 def _internal_error(exc: BaseException) -> int:

@@ -13,6 +13,7 @@ import typer
 
 from deplat.cli import render
 from deplat.cli.app import G, app, examples
+from deplat.cli.quick import TIMEOUT_DEFAULT, TIMEOUT_MAX, TIMEOUT_MIN
 from deplat.errors import InputError
 from deplat.preflight import require_sdks
 
@@ -27,13 +28,17 @@ app.add_typer(dns_app, name="dns")
 TimeoutOpt = Annotated[
     float,
     typer.Option(
-        "--timeout", metavar="SECONDS", min=0.1, max=120, help="Seconds each DNS provider may take."
+        "--timeout",
+        metavar="SECONDS",
+        min=TIMEOUT_MIN,
+        max=TIMEOUT_MAX,
+        help="Seconds each DNS provider may take.",
     ),
 ]
 
 
 @dns_app.command(epilog=examples("deplat dns status", "deplat dns status --json"))
-def status(timeout: TimeoutOpt = 5.0) -> None:
+def status(timeout: TimeoutOpt = TIMEOUT_DEFAULT) -> None:
     """What each DNS provider serves now for each name, and where they disagree."""
     from deplat.cli.render import dns as render_dns
     from deplat.dns.switch import app_names, disagreements, read_all
@@ -54,9 +59,9 @@ def status(timeout: TimeoutOpt = 5.0) -> None:
 
 
 @dns_app.command(epilog=examples("deplat dns sync", "deplat dns sync --timeout 10"))
-def sync(timeout: TimeoutOpt = 5.0) -> None:
+def sync(timeout: TimeoutOpt = TIMEOUT_DEFAULT) -> None:
     """Make every DNS provider serve the current primary's addresses (at the spec's TTL)."""
-    from deplat.cli.render import dns as render_dns
+    from deplat.cli.quick import report_sync
     from deplat.dns.switch import primary_addresses, sync_all
     from deplat.secrets import SecretStore
 
@@ -65,13 +70,9 @@ def sync(timeout: TimeoutOpt = 5.0) -> None:
     secrets = SecretStore(spec)
     site, addresses = primary_addresses(spec, secrets)
     report = sync_all(spec, secrets, addresses, timeout=timeout)
-    if G.json:
-        render.print_json(secrets.masker.data({**report.to_dict(), "site": site}))
-    else:
-        G.console.print(f"primary {site}: {' '.join(addresses.ipv4 + addresses.ipv6)}")
-        render_dns.print_report(G.console, report, "DNS sync")
-    if report.failed or not report.ok:
-        raise typer.Exit(1)
+    code = report_sync(None if G.json else G.console, secrets, site, addresses, report)
+    if code:
+        raise typer.Exit(code)
 
 
 @dns_app.command(
@@ -88,7 +89,7 @@ def ttl(
             "--to", metavar="SECONDS", min=1, max=86400, help="The low TTL in seconds (default 30)."
         ),
     ] = None,
-    timeout: TimeoutOpt = 5.0,
+    timeout: TimeoutOpt = TIMEOUT_DEFAULT,
 ) -> None:
     """Rewrite the records every DNS provider serves now with a low TTL (--lower) or the spec's."""
     from deplat.cli.render import dns as render_dns

@@ -6,7 +6,8 @@ the building of pydantic's validators (most of a short command's start-up: see
 The spec is stored as the JSON of its model (``model_dump``) and rebuilt with ``model_construct``
 along the model's own field types, without validating again; an entry is written only when that
 rebuild is the validated spec exactly, value and type (a value JSON cannot carry, such as a YAML
-date in ``options``, is simply not cached).
+date in ``options``, is simply not cached). Beside it, what ``deplat dns sync`` needs
+(``deplat.dns.sync_inputs``), so that command runs without the model at all.
 
 What it holds is what the spec file holds: names of secrets, never their values.
 """
@@ -40,12 +41,14 @@ def load(spec_file: Path, raw: bytes) -> Spec | None:
 def save(spec_file: Path, raw: bytes, spec: Spec) -> None:
     """Keep ``spec`` (just validated from ``raw``, its source set) for the next command, if it can
     be kept exactly."""
+    from deplat.dns.sync_inputs import SyncInputs
+
     data = spec.model_dump(mode="json")
     rebuilt = rebuild(Spec, json.loads(json.dumps(data)))
     rebuilt._source = spec._source
     if not same(rebuilt, spec):
         return
-    cache_entry.write(spec_file, raw, {"spec": data})
+    cache_entry.write(spec_file, raw, {"spec": data, "dns_sync": SyncInputs.of(spec).to_dict()})
 
 
 def rebuild(annotation: Any, value: Any) -> Any:

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.local.conftest import make_guestbook  # noqa: F401  (the local sites' fixture, shared)
+from tests.support.bind import bind_factory  # noqa: F401  (real BIND servers, a fixture)
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deplat.cli.app import hoist_globals
+from deplat.cli.argv import hoist_globals
 from deplat.site_logs import LogSource, follow
 from tests.support.cli import cli
 from tests.support.local_sites import Guestbook

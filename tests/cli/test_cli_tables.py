@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from deplat.cli import run
-from deplat.cli.app import hoist_globals
+from deplat.cli.argv import hoist_globals
 from deplat.cli.render.sites import ago, doctor_table, results_table, status_table
 from deplat.engine.doctor import Check
 from deplat.site_results import SiteResult, SiteStatus

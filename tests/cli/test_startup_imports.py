@@ -118,6 +118,13 @@ def check_dns_sync(tmp_path: Path, ns: Any) -> None:
     assert ns.query("www.guestbook.test") == ["127.0.0.11"]  # the primary local-a's address
     for modules in (first_modules, again_modules):
         assert not [name for name in HEAVY if loaded(modules, name)]
-        assert {m for m in modules if m.endswith("_cmds")} == {"deplat.cli.dns_cmds"}
+    assert {m for m in first_modules if m.endswith("_cmds")} == {"deplat.cli.dns_cmds"}
     assert loaded(first_modules, "yaml")  # the first run validated the spec
-    assert not loaded(again_modules, "yaml")  # the second used what the first validated
+    # the second used what the first kept (deplat.cli.quick): no parser, no Typer, no model
+    assert not [
+        name for name in ("yaml", "typer", "pydantic", "deplat.spec.model") if loaded(again_modules, name)
+    ]
+    assert not [m for m in again_modules if m.endswith("_cmds")]
+    code, json_modules = modules_of(["-f", str(spec), "--json", "dns", "sync"], tmp_path, ns.secret_env())
+    assert code == 0
+    assert not loaded(json_modules, "rich")  # a JSON document needs no console

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deplat.cli import run
-from deplat.cli.app import hoist_globals
+from deplat.cli.argv import hoist_globals
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD = ROOT / "examples/cloud/deplat.yaml"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from deplat.cli import run
-from deplat.cli.app import hoist_globals
+from deplat.cli.argv import hoist_globals
 from deplat.plan import plan_offline
 from deplat.secrets import SecretStore
 from deplat.sites import SiteResult

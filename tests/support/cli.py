@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from deplat.cli import run
-from deplat.cli.app import hoist_globals
+from deplat.cli.argv import hoist_globals
 
 
 def cli(*args: str) -> int:

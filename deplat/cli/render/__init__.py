@@ -2,23 +2,26 @@
 
 Core code never prints; the CLI hands what the core returned (or the events it emitted) to the
 functions here. With ``--json`` every command writes exactly one JSON document to stdout (or, for
-long-running commands, one JSON object per line).
+long-running commands, one JSON object per line). rich is imported when the first console or
+table is made, so that printing JSON costs none of it.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from deplat.errors import DeplatError, SpecError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 
 def make_console(*, no_color: bool = False, stderr: bool = False) -> Console:
+    from rich.console import Console
+
     return Console(
         stderr=stderr,
         no_color=no_color,
@@ -56,6 +59,8 @@ def error_document(err: DeplatError) -> dict[str, Any]:
 
 def print_error(console: Console, err: DeplatError) -> None:
     """One clear message: for a spec, every problem on its own line, located."""
+    from rich.markup import escape
+
     if isinstance(err, SpecError):
         console.print(f"[bold red]error:[/] {escape(err.message)}")
         for problem in err.problems:
@@ -67,6 +72,9 @@ def print_error(console: Console, err: DeplatError) -> None:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left", header_style="bold")
     for col in columns:
         t.add_column(col)
