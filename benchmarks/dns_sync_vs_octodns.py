@@ -12,9 +12,10 @@ turns, so load on the machine hits both alike. Target (issue 13): deplat no slow
 
 Both run from compiled bytecode, as installed tools do: the tools get a fresh PYTHONPYCACHEPREFIX
 (PYTHONDONTWRITEBYTECODE removed) and one untimed run each first. deplat runs in a project it has
-worked in (``.deplat/`` exists, as after ``deplat up``), so from the second run on it reads its
-validated spec from ``.deplat/cache/``; "deplat dns sync (spec changed)" times a run right after
-the spec file changed (a new comment each time), which validates it again.
+worked in (``.deplat/`` exists, as after ``deplat up``), so from the second run on it reads what
+the first kept in ``.deplat/cache/`` and runs without Typer or the spec model (``deplat.cli.quick``);
+"deplat dns sync (spec changed)" times a run right after the spec file changed (a new comment each
+time), which goes through the Typer command and validates the spec again.
 """
 
 from __future__ import annotations
