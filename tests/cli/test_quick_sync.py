@@ -114,6 +114,19 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *servers: Bind) -> 
     return str(spec.source)
 
 
+@pytest.fixture
+def synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], bind_factory: Any
+) -> tuple[Bind, str]:
+    """A BIND, and a project whose first ``dns sync`` (the Typer command) kept what the quick path
+    reads: the server and the spec file."""
+    ns = bind_factory()
+    spec = project(tmp_path, monkeypatch, ns)
+    assert run(["-f", spec, "dns", "sync"]) == 0
+    capsys.readouterr()
+    return ns, spec
+
+
 def put_back(*servers: Bind) -> None:
     """The app's names on an old address again, as before a sync (an RFC 2136 update)."""
     import dns.query
@@ -167,13 +180,10 @@ def test_dns_sync_from_the_kept_inputs_gives_what_the_typer_command_gives(
 
 @pytest.mark.slow
 def test_dns_sync_from_the_kept_inputs_follows_a_failover(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], bind_factory: Any
+    synced: tuple[Bind, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a = bind_factory()
-    spec = project(tmp_path, monkeypatch, a)
-    assert run(["-f", spec, "dns", "sync"]) == 0
+    a, spec = synced
     record_failover(load_spec(spec), "local-a", "local-b", "test")  # the active set changed, not the spec
-    capsys.readouterr()
 
     code = run_quick(["-f", spec, "--json", "dns", "sync"])
 
@@ -184,14 +194,11 @@ def test_dns_sync_from_the_kept_inputs_follows_a_failover(
 
 @pytest.mark.slow
 def test_a_provider_that_fails_exits_1_on_the_quick_path_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], bind_factory: Any
+    synced: tuple[Bind, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a = bind_factory()
-    spec = project(tmp_path, monkeypatch, a)
-    assert run(["-f", spec, "dns", "sync"]) == 0
+    a, spec = synced
     put_back(a)  # a write is needed
     monkeypatch.setenv(a.secret_name, "d3Jvbmcga2V5IG9mIDMyIGJ5dGVzLCBub3QgdGhlIG9uZSE=")  # a wrong key
-    capsys.readouterr()
 
     code = run_quick(["-f", spec, "--json", "dns", "sync"])
 
@@ -206,23 +213,22 @@ def test_a_provider_that_fails_exits_1_on_the_quick_path_too(
 
 @pytest.mark.slow
 def test_what_the_quick_path_cannot_trust_goes_to_the_typer_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], bind_factory: Any
+    synced: tuple[Bind, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a = bind_factory()
-    spec = project(tmp_path, monkeypatch, a)
+    a, spec = synced
     args = ["-f", spec, "dns", "sync"]
-    assert run(args) == 0
     assert run_quick(args) == 0
     kept = cache_entry.cache_file(Path(spec))
 
     kept.chmod(0o644)  # not owner-only: not trusted
     assert run_quick(args) is None
     kept.chmod(0o600)
-    active = tmp_path / ".deplat" / "active.json"
+    folder = Path(spec).parent
+    active = folder / ".deplat" / "active.json"
     active.write_text("{not json")  # the Typer command says what is wrong with it
     assert run_quick(args) is None
     active.unlink()
-    secrets_file = tmp_path / "secrets.env"
+    secrets_file = folder / "secrets.env"
     Path(spec).write_text(Path(spec).read_text() + f"secrets_file: {secrets_file.name}\n")
     assert run_quick(args) is None  # the spec changed: validated again by the Typer command
     assert run(args) == 0
