@@ -84,11 +84,16 @@ def read(spec_file: Path, raw: bytes) -> dict[str, Any] | None:
         os.close(fd)
 
 
+def wanted(spec_file: Path) -> bool:
+    """Whether an entry is kept for ``spec_file``: only where deplat has worked (``.deplat/``)."""
+    return cache_file(spec_file).parent.parent.is_dir()
+
+
 def write(spec_file: Path, raw: bytes, parts: dict[str, Any]) -> None:
     """Keep ``parts`` (JSON) for these bytes of ``spec_file``, where deplat has worked before."""
-    path = cache_file(spec_file)
-    if not path.parent.parent.is_dir():  # no .deplat here: deplat has not worked in this folder
+    if not wanted(spec_file):
         return
+    path = cache_file(spec_file)
     try:
         write_bytes_atomic(path, json.dumps({"key": key(raw), **parts}).encode(), durable=False)
     except (OSError, FilesystemError):  # a read-only or full disk: no cache, nothing else changes

@@ -101,6 +101,23 @@ def test_a_primary_whose_address_only_its_driver_knows_is_left_to_the_typer_app(
     assert cloud.primary() is None
 
 
+def test_inputs_that_cannot_be_taken_leave_the_spec_cached_and_dns_sync_to_the_typer_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(spec: Any) -> SyncInputs:
+        raise RuntimeError("a bug in taking the inputs")
+
+    monkeypatch.setattr(SyncInputs, "of", broken)
+    (tmp_path / ".deplat").mkdir(mode=0o700)
+
+    spec = spec_with([NS], tmp_path)  # validated and kept all the same
+
+    assert spec.app == "guestbook"
+    kept = json.loads(cache_entry.cache_file(tmp_path / "deplat.yaml").read_text())
+    assert kept["spec"]["app"] == "guestbook" and kept["dns_sync"] is None
+    assert run_quick(["-f", str(tmp_path / "deplat.yaml"), "dns", "sync"]) is None
+
+
 # -- against BIND -----------------------------------------------------------------------------------
 
 
