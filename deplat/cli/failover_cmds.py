@@ -244,22 +244,35 @@ def drill(
         raise typer.Exit(1)
 
 
-@app.command(epilog=examples("deplat rejoin local-a", "deplat rejoin local-a --yes --json"))
+@app.command(
+    epilog=examples(
+        "deplat rejoin local-a",
+        "deplat rejoin hetzner-fsn --yes --json",
+        "deplat rejoin hetzner-fsn --accept-last-backup  # primary unreachable",
+    )
+)
 def rejoin(
     site: Annotated[str, typer.Argument(metavar="SITE", hidden=True)],  # the docstring says what it is
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    accept_last_backup: Annotated[
+        bool,
+        typer.Option(
+            "--accept-last-backup",
+            help="When no fresh backup of the primary can be taken (a cloud primary unreachable over "
+            "SSH), restore its newest periodic snapshot instead: writes made since it are missing.",
+        ),
+    ] = False,
 ) -> None:
     """Bring the fenced SITE back as a standby: its data is replaced by a fresh backup of the primary."""
+    from deplat.cli.render import failover as render_failover
     from deplat.failover.rejoin import rejoin as rejoin_site
 
     spec = G.spec()
     secrets = _secrets(spec)
     confirm(f"Rejoin {site}? Its data is replaced by the primary's and it becomes a standby again.", yes)
     emit = _live if not G.json else (lambda e: None)
-    result = rejoin_site(spec, secrets, site, emit=emit)
+    result = rejoin_site(spec, secrets, site, emit=emit, accept_last_backup=accept_last_backup)
     if G.json:
         render.print_json(result.to_dict())
     else:
-        G.console.print(
-            f"[green]{result.site} rejoined[/] as a {result.role} standby ({result.seconds:.1f}s)"
-        )
+        render_failover.print_rejoin(G.console, result)

@@ -103,19 +103,19 @@ def spec(tmp_path: Path, s3: S3Server) -> Spec:
     return load_spec(path)
 
 
+ENV = {  # the secrets, as the operator exports them
+    "DEPLAT_PASSPHRASE": PASSPHRASE,
+    "DEPLAT_BACKUP_PASSWORD": RESTIC_PASSWORD,
+    "S3_KEY": KEY_ID,
+    "S3_SECRET": SECRET,
+    "HCLOUD_TOKEN": HCLOUD_TOKEN,
+    "GOOGLE_OAUTH_ACCESS_TOKEN": GCP_TOKEN,
+}
+
+
 @pytest.fixture
 def secrets(spec: Spec) -> SecretStore:
-    return SecretStore(
-        spec,
-        environ={
-            "DEPLAT_PASSPHRASE": PASSPHRASE,
-            "DEPLAT_BACKUP_PASSWORD": RESTIC_PASSWORD,
-            "S3_KEY": KEY_ID,
-            "S3_SECRET": SECRET,
-            "HCLOUD_TOKEN": HCLOUD_TOKEN,
-            "GOOGLE_OAUTH_ACCESS_TOKEN": GCP_TOKEN,
-        },
-    )
+    return SecretStore(spec, environ=ENV)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from deplat.events import Event
 
 if TYPE_CHECKING:
     from deplat.failover.drill import DrillReport
+    from deplat.failover.rejoin import RejoinResult
     from deplat.failover.run import FailoverResult
 
 # Watcher events worth a line by default; the rest (every failing probe) only with --verbose.
@@ -31,6 +32,7 @@ TIMELINE_KINDS = {
     "failover.step",
     "failover.end",
     "drill.step",
+    "rejoin.step",
 }
 _COLORS = {"done": "green", "failed": "red", "skipped": "dim", "start": "cyan"}
 
@@ -101,6 +103,24 @@ def print_failover(console: Console, result: FailoverResult) -> None:
             "(unplanned: the newest periodic backup; later writes on the old site are lost)"
         )
     console.print(f"[dim]journal: {escape(result.journal)}[/]")
+
+
+def print_rejoin(console: Console, result: RejoinResult) -> None:
+    console.print(
+        f"[green]{escape(result.site)} rejoined[/] as a {escape(result.role)} standby ({result.seconds:.1f}s)"
+    )
+    source = result.data_from
+    rows = [["primary", result.primary], ["health", result.health]]
+    if source:
+        rows.append(["data", source.get("text", "")])
+        if source.get("why"):
+            rows.append(["no fresh backup", source["why"]])
+    console.print(render.table(None, ["", "rejoin"], rows))
+    if source.get("kind") == "periodic":
+        console.print(
+            f"[yellow]writes made on {escape(result.primary)} after that snapshot are not on "
+            f"{escape(result.site)}[/]"
+        )
 
 
 def _summary(step: str, result: dict[str, Any]) -> str:
