@@ -16,7 +16,8 @@ detaches the volume, the Elastic IP follows the new instance), so it never fails
 
 Options: ``ami`` (default: the newest Canonical Ubuntu 24.04 image), ``ssh_cidrs``,
 ``ssh_public_key``, ``volume_type`` (gp3). Only this module imports ``pulumi_aws``, and only inside
-``build_site``.
+``build_site``. The control-plane check's EC2 client, the credentials lookup and the reading of an
+EC2 error are ``deplat.aws``'s, which the Route 53 backend shares.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from configparser import ConfigParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from deplat import aws as aws_api
 from deplat.errors import ErrorClass
 from deplat.providers.base import (
     Capabilities,
@@ -340,25 +341,6 @@ def classify_error(text: str) -> ErrorClass:
     return classify_with(ERROR_TABLE, text)
 
 
-def _aws_files(environ: Mapping[str, str], home: Path) -> tuple[Path, Path]:
-    creds = Path(environ.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials")
-    config = Path(environ.get("AWS_CONFIG_FILE") or home / ".aws" / "config")
-    return creds, config
-
-
-def _profiles(creds: Path, config: Path) -> set[str]:
-    names: set[str] = set()
-    for path, prefix in ((creds, ""), (config, "profile ")):
-        parser = ConfigParser()
-        try:
-            parser.read(path, encoding="utf-8")
-        except Exception:  # an unreadable file simply offers no profile
-            continue
-        for section in parser.sections():
-            names.add(section[len(prefix) :] if section.startswith(prefix) else section)
-    return names
-
-
 def check_credentials(
     site: Site,
     secrets: SecretStore | None = None,
@@ -368,27 +350,7 @@ def check_credentials(
     home: Path | None = None,
 ) -> tuple[bool, str]:
     """Are AWS credentials available for ``site``? Looks at env and ~/.aws only; no network call."""
-    env = os.environ if environ is None else environ
-    creds, config = _aws_files(env, home or Path.home())
-    profile = site.credentials.profile
-    if profile:
-        if profile in _profiles(creds, config):
-            return True, f"AWS profile '{profile}' found in {creds} or {config}"
-        return (
-            False,
-            f"AWS profile '{profile}' is not in {creds} or {config}: run `aws configure --profile {profile}`",
-        )
-    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-        return True, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set"
-    if env.get("AWS_WEB_IDENTITY_TOKEN_FILE") and env.get("AWS_ROLE_ARN"):
-        return True, "AWS web identity (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) is set"
-    wanted = env.get("AWS_PROFILE") or "default"
-    if wanted in _profiles(creds, config):
-        return True, f"AWS profile '{wanted}' found"
-    return False, (
-        "no AWS credentials: set credentials.profile in the site, or AWS_ACCESS_KEY_ID and "
-        f"AWS_SECRET_ACCESS_KEY, or a profile in {creds}"
-    )
+    return aws_api.find_credentials(site.credentials.profile, environ, home)
 
 
 def provider_config(
@@ -407,32 +369,15 @@ def provider_config(
 # suspended account, so the check asks EC2 itself (DescribeRegions for the site's region: read-only,
 # free, one small answer). DescribeRegions is enough to see a blocked account: the EC2 API reference
 # lists ``Blocked`` among the common client errors that every EC2 action can return (errors-overview).
-# Endpoint: boto3's own ``AWS_ENDPOINT_URL_EC2`` / ``AWS_ENDPOINT_URL``.
+# The client and the error reading: ``deplat.aws``, shared with the Route 53 backend (endpoint: boto3's
+# own ``AWS_ENDPOINT_URL_EC2`` / ``AWS_ENDPOINT_URL``).
 CONTROL_PLANE_DEFAULT_REGION = "us-east-1"
-_EC2_CLIENTS: dict[str, Any] = {}  # fingerprint of profile, region, timeout, AWS_* env, ~/.aws -> client
 
 
 def _ec2_client(profile: str | None, region: str, timeout: float) -> Any:
-    """An EC2 client for one check: one attempt, ``timeout`` to connect and to read. Building one costs
-    ~150 ms (botocore loads the service model), so a client is reused while nothing it depends on changed."""
-    import hashlib
-
-    aws_env = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
-    aws_files = _aws_files(os.environ, Path.home())
-    files = [(str(f), f.stat().st_mtime_ns if f.is_file() else None) for f in aws_files]
-    key = hashlib.sha256(repr((profile, region, timeout, aws_env, files)).encode()).hexdigest()
-    client = _EC2_CLIENTS.get(key)
-    if client is None:
-        import boto3
-        import botocore.config
-
-        config = botocore.config.Config(
-            connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1}
-        )
-        session = boto3.session.Session(profile_name=profile, region_name=region)
-        client = session.client("ec2", region_name=region, config=config)
-        _EC2_CLIENTS[key] = client
-    return client
+    """An EC2 client for one check: one attempt, ``timeout`` to connect and to read; reused while
+    nothing it depends on changed (``deplat.aws.client``)."""
+    return aws_api.client("ec2", aws_api.Settings(region=region, timeout=timeout, profile=profile))
 
 
 def control_plane_check(
@@ -455,12 +400,9 @@ def control_plane_check(
         ec2 = _ec2_client(site.credentials.profile or None, region, timeout)
         ec2.describe_regions(RegionNames=[region])
     except bce.ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        text = f"EC2 answered {status} {code}: {message}"
-        kind = status_class(classify_error(f"{code}: {message}"), status if isinstance(status, int) else None)
-        return False, text, kind
+        code, message, status = aws_api.answer_of(exc)
+        kind = status_class(classify_error(f"{code}: {message}"), status)
+        return False, f"EC2 answered {status} {code}: {message}", kind
     except (bce.NoCredentialsError, bce.PartialCredentialsError, bce.ProfileNotFound) as exc:
         return False, f"no credentials: {exc}", ErrorClass.FORBIDDEN
     except (bce.ConnectionError, bce.HTTPClientError) as exc:

@@ -19,7 +19,9 @@ at least 10 GB.
 Options: ``project`` (required), ``network`` (use an existing network instead of creating one),
 ``image``, ``disk_type`` (pd-balanced), ``ssh_cidrs``, ``ssh_public_key``. Without a zone the site
 uses ``<region>-b`` (every region has a zone b; not every one has an a). Only this module imports
-``pulumi_gcp``, and only inside ``build_site``.
+``pulumi_gcp``, and only inside ``build_site``. The control-plane check talks to Compute Engine
+through ``deplat.google`` (credentials, the token, the authorized call, the error text), which the
+Cloud DNS backend shares.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from deplat import google as google_api
 from deplat.errors import ErrorClass
 from deplat.providers.base import (
     Capabilities,
@@ -349,29 +352,8 @@ def check_credentials(
     spec_dir: Path | None = None,
 ) -> tuple[bool, str]:
     """Are GCP credentials available for ``site``? Looks at files and env only; no network call."""
-    env = os.environ if environ is None else environ
     own = _credentials_file(site, spec_dir)
-    if own is not None:
-        if own.is_file():
-            return True, f"credentials file {own}"
-        return False, f"credentials file {own} (credentials.file of site {site.name}) does not exist"
-    if env.get("GOOGLE_CREDENTIALS"):
-        return True, "GOOGLE_CREDENTIALS is set"
-    if env.get(ACCESS_TOKEN_ENV):  # a raw OAuth token, as the google provider takes it
-        return True, f"{ACCESS_TOKEN_ENV} is set"
-    adc = env.get("GOOGLE_APPLICATION_CREDENTIALS")
-    if adc:
-        if Path(adc).is_file():
-            return True, f"GOOGLE_APPLICATION_CREDENTIALS ({adc})"
-        return False, f"GOOGLE_APPLICATION_CREDENTIALS points at {adc}, which does not exist"
-    config_dir = Path(env.get("CLOUDSDK_CONFIG") or (home or Path.home()) / ".config" / "gcloud")
-    default = config_dir / "application_default_credentials.json"
-    if default.is_file():
-        return True, f"application default credentials ({default})"
-    return False, (
-        "no GCP credentials: set credentials.file in the site (a service-account JSON), or "
-        "GOOGLE_APPLICATION_CREDENTIALS, or run `gcloud auth application-default login`"
-    )
+    return google_api.find_credentials(own, f"credentials.file of site {site.name}", environ, home)
 
 
 def provider_config(
@@ -392,127 +374,8 @@ def provider_config(
 
 # ``control_plane_check``: credentials that Compute Engine still accepts for the site's project. The
 # endpoint is the one the Terraform/Pulumi google provider honours (``GOOGLE_COMPUTE_CUSTOM_ENDPOINT``).
+# Credentials, the token, the authorized GET and the error text: ``deplat.google`` (shared with Cloud DNS).
 DEFAULT_COMPUTE_ENDPOINT = "https://compute.googleapis.com/compute/v1/"
-CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-ACCESS_TOKEN_ENV = "GOOGLE_OAUTH_ACCESS_TOKEN"
-_CREDENTIALS_CACHE: dict[str, Any] = {}  # key material's sha256 (or "adc:...") -> google-auth credentials
-
-
-def _google_transport(client: Any) -> Any:
-    """A google-auth transport over ``client`` (an ``httpx.Client``, which bounds every request)."""
-    import google.auth.exceptions
-    import google.auth.transport
-    import httpx
-
-    class _Response(google.auth.transport.Response):
-        def __init__(self, response: httpx.Response) -> None:
-            self._response = response
-
-        @property
-        def status(self) -> int:
-            return self._response.status_code
-
-        @property
-        def headers(self) -> Mapping[str, str]:
-            return self._response.headers
-
-        @property
-        def data(self) -> bytes:
-            return self._response.content
-
-    class _Request(google.auth.transport.Request):
-        def __call__(
-            self,
-            url: str,
-            method: str = "GET",
-            body: bytes | None = None,
-            headers: Mapping[str, str] | None = None,
-            timeout: float | None = None,
-            **_: Any,
-        ) -> _Response:
-            try:
-                answer = client.request(method, url, content=body, headers=dict(headers or {}))
-            except httpx.HTTPError as exc:
-                raise google.auth.exceptions.TransportError(f"{type(exc).__name__}: {exc}") from exc
-            return _Response(answer)
-
-    return _Request()
-
-
-def _key_credentials(info: dict[str, Any]) -> Any:
-    """google-auth credentials from the user's own key JSON (service account, user, or other)."""
-    import warnings
-
-    import google.auth
-
-    scopes = [CLOUD_PLATFORM_SCOPE]
-    if info.get("type") == "service_account":
-        from google.oauth2 import service_account
-
-        return service_account.Credentials.from_service_account_info(info, scopes=scopes)
-    if info.get("type") == "authorized_user":
-        from google.oauth2.credentials import Credentials
-
-        return Credentials.from_authorized_user_info(info, scopes=scopes)
-    with warnings.catch_warnings():  # the spec's own key file, as Pulumi itself loads it
-        warnings.simplefilter("ignore", DeprecationWarning)
-        credentials, _ = google.auth.load_credentials_from_dict(info, scopes=scopes)
-    return credentials
-
-
-def _access_token(
-    site: Site, secrets: SecretStore | None, spec_dir: Path | None, client: Any
-) -> tuple[str | None, str]:
-    """(token, where it came from) or (None, why there is none). May ask the token endpoint."""
-    import hashlib
-    import json
-
-    import google.auth
-
-    own = _credentials_file(site, spec_dir)
-    raw = None if own is not None else (secrets.get(ACCESS_TOKEN_ENV) if secrets else None)
-    raw = raw or (None if own is not None else os.environ.get(ACCESS_TOKEN_ENV))
-    if raw:
-        return raw, ACCESS_TOKEN_ENV
-    found, why = check_credentials(site, secrets, spec_dir=spec_dir)
-    if not found:
-        return None, why
-    contents = os.environ.get("GOOGLE_CREDENTIALS")
-    if own is not None:
-        text = own.read_text(encoding="utf-8")
-    elif contents and not contents.lstrip().startswith("{"):
-        text = Path(contents).expanduser().read_text(encoding="utf-8")
-    else:
-        text = contents or ""
-    adc_env = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG")
-    adc = ":".join(["adc", *(os.environ.get(name, "") for name in adc_env)])
-    key = hashlib.sha256(text.encode()).hexdigest() if text else adc
-    credentials = _CREDENTIALS_CACHE.get(key)
-    if credentials is None:
-        if text:
-            credentials = _key_credentials(json.loads(text))
-        else:
-            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-    if not credentials.valid:  # a token still valid is reused: one token call an hour, not one a probe
-        credentials.refresh(_google_transport(client))
-    _CREDENTIALS_CACHE[key] = credentials
-    if secrets is not None and credentials.token:
-        secrets.masker.add(str(credentials.token))
-    return credentials.token, why
-
-
-def _google_error_text(response: Any) -> str:
-    """``Error <status>: <message> (<reasons>)`` for a Google API error answer."""
-    try:
-        error = response.json().get("error") or {}
-        reasons = [str(e.get("reason")) for e in error.get("errors") or [] if e.get("reason")]
-        reasons += [str(d.get("reason")) for d in error.get("details") or [] if d.get("reason")]
-        if error.get("status"):
-            reasons.append(str(error["status"]))
-        tail = f" ({', '.join(dict.fromkeys(reasons))})" if reasons else ""
-        return f"Error {response.status_code}: {error.get('message', '')}{tail}"
-    except Exception:  # not the API's JSON
-        return f"Error {response.status_code}: {' '.join(response.text.split())[:300]}"
 
 
 def control_plane_check(
@@ -520,49 +383,37 @@ def control_plane_check(
 ) -> ControlPlane:
     """Does Compute Engine still accept the site's credentials? ``(ok, reason, error class)``.
 
-    One read-only call: ``GET {GOOGLE_COMPUTE_CUSTOM_ENDPOINT}projects/{project}?fields=name``.
-    The OAuth token: ``credentials.file`` (service account or user JSON, relative to the spec), else a
-    raw token in ``GOOGLE_OAUTH_ACCESS_TOKEN`` (as the google provider takes it), else
-    ``GOOGLE_CREDENTIALS`` / application default credentials; a key file costs one more call, to its
-    token endpoint. No credentials (``check_credentials`` fails): ``(False, "no credentials: ...",
-    "forbidden")`` without a call. Errors: ``classify_error`` on "Error <status>: <message>
-    (<reasons>)", then 401/403 forbidden, 429/5xx transient; connection failures and timeouts are
-    ``transient``. No reason carries a token.
+    One read-only call: ``GET {GOOGLE_COMPUTE_CUSTOM_ENDPOINT}projects/{project}?fields=name``, with
+    a token as the google provider finds one (``deplat.google.access_token``: ``credentials.file``
+    relative to the spec, ``GOOGLE_OAUTH_ACCESS_TOKEN``, ``GOOGLE_CREDENTIALS``, application default
+    credentials); a key file costs one more call, to its token endpoint. No credentials
+    (``check_credentials`` fails): ``(False, "no credentials: ...", "forbidden")`` without a call.
+    Errors: ``classify_error`` on "Error <status>: <message> (<reasons>)", then 401/403 forbidden,
+    429/5xx transient; connection failures and timeouts are ``transient``. No reason carries a token.
     """
-    import google.auth.exceptions
-    import httpx
-
     project = str(site.options.get("project") or "")
     if not project:
         return False, f"site {site.name} has no options.project", ErrorClass.FATAL
-    spec_dir = spec.base_dir if spec is not None else None
+    own = _credentials_file(site, spec.base_dir if spec is not None else None)
     endpoint = os.environ.get("GOOGLE_COMPUTE_CUSTOM_ENDPOINT") or DEFAULT_COMPUTE_ENDPOINT
-    token: str | None = None
-    with httpx.Client(timeout=timeout) as client:
-        try:
-            token, where = _access_token(site, secrets, spec_dir, client)
-            if token is None:
-                return False, f"no credentials: {where}", ErrorClass.FORBIDDEN
-            response = client.get(
-                f"{endpoint.rstrip('/')}/projects/{project}",
-                params={"fields": "name"},
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            )
-        except (httpx.TransportError, google.auth.exceptions.TransportError) as exc:
-            reason = f"Google API did not answer ({type(exc).__name__}): {exc}"
-            return False, _scrub(reason, token), ErrorClass.TRANSIENT
-        except (OSError, ValueError) as exc:  # an unreadable or malformed key file
-            return False, f"unusable credentials: {type(exc).__name__}: {exc}", ErrorClass.FORBIDDEN
-        except google.auth.exceptions.GoogleAuthError as exc:
-            text = f"{type(exc).__name__}: {exc}"
-            kind = classify_error(text)
-            return False, _scrub(text, token), ErrorClass.FORBIDDEN if kind is ErrorClass.FATAL else kind
-    if response.status_code == 200:
+    try:
+        answer = google_api.get(
+            f"{endpoint.rstrip('/')}/projects/{project}",
+            {"fields": "name"},
+            own=own,
+            whose=f"credentials.file of site {site.name}",
+            secrets=secrets,
+            timeout=timeout,
+        )
+    except google_api.NoAnswer as exc:
+        if exc.kind == "unreachable":
+            return False, str(exc), ErrorClass.TRANSIENT
+        kind = classify_error(str(exc)) if exc.kind == "refused" else ErrorClass.FATAL
+        return False, str(exc), ErrorClass.FORBIDDEN if kind is ErrorClass.FATAL else kind
+    if answer.status == 200:
         return True, f"Compute Engine accepts the credentials for project {project}", None
-    text = _google_error_text(response)
-    kind = classify_error(text)
-    kind = status_class(kind, response.status_code)
-    return False, _scrub(text + _what_is_off(text, project), token), kind
+    kind = status_class(classify_error(answer.error), answer.status)
+    return False, answer.error + _what_is_off(answer.error, project), kind
 
 
 _API_OFF = re.compile(r"SERVICE_DISABLED|accessNotConfigured|has not been used in project", re.I)
@@ -586,10 +437,6 @@ def _what_is_off(text: str, project: str) -> str:
             f"`deplat up` turns it on, or `gcloud services enable compute.googleapis.com --project {project}`"
         )
     return ""
-
-
-def _scrub(text: str, token: str | None) -> str:
-    return text.replace(token, "***") if token else text
 
 
 def mock_outputs(typ: str, name: str, n: int) -> dict[str, Any]:

@@ -13,7 +13,8 @@ reloads it until it is ``done`` (bounded by the operation's deadline) before cal
 Every request goes through a google-auth ``AuthorizedSession`` whose timeout is the deadline's time
 left (at most ``timeout``), handed to the client as its HTTP object. Errors are the client's typed
 exceptions (``google.api_core.exceptions``, ``code`` the HTTP status), classified by
-``deplat.dns.base.classify_http``.
+``deplat.dns.base.classify_http``. The credentials, the session and the error text come from
+``deplat.google``, shared with the GCP provider's control-plane check.
 
 Options: ``project``, ``managed_zone`` (the zone's resource name), ``endpoint`` (default
 https://dns.googleapis.com/dns/v1, the API root with or without its ``/dns/v1``; tests point it at
@@ -24,12 +25,14 @@ holding a service-account JSON or an OAuth access token), else Application Defau
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from deplat import google as google_api
 from deplat.dns.base import (
     RECORD_TYPES,
     CasConflict,
@@ -77,13 +80,6 @@ def validate_options(provider: DnsProvider, spec: Spec) -> list[tuple[tuple[Any,
     return problems
 
 
-def _error_text(exc: Any) -> str:
-    """A ``GoogleAPICallError``'s message and its errors' reasons."""
-    reasons = [e.get("reason", "") for e in getattr(exc, "errors", None) or [] if isinstance(e, dict)]
-    reason = f" ({', '.join(r for r in reasons if r)})" if any(reasons) else ""
-    return f"{getattr(exc, 'message', '') or exc}{reason}"
-
-
 def _api_root(endpoint: str) -> str:
     """The client's ``api_endpoint``: it adds ``/dns/v1`` itself."""
     root = endpoint.rstrip("/")
@@ -105,64 +101,50 @@ class Backend(DnsBackend):
         self._credentials: Any = None
 
     def _google_credentials(self) -> Any:
-        """google-auth credentials, refreshed once here so that a bad key is an "auth" failure."""
+        """google-auth credentials, refreshed once here so that a bad key is an "auth" failure.
+
+        Not ``deplat.google.access_token`` (the GCP provider's check), on purpose: a key here must be
+        a service account's (this backend's documented credentials; another key type is an "auth"
+        failure), a secret may hold a bare access token, and the credentials are kept by this
+        backend object rather than per key for the whole process."""
         if self._credentials is not None:
             return self._credentials
         creds = self.provider.credentials
         try:
             if creds.secret:
                 value = self.secrets.require(creds.secret, f"credentials of DNS provider {self.name}")
-                if value.lstrip().startswith("{"):
-                    import json
-
-                    from google.oauth2 import service_account
-
-                    credentials: Any = service_account.Credentials.from_service_account_info(
-                        json.loads(value), scopes=SCOPES
-                    )
-                else:  # an OAuth access token as is
-                    import google.oauth2.credentials
-
-                    self._credentials = google.oauth2.credentials.Credentials(value)
+                if not value.lstrip().startswith("{"):  # an OAuth access token as is: nothing to refresh
+                    self._credentials = google_api.token_credentials(value)
                     return self._credentials
+                credentials = google_api.service_account_credentials(json.loads(value), SCOPES)
             elif creds.file:
-                from google.oauth2 import service_account
-
                 path = (self.app.base_dir / creds.file).expanduser()
-                credentials = service_account.Credentials.from_service_account_file(str(path), scopes=SCOPES)
+                info = json.loads(path.read_text(encoding="utf-8"))
+                credentials = google_api.service_account_credentials(info, SCOPES)
             else:
-                import google.auth
-
-                credentials, _ = google.auth.default(scopes=SCOPES)
-            import google.auth.transport.requests
-
-            credentials.refresh(google.auth.transport.requests.Request())
+                credentials = google_api.default_credentials(SCOPES)
+            google_api.refresh(credentials, google_api.requests_transport(), self.secrets.masker)
         except DnsError:
             raise
         except Exception as exc:  # DefaultCredentialsError, RefreshError, bad JSON, missing file
             raise DnsError(
                 f"Google credentials for {self.name}: {type(exc).__name__}: {exc}", "auth"
             ) from None
-        self.secrets.masker.add(str(credentials.token))
         self._credentials = credentials
         return credentials
 
     def _client(self, deadline: Deadline) -> Client:
         """A Cloud DNS client whose every request ends by ``deadline``."""
-        from google.auth.transport.requests import AuthorizedSession
         from google.cloud import dns
 
         cap = self.request_timeout
 
-        class BoundedSession(AuthorizedSession):
-            def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-                deadline.check("call Cloud DNS")
-                kwargs["timeout"] = deadline.timeout(cap)
-                return super().request(method, url, *args, **kwargs)
+        def timeout() -> float:
+            deadline.check("call Cloud DNS")
+            return deadline.timeout(cap)
 
         credentials = self._google_credentials()
-        # refreshed above (or a bare token that cannot be): one request per call, no refresh retry
-        session = BoundedSession(credentials, refresh_status_codes=())
+        session = google_api.authorized_session(credentials, timeout)
         options = {"api_endpoint": _api_root(self.endpoint)}
         return dns.Client(
             project=self.project, credentials=credentials, _http=session, client_options=options
@@ -178,7 +160,7 @@ class Backend(DnsBackend):
             yield
         except exceptions.GoogleAPICallError as exc:
             status = int(exc.code or 0)
-            text = short(_error_text(exc))
+            text = short(google_api.call_error_text(exc))
             if status in (409, 412):
                 raise CasConflict(f"Cloud DNS answered {status}: {text}; nothing was written") from None
             error_class = classify_http(status, text)

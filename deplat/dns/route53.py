@@ -9,15 +9,18 @@ Options: ``hosted_zone_id``, ``region`` (default us-east-1; Route 53 is global),
 (tests: a moto server), ``timeout`` (seconds per request, default 5).
 Credentials: ``credentials.profile`` (an AWS profile), ``credentials.file`` (a shared credentials
 file), ``credentials.secret`` (a secret holding ``ACCESS_KEY_ID:SECRET_ACCESS_KEY``), else the
-standard AWS sources (environment, ~/.aws, instance role).
+standard AWS sources (environment, ~/.aws, instance role). The client (one attempt, ``timeout`` to
+connect and to read, shared while its settings, the ``AWS_*`` environment and the credentials files
+are unchanged) and the reading of an error are ``deplat.aws``'s, shared with the AWS provider's
+control-plane check.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from typing import TYPE_CHECKING, Any
 
+from deplat import aws as aws_api
 from deplat.dns.base import (
     RECORD_TYPES,
     CasConflict,
@@ -40,8 +43,6 @@ if TYPE_CHECKING:
     from deplat.spec.model import DnsProvider, Spec
 
 OPTIONS = ("hosted_zone_id", "region", "endpoint_url", "timeout")
-_CLIENTS: dict[tuple[Any, ...], Any] = {}
-_CLIENTS_LOCK = threading.Lock()
 _ZONE_ID = re.compile(r"^(/hostedzone/)?[A-Z0-9]{1,32}$")
 
 _AUTH_CODES = {
@@ -125,46 +126,23 @@ class Backend(DnsBackend):
         return key_id, secret_key
 
     def client(self) -> Any:
-        """A boto3 client, shared by every backend with the same settings (creating one costs
-        ~100 ms of botocore loading; a watch loop or a resumed failover reuses it)."""
+        """A boto3 client (``deplat.aws.client``: shared by every backend with the same settings while
+        the AWS environment and files are unchanged; a watch loop or a resumed failover reuses it)."""
         if self._client is None:
             creds = self.provider.credentials
-            file = str((self.app.base_dir / creds.file).expanduser()) if creds.file else None
-            region = str(self.options.get("region", "us-east-1"))
-            endpoint = self.options.get("endpoint_url")
-            key = (creds.profile, file, self._explicit_keys(), region, endpoint, self.request_timeout)
-            with _CLIENTS_LOCK:
-                if key not in _CLIENTS:
-                    _CLIENTS[key] = self._new_client(*key)
-                self._client = _CLIENTS[key]
-        return self._client
-
-    def _new_client(
-        self,
-        profile: str | None,
-        file: str | None,
-        keys: tuple[str, str] | None,
-        region: str,
-        endpoint: str | None,
-        timeout: float,
-    ) -> Any:
-        import boto3
-        import botocore.session
-        from botocore.config import Config
-
-        try:
-            core = botocore.session.Session(profile=profile) if profile else botocore.session.Session()
-            if file:
-                core.set_config_variable("credentials_file", file)
-            kwargs: dict[str, Any] = {"botocore_session": core}
-            if keys:
-                kwargs.update(aws_access_key_id=keys[0], aws_secret_access_key=keys[1])
-            config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
-            return boto3.Session(**kwargs).client(
-                "route53", region_name=region, endpoint_url=endpoint, config=config
+            settings = aws_api.Settings(
+                region=str(self.options.get("region", "us-east-1")),
+                timeout=self.request_timeout,
+                profile=creds.profile,
+                credentials_file=str((self.app.base_dir / creds.file).expanduser()) if creds.file else None,
+                keys=self._explicit_keys(),
+                endpoint=self.options.get("endpoint_url"),
             )
-        except Exception as exc:  # ProfileNotFound and friends
-            raise DnsError(f"AWS credentials for {self.name}: {exc}", "auth") from None
+            try:
+                self._client = aws_api.client("route53", settings)
+            except Exception as exc:  # ProfileNotFound and friends
+                raise DnsError(f"AWS credentials for {self.name}: {exc}", "auth") from None
+        return self._client
 
     def _call(self, what: str, deadline: Deadline, method: str, **kwargs: Any) -> Any:
         import botocore.exceptions as bx
@@ -174,9 +152,8 @@ class Backend(DnsBackend):
         try:
             return getattr(client, method)(**kwargs)
         except bx.ClientError as exc:
-            error = exc.response.get("Error", {})
-            code, message = str(error.get("Code", "")), str(error.get("Message", ""))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            code, message, answered = aws_api.answer_of(exc)
+            status = answered or 0
             if method == "change_resource_record_sets" and (
                 code == "InvalidChangeBatch" or (code == "InvalidInput" and "DELETE" in message)
             ):
