@@ -74,6 +74,7 @@ class SshTransport(Transport):
         self._thread: threading.Thread | None = None
         self._conn: asyncssh.SSHClientConnection | None = None
         self._lock = threading.Lock()
+        self._connecting: asyncio.Lock | None = None  # one connection, however many commands wait
 
     # --- the private loop ---------------------------------------------------------------------
 
@@ -112,12 +113,19 @@ class SshTransport(Transport):
             thread.join(5)
         loop.close()
         self._loop = self._thread = None
+        self._connecting = None  # bound to the loop just closed
 
     # --- connecting -----------------------------------------------------------------------------
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
-        if self._conn is not None and not self._conn.is_closed():
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await self._open()
             return self._conn
+
+    async def _open(self) -> asyncssh.SSHClientConnection:
         pinned = asyncssh.import_public_key(self.host_key) if self.host_key else None
         recorded = self.known_hosts.get(self.host, self.port)
         trusted = pinned or recorded
@@ -167,7 +175,6 @@ class SshTransport(Transport):
         seen = conn.get_server_host_key()
         if trusted is None and seen is not None:
             self.known_hosts.record(self.host, self.port, seen)
-        self._conn = conn
         return conn
 
     # --- commands -------------------------------------------------------------------------------

@@ -136,3 +136,23 @@ def test_a_command_past_its_deadline_is_stopped(
             ssh.run(["sleep", "30"], timeout=0.5)
         assert time.monotonic() - started < 5
         assert ssh.run(["echo", "still usable"]).stdout == "still usable\n"
+
+
+@pytest.mark.slow
+def test_commands_from_several_threads_share_one_connection_and_run_side_by_side(
+    server: SshServer, app_key: AppKey, known_hosts: KnownHosts, tmp_path: Path
+) -> None:
+    """As a backup to several repositories does: each thread's command runs while the others do,
+    over the one connection opened by whichever asked first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    # each command waits until all four have started: they can only finish side by side
+    script = 'touch "$1/$2"; n=0; while [ "$(ls "$1" | wc -l)" -lt 4 ]; do sleep 0.05; n=$((n+1)); [ $n -lt 200 ] || exit 9; done; echo "$2"'
+    with connect(server, app_key, known_hosts) as ssh, ThreadPoolExecutor(4) as pool:
+        done = list(
+            pool.map(lambda i: ssh.run(["sh", "-c", script, "sh", str(gate), str(i)], timeout=30), range(4))
+        )
+    assert [d.stdout for d in done] == ["0\n", "1\n", "2\n", "3\n"]
+    assert (server.dir / "sshd.log").read_text().count("Accepted publickey") == 1
