@@ -20,6 +20,7 @@ fails is reported, and the backup fails only when no repository took it.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from deplat.data.records import Backup, Restored
@@ -51,6 +52,13 @@ def _candidates(
     (``deplat.data.restic.order``: a clock jump cannot make a stale one win). ``strict``:
     ``OperationFailed`` when no repository answered (nothing is known, nothing may be assumed); a
     repository that answered it does not exist yet counts as an answer (nothing to restore)."""
+    return _surveyed(spec, repos, password, strict=strict)[0]
+
+
+def _surveyed(
+    spec: Spec, repos: list[Repository], password: str, *, strict: bool
+) -> tuple[dict[str, list[Snapshot]], set[str]]:
+    """``_candidates``, and the names of the repositories that answered (so they exist)."""
     states = survey(repos, password, DirectTransport(spec.base_dir), app=spec.app)
     failed = [s for s in unreachable(states) if NO_REPOSITORY not in (s.error or "")]
     if strict and states and not any(s.ok for s in states) and failed:
@@ -63,7 +71,7 @@ def _candidates(
     for name in stateful(spec):
         snaps = [s.newest[name] for s in states if s.ok and name in s.newest]
         found[name] = sorted(snaps, key=order, reverse=True)  # by sequence number, then time
-    return found
+    return found, {s.repository for s in states if s.ok}
 
 
 def restore(
@@ -157,7 +165,8 @@ def back_up(
     """Back up every stateful service's data folder on the site ``remote`` to every repository
     (see the module docstring); a service whose folder does not exist yet is skipped."""
     site, transport = remote.site, remote.transport
-    newest = _candidates(spec, repos, password, strict=False)  # each backup continues its sequence
+    # each backup continues its sequence; a repository that answered exists (no check before writing)
+    newest, answered = _surveyed(spec, repos, password, strict=False)
     taken: list[Backup] = []
     for name in stateful(spec):
         path = remote.layout.service_data(name)
@@ -181,7 +190,7 @@ def back_up(
         try:
             seq = next_seq(newest[name])
             backup, failed = _to_every_repository(
-                remote, spec.app, repos, password, name, source, started, seq
+                remote, spec.app, repos, password, name, source, started, seq, answered
             )
         finally:
             if scratch:
@@ -207,23 +216,30 @@ def _to_every_repository(
     source: str,
     started: float,
     seq: int,
+    existing: set[str],
 ) -> tuple[Backup, list[str]]:
-    """The first repository's snapshot, and the errors of the repositories that failed."""
-    first: Backup | None = None
-    errors: list[str] = []
-    for repo in repos:
+    """The first repository's snapshot, and the errors of the repositories that failed. Every
+    repository at once (each restic run on the site spends most of its time opening its
+    repository); one not in ``existing`` is created first if it is not there."""
+
+    def one(repo: Repository) -> Backup:
         restic = Restic(repo, password, remote.transport)
-        try:
+        if repo.name not in existing:
             restic.init()
-            done = restic.backup(source, site=remote.site, app=app, service=name, seq=seq)
-        except (ResticFailed, TransportError) as exc:
-            errors.append(f"{repo.name}: {exc.message}")
-            continue
-        if first is None:
-            first = Backup(name, remote.site, done.snapshot, started, repo.name, done.files, done.bytes)
-    if first is None:
+        done = restic.backup(source, site=remote.site, app=app, service=name, seq=seq)
+        return Backup(name, remote.site, done.snapshot, started, repo.name, done.files, done.bytes)
+
+    taken: list[Backup] = []
+    errors: list[str] = []
+    with ThreadPoolExecutor(max_workers=max(1, len(repos)), thread_name_prefix="deplat-backup") as pool:
+        for repo, future in [(repo, pool.submit(one, repo)) for repo in repos]:
+            try:
+                taken.append(future.result())
+            except (ResticFailed, TransportError) as exc:
+                errors.append(f"{repo.name}: {exc.message}")
+    if not taken:
         raise OperationFailed(
             f"the backup of {name} on {remote.site} went to no repository: {'; '.join(errors)}",
             hint="`deplat backups` shows each repository; fix the one(s) failing and retry",
         )
-    return first, errors
+    return taken[0], errors
