@@ -39,17 +39,12 @@ from deplat.failover import data  # noqa: E402
 from deplat.remote import app_key  # noqa: E402
 from deplat.secrets import SecretStore  # noqa: E402
 from deplat.spec.loader import load_spec  # noqa: E402
-from tests.remote.conftest import PASSPHRASE  # noqa: E402
-from tests.remote.test_data_over_ssh import (  # noqa: E402
-    PORT,
-    RESTIC_PASSWORD,
-    SPEC,
-    A,
-    B,
-    OutputsDriver,
-)
+from tests.remote.test_data_over_ssh import ENV, SPEC, OutputsDriver  # noqa: E402
 from tests.support.cloud_vm import cloud_vm  # noqa: E402
-from tests.support.object_storage import KEY_ID, SECRET, moto_s3  # noqa: E402
+from tests.support.object_storage import moto_s3  # noqa: E402
+
+# Its own addresses and port: the tests of tests/remote/ may run meanwhile.
+A, B, PORT = "127.0.0.71", "127.0.0.72", 18491
 
 
 def one_run(work: Path, endpoint: str, s3: object, megabytes: int, run: int) -> dict[str, float]:
@@ -60,15 +55,7 @@ def one_run(work: Path, endpoint: str, s3: object, megabytes: int, run: int) -> 
     path.parent.mkdir(parents=True)
     path.write_text(SPEC.format(port=PORT, endpoint=endpoint, bucket=bucket))
     spec = load_spec(path)
-    secrets = SecretStore(
-        spec,
-        environ={
-            "DEPLAT_PASSPHRASE": PASSPHRASE,
-            "DEPLAT_BACKUP_PASSWORD": RESTIC_PASSWORD,
-            "S3_KEY": KEY_ID,
-            "S3_SECRET": SECRET,
-        },
-    )
+    secrets = SecretStore(spec, environ=ENV)
     line = app_key(spec, secrets).public_line
     with ExitStack() as stack:
         a = stack.enter_context(cloud_vm(work / "vm-a", A, line, spec))
