@@ -13,6 +13,7 @@ picks the newest snapshot of a service across the repositories that answered, in
 from __future__ import annotations
 
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,7 @@ class RepositoryState:
     ok: bool
     newest: dict[str, Snapshot] = field(default_factory=dict)  # per service
     snapshots: int = 0
+    per_service: dict[str, int] = field(default_factory=dict)  # how many snapshots each service has
     checked: bool | None = None  # None: no check asked
     error: str | None = None
     error_class: ErrorClass | None = None
@@ -157,6 +159,7 @@ def _ask(repo: Repository, password: str, transport: Transport, app: str, check:
         found = restic.snapshots(app=app)
         state.snapshots = len(found)
         state.newest = newest_per_service(found)
+        state.per_service = dict(Counter(snap.service for snap in found if snap.service is not None))
         if check:
             remaining = max(1.0, repo.deadline - (time.monotonic() - started))
             restic.check(timeout=remaining * 10)  # check reads the whole index: give it more time

@@ -50,6 +50,9 @@ class ResticBackupStore:
     app: str
     base_dir: Path
     prune_slack: int = 5  # forget/prune once this many snapshots beyond ``keep`` piled up
+    # per service, how many snapshots the repositories held after its last ``put`` (from the survey
+    # that ``put`` makes anyway, so that ``prune`` need not list them again)
+    _held: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def _restic(self, repo: Any) -> Any:
         from deplat.data.restic import Restic
@@ -64,7 +67,8 @@ class ResticBackupStore:
         if not source_dir.is_dir():
             raise OperationFailed(f"no data to back up: {source_dir} is not a directory")
         taken_at = time.time()  # restic's own time is when it started, a moment later
-        newest = self._snapshots(service)
+        states = self._survey()
+        newest = self._newest(states, service)
         seq = next_seq(newest)  # across every repository: see deplat.data.restic
         holding = {snap.repository for snap in newest}  # these exist: no need to ask
         done = None
@@ -77,6 +81,7 @@ class ResticBackupStore:
                 str(source_dir), site=site, app=self.app, service=service, empty=empty, seq=seq
             )
         assert done is not None
+        self._held[service] = 1 + max((s.per_service.get(service, 0) for s in states if s.ok), default=0)
         return Backup(
             service=service,
             site=site,
@@ -87,12 +92,17 @@ class ResticBackupStore:
             bytes=done.bytes,
         )
 
-    def _snapshots(self, service: str) -> list[Any]:
+    def _survey(self) -> builtins.list[Any]:
         from deplat.data import repositories as repos
-        from deplat.data.restic import order
         from deplat.transport import DirectTransport
 
-        states = repos.survey(self.repositories, self.password, DirectTransport(self.base_dir), app=self.app)
+        return repos.survey(self.repositories, self.password, DirectTransport(self.base_dir), app=self.app)
+
+    @staticmethod
+    def _newest(states: builtins.list[Any], service: str) -> builtins.list[Any]:
+        """Each repository's newest snapshot of ``service``, oldest first."""
+        from deplat.data.restic import order
+
         found = [s.newest[service] for s in states if s.ok and service in s.newest]
         return sorted(found, key=order)  # by sequence number: a clock jump cannot reorder them
 
@@ -113,7 +123,7 @@ class ResticBackupStore:
         return []
 
     def latest(self, service: str) -> Backup | None:
-        found = self._snapshots(service)
+        found = self._newest(self._survey(), service)
         return self._backup(found[-1]) if found else None
 
     def fetch(self, backup: Backup, target_dir: Path) -> None:
@@ -122,15 +132,19 @@ class ResticBackupStore:
         repo = next((r for r in self.repositories if r.name == backup.location), self.repositories[0])
         self._restic(repo).restore(backup.id, str(target_dir))
 
-    def prune(self, service: str, keep: int) -> builtins.list[Backup]:
+    def prune(self, service: str, keep: int) -> int:
         """Keep the newest ``keep`` snapshots of each site and service (restic forget --prune),
-        batched: only once ``prune_slack`` more piled up, as a prune rewrites packs."""
-        held = self.list(service)
-        if len(held) <= keep + self.prune_slack:
-            return []
+        batched: only once ``prune_slack`` more piled up, as a prune rewrites packs. Returns how
+        many were beyond ``keep`` (0: nothing pruned). Right after a ``put`` of ``service`` the
+        count is the one its survey saw; otherwise the snapshots are listed."""
+        held = self._held.pop(service, None)
+        if held is None:
+            held = len(self.list(service))
+        if held <= keep + self.prune_slack:
+            return 0
         for repo in self.repositories:
             self._restic(repo).forget(app=self.app, keep=keep)
-        return held[: len(held) - keep]
+        return held - keep
 
 
 def restic_store(spec: Spec, secrets: Any = None) -> ResticBackupStore:

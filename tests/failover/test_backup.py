@@ -97,6 +97,32 @@ def test_site_backup_and_restore_move_the_data_and_report_rpo(tmp_path: Path) ->
     assert sorted(p.name for p in target.parent.iterdir()) == ["web"]
 
 
+@pytest.mark.slow
+def test_backups_are_pruned_to_keep_once_the_slack_piled_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deplat.data.restic import Restic
+
+    spec = make_spec(tmp_path)  # keep: 3
+    store = make_store(spec)
+    store.prune_slack = 1
+    source = service_data_dir(spec, "site-a", "web")
+    listings: list[int] = []
+    snapshots = Restic.snapshots
+    monkeypatch.setattr(Restic, "snapshots", lambda *a, **k: listings.append(1) or snapshots(*a, **k))
+    held = []
+    for n in range(5):
+        fill(source, n + 1)
+        backup_site(spec, "site-a", store)  # each backup, then a prune when due
+        held.append(len(store.list("web")))
+    # pruned when a backup made 5 (more than keep + slack), back to 3
+    assert held == [1, 2, 3, 4, 3]
+    # each backup lists the repository once (its sequence number) and the prune counts from that:
+    # 5 listings, the test's own 5, and one by the forget that chose what to drop
+    assert len(listings) == 5 + 5 + 1
+    assert store.prune("web", 3) == 0  # 3 held (listed this time): not due
+
+
 def test_restore_without_any_backup_says_so(tmp_path: Path) -> None:
     spec = make_spec(tmp_path)
     [restored] = restore_site(spec, "site-b", make_store(spec), reference_time=5.0)
