@@ -44,9 +44,12 @@ def no_front_door_outlives_the_run(tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(autouse=True)
 def sigint_handler_restored() -> Iterator[None]:
-    """A test that runs deplat in-process may leave its own SIGINT handler behind (the CLI's Ctrl-C
-    guard, a supervisor's stop request); the next test starts with the handler the run began with."""
+    """deplat run in-process (the CLI's Ctrl-C guard, a supervisor's stop request) must give back
+    the SIGINT handler it found: one left behind made a later `logs -f` ignore Ctrl-C and hang the
+    suite. The test that leaves one fails, and the next starts with the handler as it was."""
     before = signal.getsignal(signal.SIGINT)
     yield
-    if signal.getsignal(signal.SIGINT) is not before:
+    left = signal.getsignal(signal.SIGINT)
+    if left is not before:
         signal.signal(signal.SIGINT, before)
+        pytest.fail(f"the test left its own SIGINT handler behind: {left!r}", pytrace=False)
