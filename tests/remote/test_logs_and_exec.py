@@ -125,8 +125,13 @@ def test_logs_follow_streams_until_ctrl_c(
         return seen
 
     monkeypatch.setattr(shell, "_masked", counting)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's Ctrl-C, as a fresh process has it
-    assert deplat("logs", "aws-a", "worker", "-f") == 0
+    # a terminal's Ctrl-C, as a fresh process has it (a run in the background starts with SIGINT
+    # ignored: the handler it had is given back)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert deplat("logs", "aws-a", "worker", "-f") == 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
     out = capsys.readouterr().out
     assert "canned line 2 of deplat-worker.service" in out and "followed line 5" in out
 
