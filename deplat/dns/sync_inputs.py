@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deplat.dns.zone import AppZone
+from deplat.dns.zone import AppZone, typed
 
 if TYPE_CHECKING:
     from deplat.site_results import Addresses
@@ -61,26 +61,15 @@ class SyncInputs:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SyncInputs:
         """The inverse of ``to_dict``; a value of the wrong shape raises ``TypeError``/``KeyError``."""
-        addresses = data["addresses"]
+        addresses = typed(data["addresses"], dict)
         secrets_file = data["secrets_file"]
-        modules = data["sdk_modules"]
-        if not (
-            isinstance(addresses, dict)
-            and all(isinstance(a, str | None) for a in addresses.values())
-            and isinstance(data["spec_primary"], str)
-            and isinstance(data["active_file"], str)
-            and isinstance(secrets_file, str | None)
-            and isinstance(modules, list)
-            and all(isinstance(m, str) for m in modules)
-        ):
-            raise TypeError("not the inputs of dns sync")
         return cls(
             zone=AppZone.from_dict(data["zone"]),
-            addresses=addresses,
-            spec_primary=data["spec_primary"],
-            active_file=Path(data["active_file"]),
-            secrets_file=None if secrets_file is None else Path(secrets_file),
-            sdk_modules=modules,
+            addresses={typed(k, str): v if v is None else typed(v, str) for k, v in addresses.items()},
+            spec_primary=typed(data["spec_primary"], str),
+            active_file=Path(typed(data["active_file"], str)),
+            secrets_file=None if secrets_file is None else Path(typed(secrets_file, str)),
+            sdk_modules=[typed(m, str) for m in typed(data["sdk_modules"], list)],
         )
 
     def primary(self) -> tuple[str, Addresses] | None:

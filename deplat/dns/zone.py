@@ -63,12 +63,6 @@ class AppZone:
             ],
         )
 
-    def entry(self, name: str) -> DnsEntry:
-        for entry in self.providers:
-            if entry.name == name:
-                return entry
-        raise KeyError(name)
-
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "base_dir": str(self.base_dir)}
 
@@ -76,18 +70,18 @@ class AppZone:
     def from_dict(cls, data: dict[str, Any]) -> AppZone:
         """The inverse of ``to_dict``; a value of the wrong shape raises ``TypeError``/``KeyError``."""
         return cls(
-            zone=_typed(data["zone"], str),
-            names=[_typed(n, str) for n in _typed(data["names"], list)],
-            ttl=_typed(data["ttl"], int),
-            base_dir=Path(_typed(data["base_dir"], str)),
+            zone=typed(data["zone"], str),
+            names=[typed(n, str) for n in typed(data["names"], list)],
+            ttl=typed(data["ttl"], int),
+            base_dir=Path(typed(data["base_dir"], str)),
             providers=[
                 DnsEntry(
-                    _typed(p["name"], str),
-                    _typed(p["kind"], str),
-                    dict(_typed(p["options"], dict)),
-                    DnsCredentials(**_typed(p["credentials"], dict)),
+                    typed(p["name"], str),
+                    typed(p["kind"], str),
+                    dict(typed(p["options"], dict)),
+                    DnsCredentials(**typed(p["credentials"], dict)),
                 )
-                for p in _typed(data["providers"], list)
+                for p in typed(data["providers"], list)
             ],
         )
 
@@ -97,7 +91,8 @@ def as_zone(spec_or_zone: Spec | AppZone) -> AppZone:
     return spec_or_zone if isinstance(spec_or_zone, AppZone) else AppZone.of(spec_or_zone)
 
 
-def _typed(value: Any, kind: type) -> Any:
+def typed(value: Any, kind: type) -> Any:
+    """``value`` when it is a ``kind`` (a bool is no int), else ``TypeError``: for reading back JSON."""
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
     return value
