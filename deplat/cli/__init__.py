@@ -18,10 +18,13 @@ __all__ = ["main", "run"]
 
 def main(argv: list[str] | None = None) -> None:
     from deplat.cli.argv import hoist_globals
-    from deplat.cli.quick import run_quick
 
     args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
-    code = run_quick(args)
+    code = None
+    if "dns" in args and "sync" in args:  # other commands never load the quick path
+        from deplat.cli.quick import run_quick
+
+        code = run_quick(args)
     if code is None:
         from deplat.cli.app import run
 
